@@ -1,0 +1,32 @@
+"""Errors the core raises, one small tree so callers (CLI, desktop) can catch by meaning.
+
+    RunbookDeskError
+    ├── WorkspaceError
+    │   └── WorkspaceLockedError     another running instance holds the workspace
+    ├── TenantError                  unknown tenant, or a row of another tenant touched
+    └── ImportFailedError            the whole import was refused before writing (bad file, missing column)
+
+A rejected *row* is not an exception: the importer reports it in its summary and goes on.
+"""
+
+from __future__ import annotations
+
+
+class RunbookDeskError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class WorkspaceError(RunbookDeskError):
+    pass
+
+
+class WorkspaceLockedError(WorkspaceError):
+    pass
+
+
+class TenantError(RunbookDeskError):
+    pass
+
+
+class ImportFailedError(RunbookDeskError):
+    pass
