@@ -152,13 +152,13 @@ def record_audit(
 
 def add_revision(session: TenantSession, runbook: Runbook, author: str) -> RunbookRevision:
     """Snapshot the runbook's current text as its next revision (call after changing it)."""
-    runbook.current_revision += 1
+    runbook.current_revision = (runbook.current_revision or 0) + 1
     revision = RunbookRevision(
         tenant_id=session.tenant_id,
         revision=runbook.current_revision,
         title=runbook.title,
         body=runbook.body,
-        tags=list(runbook.tags),
+        tags=list(runbook.tags or []),
         service=runbook.service,
         author=author,
     )

@@ -1,0 +1,12 @@
+"""Bulk import of tickets and runbooks from files (seed phase 2.2).
+
+Streaming throughout: rows are read, normalised and upserted in batches, each batch its own transaction, so a
+100k-row export never sits in memory and an interrupted import keeps what it committed (re-running it is
+idempotent: unchanged rows are detected by content hash and left alone).
+"""
+
+from core.importing.runbooks import import_runbooks
+from core.importing.summary import ImportSummary, RejectedRow
+from core.importing.tickets import import_tickets
+
+__all__ = ["ImportSummary", "RejectedRow", "import_runbooks", "import_tickets"]

@@ -1,0 +1,73 @@
+"""What an import reports back: counts, every rejected row with its place and reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_REJECTED_DETAILS = 1000
+
+# progress(records_done, fraction_of_file_read) -- fraction in [0, 1]
+ProgressCallback = Callable[[int, float], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    file: str
+    location: str  # "line 12" for CSV/JSONL/Markdown, "record 7" for a JSON array
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, {self.location}: {self.reason}"
+
+
+@dataclass
+class ImportSummary:
+    file: str
+    kind: str  # "tickets" or "runbooks"
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected_count: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    encoding: str | None = None
+    format: str | None = None
+    preset: str | None = None
+    cancelled: bool = False
+    elapsed_s: float = 0.0
+
+    def reject(self, row: RejectedRow) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_REJECTED_DETAILS:
+            self.rejected.append(row)
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged + self.rejected_count
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "kind": self.kind,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected_count,
+            "rejected_rows": [
+                {"file": r.file, "location": r.location, "reason": r.reason} for r in self.rejected
+            ],
+            "encoding": self.encoding,
+            "format": self.format,
+            "preset": self.preset,
+            "cancelled": self.cancelled,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+    def headline(self) -> str:
+        text = (
+            f"{self.file}: {self.inserted} inserted, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.rejected_count} rejected"
+        )
+        return text + (" (cancelled)" if self.cancelled else "")

@@ -1,0 +1,41 @@
+"""Shared fixtures: real SQLite workspaces in tmp_path, headless Qt."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before any QApplication exists: without a display pytest-qt would abort.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from core.tenancy import TenantSession
+from core.workspace import WORKSPACE_ENV, Workspace
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = REPO_ROOT / "resources" / "demo"
+
+
+@pytest.fixture(autouse=True)
+def _no_user_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may touch the developer's real workspace or settings."""
+    monkeypatch.setenv(WORKSPACE_ENV, str(tmp_path / "env-workspace"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    ws = Workspace.open(tmp_path / "workspace")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def sessions(workspace: Workspace) -> sessionmaker[TenantSession]:
+    return workspace.session_factory("default")
