@@ -12,7 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from core.errors import ImportFailedError
@@ -146,32 +146,38 @@ def upsert_tickets(session: TenantSession, batch: list[TicketValues]) -> tuple[i
     """Insert new tickets, update changed ones, leave identical ones alone; (inserted, updated, unchanged).
 
     Keyed on (external_id, source_system) within the session's tenant; the content hash decides "changed".
-    The caller owns the transaction. Connectors' sync reuses this.
+    Uses ORM bulk INSERT / bulk UPDATE by primary key: per-object unit-of-work bookkeeping made a 100k import
+    several times slower. The caller owns the transaction; connectors' sync reuses this.
     """
     by_key: dict[tuple[str, str], TicketValues] = {}
     for values in batch:  # the same ticket twice in one batch: the later row wins
         by_key[(values.source_system, values.external_id)] = values
-    existing: dict[tuple[str, str], Ticket] = {}
+    existing: dict[tuple[str, str], tuple[int, str]] = {}
     for system in {key[0] for key in by_key}:
         ids = [key[1] for key in by_key if key[0] == system]
-        query = select(Ticket).where(Ticket.source_system == system, Ticket.external_id.in_(ids))
-        existing.update({(t.source_system, t.external_id): t for t in session.scalars(query)})
-    inserted = updated = unchanged = 0
+        query = select(Ticket.id, Ticket.external_id, Ticket.content_hash).where(
+            Ticket.source_system == system, Ticket.external_id.in_(ids)
+        )
+        existing.update(
+            {(system, external_id): (pk, digest) for pk, external_id, digest in session.execute(query)}
+        )
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    unchanged = len(batch) - len(by_key)
     for key, values in by_key.items():
         content_hash = values.content_hash
-        ticket = existing.get(key)
-        if ticket is None:
-            session.add(Ticket(tenant_id=session.tenant_id, content_hash=content_hash, **_columns(values)))
-            inserted += 1
-        elif ticket.content_hash == content_hash:
+        found = existing.get(key)
+        if found is None:
+            inserts.append(_columns(values) | {"tenant_id": session.tenant_id, "content_hash": content_hash})
+        elif found[1] == content_hash:
             unchanged += 1
         else:
-            for name, value in _columns(values).items():
-                setattr(ticket, name, value)
-            ticket.content_hash = content_hash
-            updated += 1
-    unchanged += len(batch) - len(by_key)
-    return inserted, updated, unchanged
+            updates.append(_columns(values) | {"id": found[0], "content_hash": content_hash})
+    if inserts:  # Core executemany: the ORM bulk path issued ~1 statement per 2 rows on SQLite
+        session.execute(insert(Ticket.__table__), inserts)
+    if updates:
+        session.execute(update(Ticket), updates)
+    return len(inserts), len(updates), unchanged
 
 
 def _columns(values: TicketValues) -> dict[str, Any]:
