@@ -1,0 +1,81 @@
+"""Start the GUI: one QApplication, qasync's event loop as the asyncio loop, the main window.
+
+Qt's event loop and asyncio's are the same loop (qasync), so coroutines (connector syncs, later) can run in
+the GUI thread without blocking it, and blocking work goes to the :class:`~desktop.tasks.TaskRunner`. High-DPI
+scaling is on by default in Qt 6, and the platform's own style is kept: forcing Fusion would make the app look
+foreign on every desktop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+import qasync
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QApplication
+
+from core.workspace import Workspace
+from desktop.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
+
+log = logging.getLogger(__name__)
+
+DISPLAY_NAME = "Runbook Desk"
+DESKTOP_FILE_NAME = "runbook-desk"
+
+
+def _application(argv: list[str]) -> QApplication:
+    existing = QCoreApplication.instance()
+    if existing is None:
+        app = QApplication(argv)
+    elif isinstance(existing, QApplication):
+        app = existing  # a test harness (pytest-qt) or an embedding host made it already
+    else:
+        raise RuntimeError(
+            f"a {type(existing).__name__} exists already; the desktop app needs a QApplication"
+        )
+    app.setOrganizationName(SETTINGS_ORGANIZATION)
+    app.setApplicationName(SETTINGS_APPLICATION)
+    # The display name is what Qt appends to window titles that lack it; ours always start with it.
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setDesktopFileName(DESKTOP_FILE_NAME)
+    try:
+        app.setApplicationVersion(version("runbook-desk"))
+    except PackageNotFoundError:
+        log.debug("runbook-desk is not installed as a distribution; no application version set")
+    return app
+
+
+def run_app(
+    workspace: Workspace, tenant_slug: str, argv: list[str], *, settings: QSettings | None = None
+) -> int:
+    """Show the main window until the user closes it; the workspace is closed on the way out, always.
+
+    ``settings`` defaults to ``QSettings("RunbookDesk", "RunbookDesk")``; tests pass their own. Returns the
+    process exit code: 0 once the last window is closed (a failure before that raises).
+    """
+    window: MainWindow | None = None
+    try:
+        app = _application(argv)
+        # qasync's documented pattern: the Qt loop is the asyncio loop, and it runs until the application's
+        # aboutToQuit (last window closed, or Quit) resolves the awaited event.
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        app_close_event = asyncio.Event()
+        app.aboutToQuit.connect(app_close_event.set)
+        try:
+            window = MainWindow(workspace, tenant_slug, settings=settings)
+            window.show()
+            with loop:
+                loop.run_until_complete(app_close_event.wait())
+        finally:
+            app.aboutToQuit.disconnect(app_close_event.set)
+            asyncio.set_event_loop(None)
+        return 0
+    finally:
+        if window is not None:
+            # The usual path closed the window (and stopped its workers) already; an app.quit() from elsewhere
+            # did not. Workers must be done before the engine they use is disposed.
+            window.runner.shutdown()
+        workspace.close()
