@@ -13,10 +13,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
+from core.lexical import fts_terms
+
 BUSY_TIMEOUT_MS = 10_000
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # The FTS triggers (migration 0003) call this; every connection must have it before touching tickets.
+    dbapi_connection.create_function("rd_fts_terms", 1, fts_terms, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

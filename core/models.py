@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -323,6 +324,37 @@ class AuditEvent(TenantScoped, Timestamps, Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RunbookSection(TenantScoped, Timestamps, Base):
+    """A runbook cut into the parts the model embeds (title, symptoms, steps...); ids index the runbook FAISS.
+
+    Derived data: rebuilt from the runbook body whenever its content hash changes.
+    """
+
+    __tablename__ = "runbook_sections"
+    __table_args__ = (UniqueConstraint("runbook_id", "ordinal"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    runbook_id: Mapped[int] = mapped_column(ForeignKey("runbooks.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    runbook_content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class EmbeddingCacheEntry(TenantScoped, Base):
+    """One vector per (model, prepared text): unchanged text is never embedded twice, across runs."""
+
+    __tablename__ = "embedding_cache"
+    __table_args__ = (UniqueConstraint("tenant_id", "model_id", "text_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    text_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = tuple(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from core.migrations import is_managed_by_hand
 from core.models import Base
 
 engine = context.config.attributes["engine"]
@@ -14,5 +15,6 @@ with engine.begin() as connection:
         target_metadata=Base.metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things: batch mode copies the table
         compare_type=True,
+        include_name=is_managed_by_hand,
     )
     context.run_migrations()
