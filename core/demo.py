@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.importing import ImportSummary, import_runbooks, import_tickets
 from core.importing.summary import ProgressCallback
 from core.repository import count_tickets
+from core.resources import resources_dir
 from core.workspace import DEFAULT_TENANT, Workspace
-
-
-def resources_dir() -> Path:
-    """``resources/`` beside the packages, or inside a PyInstaller bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
 
 
 def demo_data_dir() -> Path:
