@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         lister.add_argument("--limit", type=int, default=50)
         if name == "runbooks":
             lister.add_argument("--status", choices=[s.value for s in RunbookStatus])
+
+    analyze = commands.add_parser("analyze", parents=[common], help="match tickets to runbooks and decide")
+    scope = analyze.add_mutually_exclusive_group()
+    scope.add_argument("--all", action="store_true", help="re-analyse every ticket, not only new or changed")
+    scope.add_argument("--since", metavar="DATE", help="only tickets updated since DATE (ISO 8601)")
+    search = commands.add_parser("search", parents=[common], help="rank runbooks for a text")
+    search.add_argument("text")
+    search.add_argument("-k", type=int, default=5, help="how many runbooks (default: %(default)s)")
+    index = commands.add_parser("index", help="the search indexes")
+    index_sub = index.add_subparsers(dest="action", metavar="ACTION", required=True)
+    index_sub.add_parser("rebuild", parents=[common], help="rebuild the indexes from the store")
+    index_sub.add_parser("check", parents=[common], help="compare the indexes with the store")
 
     ws = commands.add_parser("workspace", help="create or describe a workspace")
     ws_sub = ws.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -186,6 +199,8 @@ def run_command(args: argparse.Namespace) -> int:
                 "\n".join(f"{r.id:>5} {r.status:<10} {r.title}" for r in runbook_rows) or "no runbooks",
             )
             return EXIT_OK
+        if args.command in ("analyze", "search", "index"):
+            return run_matching_command(args, workspace)
         if args.command == "workspace" and args.action == "info":
             with sessions() as session:
                 tickets = count_tickets(session)
@@ -201,6 +216,73 @@ def run_command(args: argparse.Namespace) -> int:
             _print(args, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
             return EXIT_OK
     raise RunbookDeskError(f"unknown command {args.command}")
+
+
+def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
+    # Imported here: the matcher pulls numpy and faiss, which listing tickets does not need.
+    from core.analysis import analyze_pending
+    from core.embedding import SentenceTransformerEmbedder
+    from core.matching import open_engine
+
+    engine = open_engine(workspace, args.tenant, SentenceTransformerEmbedder())
+    if args.command == "index" and args.action == "check":
+        expected = engine.expected_ids()
+        report = {
+            name: {
+                "indexed": len(index),
+                "missing": len(expected[name] - index.ids()),
+                "extra": len(index.ids() - expected[name]),
+            }
+            for name, index in (("runbook_sections", engine.runbook_index), ("tickets", engine.ticket_index))
+        }
+        ok = all(r["missing"] == 0 and r["extra"] == 0 for r in report.values())
+        _print(
+            args,
+            report | {"ok": ok},
+            "\n".join(
+                f"{name}: {r['indexed']} indexed, {r['missing']} missing, {r['extra']} extra"
+                for name, r in report.items()
+            ),
+        )
+        return EXIT_OK if ok else EXIT_ERROR
+    if args.command == "index":
+        engine.reset_indexes()
+    refresh = engine.refresh()
+    if args.command == "index":
+        _print(
+            args,
+            {"runbook_sections": refresh.runbook_index, "tickets": refresh.ticket_index},
+            f"rebuilt: runbook sections {refresh.runbook_index}, tickets {refresh.ticket_index}",
+        )
+        return EXIT_OK
+    if args.command == "search":
+        matches = engine.search(args.text, args.k)
+        _print(
+            args,
+            [_row_dict(m) for m in matches],
+            "\n".join(f"{m.confidence:5.2f}  {m.title}  [{', '.join(m.shared_terms[:6])}]" for m in matches)
+            or "no approved runbooks match",
+        )
+        return EXIT_OK
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError as exc:
+            raise RunbookDeskError(f"--since {args.since}: not an ISO 8601 date") from exc
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    report = analyze_pending(
+        engine, workspace.session_factory(args.tenant), since=since, reanalyse_all=args.all
+    )
+    _print(
+        args,
+        report.__dict__,
+        f"analysed {report.analysed} tickets ({report.skipped_current} already current): "
+        f"{report.linked} linked, {report.flagged} to review, {report.drafts} need a runbook "
+        f"in {report.elapsed_s:.1f} s",
+    )
+    return EXIT_OK
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

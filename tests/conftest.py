@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from core.embedding import SentenceTransformerEmbedder
 from core.tenancy import TenantSession
 from core.workspace import WORKSPACE_ENV, Workspace
 
@@ -27,6 +28,12 @@ def _no_user_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(WORKSPACE_ENV, str(tmp_path / "env-workspace"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The real model, loaded once per test session (about 10 s)."""
+    return SentenceTransformerEmbedder()
 
 
 @pytest.fixture
