@@ -187,7 +187,9 @@ def analyze_pending(
     model_id = engine.embedder.model_id
     with sessions() as session:
         thresholds = tenant_thresholds(session)
-        query = select(Ticket.id).order_by(Ticket.id)
+        # Similar lengths in one batch: the model pads every text to the batch's longest (measured: -16%).
+        text_length = func.length(Ticket.title) + func.coalesce(func.length(Ticket.description), 0)
+        query = select(Ticket.id).order_by(text_length, Ticket.id)
         if not reanalyse_all:
             query = query.where(_stale_filter(model_id, thresholds))
         if since is not None:

@@ -11,6 +11,7 @@ FTS tables are filled by triggers that call ``rd_fts_terms()``, a function every
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 
 from core.text import lexical_terms
 
@@ -47,7 +48,10 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
 
 
-def shared_terms(left: str, right: str, limit: int = 12) -> list[str]:
-    """Terms both texts contain, in the order they appear in ``left``: the review screen's explanation."""
-    right_terms = set(lexical_terms(right))
-    return list(dict.fromkeys(t for t in lexical_terms(left) if t in right_terms))[:limit]
+def shared_terms(left_terms: Iterable[str], right_terms: Collection[str], limit: int = 12) -> list[str]:
+    """Terms on both sides, in the order they appear on the left: the review screen's explanation.
+
+    Takes terms (:func:`core.text.lexical_terms` output), not text, so a caller ranking many runbooks
+    tokenises each one once.
+    """
+    return list(dict.fromkeys(t for t in left_terms if t in right_terms))[:limit]

@@ -35,7 +35,7 @@ from core.lexical import fts_query, shared_terms
 from core.models import Runbook, RunbookSection, RunbookStatus, Ticket
 from core.resources import default_calibration_path
 from core.tenancy import TenantSession
-from core.text import prepare_ticket_text, split_runbook_sections
+from core.text import lexical_terms, prepare_ticket_text, split_runbook_sections
 from core.vector_index import IndexCorruptError, IndexNotFoundError, ModelMismatchError, VectorIndex
 from core.workspace import Workspace
 
@@ -86,7 +86,16 @@ def features(matches: Sequence[RunbookMatch]) -> np.ndarray:
 def load_default_calibrator(path: Path) -> Calibrator | None:
     if not path.is_file():
         return None
-    return calibrator_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    calibrator = calibrator_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    unknown = set(calibrator.feature_names) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"{path}: calibration uses unknown features {sorted(unknown)} (known: {FEATURES})")
+    return calibrator
+
+
+def calibrator_features(calibrator: Calibrator, matches: Sequence[RunbookMatch]) -> np.ndarray:
+    """The columns of :func:`features` this calibrator was fitted on, in its order."""
+    return features(matches)[:, [FEATURES.index(name) for name in calibrator.feature_names]]
 
 
 def open_engine(workspace: Workspace, tenant_slug: str, embedder: Embedder) -> MatchingEngine:
@@ -117,6 +126,7 @@ class MatchingEngine:
         self.runbook_index = self._open_index("runbook_sections")
         self.ticket_index = self._open_index("tickets")
         self._section_owner: dict[int, tuple[int, str]] = {}  # section id -> (runbook id, section name)
+        self._terms_cache: dict[tuple[int, str], frozenset[str]] = {}
 
     # ------------------------------------------------------------------------------------------------
     # Indexes
@@ -293,10 +303,12 @@ class MatchingEngine:
             if rid in lexical_rank:
                 score += 1 / (RRF_K + lexical_rank[rid])
             fused[rid] = score * (RRF_K + 1) / 2  # 1.0 = first on both sides
-        ranked = sorted(fused, key=lambda r: -fused[r])[:k]
+        # Ties broken by the dense score, then the id, so the order never depends on set iteration.
+        ranked = sorted(fused, key=lambda r: (-fused[r], -dense.get(r, (0.0, ""))[0], r))[:k]
         if not ranked:
             return []
         runbooks = {r.id: r for r in session.scalars(select(Runbook).where(Runbook.id.in_(ranked)))}
+        query_terms = lexical_terms(query_text)
         matches = [
             RunbookMatch(
                 runbook_id=rid,
@@ -306,19 +318,32 @@ class MatchingEngine:
                 lexical_score=lexical.get(rid, 0.0) / top_lexical if top_lexical > 0 else 0.0,
                 fused_score=fused[rid],
                 best_section=dense[rid][1] if rid in dense else None,
-                shared_terms=tuple(shared_terms(query_text, f"{runbooks[rid].title}\n{runbooks[rid].body}")),
+                shared_terms=tuple(shared_terms(query_terms, self._runbook_terms(runbooks[rid]))),
             )
             for rid in ranked
         ]
         return self._calibrated(matches)
 
+    def _runbook_terms(self, runbook: Runbook) -> frozenset[str]:
+        """A runbook's lexical terms, tokenised once per content version (shared terms of every search)."""
+        key = (runbook.id, runbook.content_hash)
+        terms = self._terms_cache.get(key)
+        if terms is None:
+            terms = frozenset(lexical_terms(f"{runbook.title}\n{runbook.body}"))
+            self._terms_cache[key] = terms
+        return terms
+
     def _calibrated(self, matches: list[RunbookMatch]) -> list[RunbookMatch]:
         if not matches:
             return matches
         if self.calibrator is None:
+            # No calibration shipped: the cosine is a rough stand-in, but the fused order is kept.
             probabilities = np.clip([m.dense_score for m in matches], 0.0, 1.0)
-        else:
-            probabilities = self.calibrator.predict(features(matches))
+            return [
+                RunbookMatch(**{**_fields(m), "confidence": float(p)})
+                for m, p in zip(matches, probabilities, strict=True)
+            ]
+        probabilities = self.calibrator.predict(calibrator_features(self.calibrator, matches))
         out = [
             RunbookMatch(**{**_fields(m), "confidence": float(p)})
             for m, p in zip(matches, probabilities, strict=True)
