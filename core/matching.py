@@ -20,9 +20,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select, text
@@ -337,17 +336,13 @@ class MatchingEngine:
         if not matches:
             return matches
         if self.calibrator is None:
-            # No calibration shipped: the cosine is a rough stand-in, but the fused order is kept.
+            # No calibration shipped: the cosine is a rough stand-in, and the fused order is kept.
             probabilities = np.clip([m.dense_score for m in matches], 0.0, 1.0)
-            return [
-                RunbookMatch(**{**_fields(m), "confidence": float(p)})
-                for m, p in zip(matches, probabilities, strict=True)
-            ]
-        probabilities = self.calibrator.predict(calibrator_features(self.calibrator, matches))
-        out = [
-            RunbookMatch(**{**_fields(m), "confidence": float(p)})
-            for m, p in zip(matches, probabilities, strict=True)
-        ]
+        else:
+            probabilities = self.calibrator.predict(calibrator_features(self.calibrator, matches))
+        out = [replace(m, confidence=float(p)) for m, p in zip(matches, probabilities, strict=True)]
+        if self.calibrator is None:
+            return out
         return sorted(out, key=lambda m: (-m.confidence, -m.fused_score))
 
     # ------------------------------------------------------------------------------------------------
@@ -380,7 +375,3 @@ class MatchingEngine:
         ]
         similar.sort(key=lambda s: (not s.resolved, -s.similarity))
         return similar[:k]
-
-
-def _fields(match: RunbookMatch) -> dict[str, Any]:
-    return {name: getattr(match, name) for name in RunbookMatch.__slots__}

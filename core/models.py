@@ -355,8 +355,3 @@ class EmbeddingCacheEntry(TenantScoped, Base):
     text_hash: Mapped[str] = mapped_column(String(64))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-TENANT_SCOPED_MODELS: tuple[type[Base], ...] = tuple(
-    mapper.class_ for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantScoped)
-)

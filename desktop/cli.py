@@ -9,6 +9,7 @@ Qt is imported only when the window is opened, so the headless commands start fa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -286,7 +287,7 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__slots__}
+    return dataclasses.asdict(row)
 
 
 def open_desktop(args: argparse.Namespace) -> int:

@@ -143,9 +143,7 @@ def _markdown_records(
                     text, file.stem.replace("-", " ").replace("_", " ").capitalize(), ref, default
                 ),
             )
-        except ImportFailedError as exc:
-            yield ref, RejectedRow(ref, "line 1", str(exc))
-        except ValueError as exc:
+        except (ImportFailedError, ValueError) as exc:  # one bad file never stops the folder
             yield ref, RejectedRow(ref, "line 1", str(exc))
 
 
