@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +47,41 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
 @pytest.fixture
 def sessions(workspace: Workspace) -> sessionmaker[TenantSession]:
     return workspace.session_factory("default")
+
+
+@pytest.fixture(scope="session")
+def analysed_demo_template(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Path:
+    """A demo workspace folder imported, indexed and analysed once per test session (about 20 s).
+
+    Never open it directly: :func:`analysed_demo` hands each test its own copy. The copy carries the
+    embedding cache and the FAISS files, so tests that search it encode only their own new text.
+    """
+    from core.analysis import analyze_pending
+    from core.importing import import_runbooks, import_tickets
+    from core.matching import open_engine
+
+    root = tmp_path_factory.mktemp("analysed-demo") / "workspace"
+    workspace = Workspace.open(root)
+    try:
+        sessions = workspace.session_factory()
+        import_runbooks(sessions, DEMO_DIR / "runbooks", actor="demo-setup")
+        import_tickets(sessions, DEMO_DIR / "tickets.csv", actor="demo-setup")
+        engine = open_engine(workspace, "default", embedder)
+        engine.refresh()
+        analyze_pending(engine, sessions)
+        engine.save()
+    finally:
+        workspace.close()
+    return root
+
+
+@pytest.fixture
+def analysed_demo(analysed_demo_template: Path, tmp_path: Path) -> Iterator[Workspace]:
+    """A private, writable copy of the analysed demo workspace (default tenant)."""
+    root = tmp_path / "analysed-demo"
+    shutil.copytree(analysed_demo_template, root, ignore=shutil.ignore_patterns("*.lock"))
+    workspace = Workspace.open(root)
+    yield workspace
+    workspace.close()

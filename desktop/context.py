@@ -1,0 +1,52 @@
+"""What every page of the main window shares: the workspace, one tenant's sessions, the task runner and the
+matching engine.
+
+Built once per window and passed down (no module singletons), so tests build their own with the session's
+embedder. The engine is cheap to construct (it opens the FAISS files) but its embedder loads the model on
+first use, about 7-10 s: call :meth:`AppContext.engine` and anything that encodes only from a worker task.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import sessionmaker
+
+from core.embedding import Embedder, SentenceTransformerEmbedder
+from core.matching import MatchingEngine, open_engine
+from core.repository import current_actor
+from core.tenancy import TenantSession
+from core.workspace import Workspace
+from desktop.tasks import TaskRunner
+
+
+@dataclass
+class AppContext:
+    workspace: Workspace
+    tenant_slug: str
+    runner: TaskRunner
+    embedder_factory: Callable[[], Embedder] = SentenceTransformerEmbedder
+    reviewer_name: str | None = None  # from settings; the OS user name when unset
+    _engine: MatchingEngine | None = field(default=None, init=False, repr=False)
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def sessions(self) -> sessionmaker[TenantSession]:
+        return self.workspace.session_factory(self.tenant_slug)
+
+    def reviewer(self) -> str:
+        """Who decisions and edits are recorded as: the name set in settings, else the OS user."""
+        return self.reviewer_name or current_actor()
+
+    def engine(self) -> MatchingEngine:
+        """The tenant's matching engine, created on first call. Thread-safe; call it from worker tasks."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = open_engine(self.workspace, self.tenant_slug, self.embedder_factory())
+            return self._engine
+
+    @property
+    def engine_ready(self) -> bool:
+        return self._engine is not None
