@@ -1,0 +1,106 @@
+"""The base of every local fake external system: what the standard connector suite drives.
+
+A fake keeps tickets in memory and answers requests through ``httpx.MockTransport`` in the real API's shapes
+(paths, auth, cursor filtering, pagination, error bodies, rate-limit headers). Like airbyte's ``HttpMocker``,
+a fake fails the test on a request it does not understand (it answers 599 naming the request, and
+records it in ``unexpected``) rather than guessing. Tests inject failures for the next requests: a status in
+the vendor's own error shape, a 429 with its headers, a dropped connection, a malformed body.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.base import ConnectorSettings
+
+
+@dataclass
+class FakeTicket:
+    """One ticket as the fake system holds it; each fake renders it in its own API's shape."""
+
+    external_id: str
+    title: str
+    description: str
+    updated_at: datetime  # aware, UTC
+    created_at: datetime
+    status: str = "New"
+    severity: str = "3"
+    resolution_notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InjectedFailure:
+    status: int | None = None  # None with drop=True: the connection drops
+    headers: Mapping[str, str] = field(default_factory=dict)
+    message: str = "injected failure"
+    drop: bool = False
+    malformed: bool = False  # a 200 whose body is not JSON
+
+
+class FakeSystem(ABC):
+    connector_type: ClassVar[str]
+    base_url: ClassVar[str] = "https://fake.example.com"
+
+    def __init__(self) -> None:
+        self.tickets: dict[str, FakeTicket] = {}
+        self.requests: list[httpx.Request] = []
+        self.unexpected: list[str] = []
+        self.failures: list[InjectedFailure] = []
+        self.page_size = 50  # the server's own maximum page size
+
+    # --- what tests call ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def settings(self, *, good_credentials: bool = True) -> ConnectorSettings:
+        """Settings (with secrets) for a connector pointed at this fake; wrong secrets when asked."""
+
+    def add_ticket(self, ticket: FakeTicket) -> None:
+        self.tickets[ticket.external_id] = ticket
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def fail_next(self, failure: InjectedFailure, times: int = 1) -> None:
+        self.failures.extend([failure] * times)
+
+    # --- what subclasses implement ----------------------------------------------------------------------
+
+    @abstractmethod
+    def route(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request as the real system would (auth checked, cursor query applied, paged)."""
+
+    @abstractmethod
+    def error_response(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """An error in the vendor's own body shape."""
+
+    # ----------------------------------------------------------------------------------------------------
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.failures:
+            failure = self.failures.pop(0)
+            if failure.drop:
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body"
+                )
+            if failure.malformed:
+                return httpx.Response(
+                    200, text="<html><body>Maintenance</body></html>", headers={"Content-Type": "text/html"}
+                )
+            assert failure.status is not None
+            return self.error_response(failure.status, failure.message, failure.headers)
+        return self.route(request)
+
+    def not_understood(self, request: httpx.Request) -> httpx.Response:
+        description = f"{request.method} {request.url}"
+        self.unexpected.append(description)
+        return httpx.Response(599, text=f"fake {self.connector_type} does not understand {description}")
