@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
-from core.workspace import Workspace
+from core.workspace import WORKSPACE_ENV, Workspace, resolve_workspace_dir
 from desktop.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
+from desktop.settings_dialog import chosen_workspace
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,21 @@ def _application(argv: list[str]) -> QApplication:
     return app
 
 
+def preferred_workspace_dir(explicit: str | None) -> Path:
+    """``--workspace``, then ``$RUNBOOK_DESK_WORKSPACE``, then the Settings choice, then the default."""
+    if explicit or os.environ.get(WORKSPACE_ENV):
+        return resolve_workspace_dir(explicit)
+    chosen = chosen_workspace(QSettings(SETTINGS_ORGANIZATION, SETTINGS_APPLICATION))
+    return chosen if chosen is not None else resolve_workspace_dir(None)
+
+
 def run_app(
-    workspace: Workspace, tenant_slug: str, argv: list[str], *, settings: QSettings | None = None
+    workspace: Workspace,
+    tenant_slug: str,
+    argv: list[str],
+    *,
+    settings: QSettings | None = None,
+    seed_demo: bool = False,
 ) -> int:
     """Show the main window until the user closes it; the workspace is closed on the way out, always.
 
@@ -67,6 +83,7 @@ def run_app(
         try:
             window = MainWindow(workspace, tenant_slug, settings=settings)
             window.show()
+            window.start_startup_jobs(seed_demo=seed_demo)
             with loop:
                 loop.run_until_complete(app_close_event.wait())
         finally:

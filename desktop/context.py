@@ -29,12 +29,15 @@ class AppContext:
     runner: TaskRunner
     embedder_factory: Callable[[], Embedder] = SentenceTransformerEmbedder
     reviewer_name: str | None = None  # from settings; the OS user name when unset
+    _sessions: sessionmaker[TenantSession] | None = field(default=None, init=False, repr=False)
     _engine: MatchingEngine | None = field(default=None, init=False, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def sessions(self) -> sessionmaker[TenantSession]:
-        return self.workspace.session_factory(self.tenant_slug)
+        if self._sessions is None:  # one factory per window (it looks the tenant up once)
+            self._sessions = self.workspace.session_factory(self.tenant_slug)
+        return self._sessions
 
     def reviewer(self) -> str:
         """Who decisions and edits are recorded as: the name set in settings, else the OS user."""

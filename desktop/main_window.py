@@ -12,13 +12,22 @@ import html
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-from PySide6.QtCore import QByteArray, QSettings, QSortFilterProxyModel, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, QSortFilterProxyModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -36,12 +45,17 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from core.models import RunbookStatus
-from core.repository import RunbookRow, TicketRow, count_tickets, list_runbooks, list_tickets
+from core.demo import DemoSeed
+from core.embedding import Embedder
+from core.importing import ImportSummary
+from core.repository import TicketRow, count_tickets, list_tickets
 from core.tenancy import TenantSession
 from core.workspace import Workspace
+from desktop import jobs
+from desktop.context import AppContext
+from desktop.notifications import Level, NotificationArea
+from desktop.settings_dialog import SettingsDialog
 from desktop.table_models import (
-    RUNBOOK_COLUMNS,
     SORT_ROLE,
     TICKET_COLUMNS,
     Column,
@@ -85,28 +99,11 @@ class TicketLoad:
     total: int
 
 
-@dataclass(frozen=True, slots=True)
-class RunbookLoad:
-    runbook_rows: tuple[RunbookRow, ...]
-    total: int
-
-
 def load_tickets(sessions: sessionmaker[TenantSession], search: str, limit: int) -> TicketLoad:
     with sessions() as session:
         ticket_rows = tuple(list_tickets(session, search=search or None, limit=limit))
         total = count_tickets(session)
     return TicketLoad(ticket_rows, total)
-
-
-def load_runbooks(
-    sessions: sessionmaker[TenantSession], search: str, status: RunbookStatus | None
-) -> RunbookLoad:
-    with sessions() as session:
-        runbook_rows = tuple(list_runbooks(session, status=status, search=search or None))
-        # The core has no runbook count yet; runbooks number in the hundreds, so listing them all is cheap.
-        filtered = bool(search) or status is not None
-        total = len(list_runbooks(session)) if filtered else len(runbook_rows)
-    return RunbookLoad(runbook_rows, total)
 
 
 # --- Detail rendering -------------------------------------------------------------------------------------
@@ -154,18 +151,6 @@ def ticket_detail_html(ticket: TicketRow) -> str:
         f"<h3>Description</h3>{_text_block(ticket.description, 'No description.')}"
         f"<h3>Resolution notes</h3>{_text_block(ticket.resolution_notes, 'No resolution notes.')}"
     )
-
-
-def runbook_header_html(runbook: RunbookRow) -> str:
-    facts = [
-        runbook.service and f"Service: {runbook.service}",
-        f"Status: {humanize(runbook.status)}",
-        f"Revision {runbook.current_revision}",
-        f"Updated {format_local_datetime(runbook.updated_at)}",
-        runbook.tags and "Tags: " + ", ".join(runbook.tags),
-    ]
-    fact_line = " · ".join(html.escape(fact) for fact in facts if fact)
-    return f"<h2>{html.escape(runbook.title)}</h2><p>{fact_line}</p>"
 
 
 def _open_link(url: QUrl) -> None:
@@ -418,75 +403,6 @@ class TicketsPage(BrowsePage[TicketRow]):
         return f"{total:,} tickets"
 
 
-class RunbooksPage(BrowsePage[RunbookRow]):
-    def __init__(
-        self, runner: TaskRunner, sessions: sessionmaker[TenantSession], parent: QWidget | None = None
-    ) -> None:
-        super().__init__(
-            runner,
-            RUNBOOK_COLUMNS,
-            noun="runbooks",
-            search_placeholder="Search runbooks by title or text",
-            splitter_name="runbooksSplitter",
-            parent=parent,
-        )
-        self._sessions = sessions
-        self.status_combo = QComboBox(self)
-        self.status_combo.setObjectName("runbookStatusFilter")
-        self.status_combo.addItem("All statuses", None)
-        for status in RunbookStatus:
-            self.status_combo.addItem(humanize(status.value) or status.value, status.value)
-        self.status_combo.currentIndexChanged.connect(self.reload)
-        self.filter_bar.addWidget(self.status_combo)
-        self.table.sortByColumn(self.model.column_index("Title"), Qt.SortOrder.AscendingOrder)
-
-    def _build_detail(self) -> QWidget:
-        pane = QWidget(self)
-        self.detail_header = QLabel(pane)
-        self.detail_header.setObjectName("runbookDetailHeader")
-        self.detail_header.setTextFormat(Qt.TextFormat.RichText)
-        self.detail_header.setWordWrap(True)
-        self.detail_header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail = _detail_browser(pane, "runbookDetail")
-        layout = QVBoxLayout(pane)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.detail_header)
-        layout.addWidget(self.detail, 1)
-        return pane
-
-    def status_filter(self) -> RunbookStatus | None:
-        value = self.status_combo.currentData()
-        return RunbookStatus(value) if value else None
-
-    def _start_load(self, search: str) -> Task:
-        return self._runner.run(
-            load_runbooks,
-            self._sessions,
-            search,
-            self.status_filter(),
-            title="Loading runbooks",
-            on_done=self._on_loaded,
-            on_error=self._load_error,
-        )
-
-    def _on_loaded(self, result: object) -> None:
-        assert isinstance(result, RunbookLoad)
-        self._rows_loaded(result.runbook_rows, result.total)
-
-    def _show_row(self, row: RunbookRow) -> None:
-        self.detail_header.setText(runbook_header_html(row))
-        self.detail.setMarkdown(row.body if row.body.strip() else "*This runbook has no steps yet.*")
-
-    def _show_no_selection(self) -> None:
-        self.detail_header.setText("")
-        self.detail.setMarkdown("*Select a runbook to read it.*")
-
-    def _summary(self, shown: int, total: int, search: str) -> str:
-        if search or self.status_filter() is not None:
-            return f"{shown:,} of {total:,} runbooks match"
-        return f"{total:,} runbooks"
-
-
 # --- Status bar ------------------------------------------------------------------------------------------
 
 
@@ -569,6 +485,7 @@ class MainWindow(QMainWindow):
         *,
         settings: QSettings | None = None,
         runner: TaskRunner | None = None,
+        embedder_factory: Callable[[], Embedder] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -580,6 +497,9 @@ class MainWindow(QMainWindow):
         )
         self._owns_runner = runner is None
         self.runner = runner if runner is not None else TaskRunner(self)
+        self.context = AppContext(workspace, tenant_slug, self.runner)
+        if embedder_factory is not None:  # tests share the session's loaded model
+            self.context.embedder_factory = embedder_factory
         self.setWindowTitle(f"Runbook Desk — {workspace.root.name}")
 
         self.nav_list = QListWidget(self)
@@ -588,10 +508,19 @@ class MainWindow(QMainWindow):
         self.nav_list.setMaximumWidth(220)
 
         self.tickets_page = TicketsPage(self.runner, self._sessions, self)
-        self.runbooks_page = RunbooksPage(self.runner, self._sessions, self)
+        # Imported here, not at the top: desktop.runbooks_page builds on BrowsePage from this module.
+        from desktop.runbooks_page import RunbooksPage
+
+        self.runbooks_page = RunbooksPage(self.context, self)
+        self.runbooks_page.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        from desktop.review_page import ReviewPage
+
+        self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
         self.stack = QStackedWidget(self)
         for page_number in range(len(PAGE_TITLES)):
-            if page_number == TICKETS_PAGE:
+            if page_number == REVIEW_PAGE:
+                self.stack.addWidget(self.review_page)
+            elif page_number == TICKETS_PAGE:
                 self.stack.addWidget(self.tickets_page)
             elif page_number == RUNBOOKS_PAGE:
                 self.stack.addWidget(self.runbooks_page)
@@ -605,10 +534,20 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(self.nav_list)
         self.main_splitter.addWidget(self.stack)
         self.main_splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.main_splitter)
+        self.notifications = NotificationArea(self)
+        central = QWidget(self)
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.notifications)
+        central_layout.addWidget(self.main_splitter, 1)
+        self.setCentralWidget(central)
+        self.setAcceptDrops(True)
 
         self._build_status_bar()
         self._build_menus()
+        self._build_toolbar()
+        self._jobs: dict[str, Task] = {}  # the running job of each kind: one import, one analysis...
         self.tickets_page.loaded.connect(self._update_counts)
         self.runbooks_page.loaded.connect(self._update_counts)
         self.runner.task_failed.connect(self._on_task_failed)
@@ -639,6 +578,21 @@ class MainWindow(QMainWindow):
         )
         file_menu.addAction(self.reload_action)
         file_menu.addSeparator()
+        self.import_tickets_action = self._action(
+            "Import &tickets…", QKeySequence("Ctrl+I"), self.choose_ticket_file
+        )
+        self.import_runbooks_action = self._action(
+            "Import &runbook folder…", QKeySequence("Ctrl+Shift+I"), self.choose_runbook_folder
+        )
+        file_menu.addAction(self.import_tickets_action)
+        file_menu.addAction(self.import_runbooks_action)
+        file_menu.addSeparator()
+        self.settings_action = self._action(
+            "&Settings…", QKeySequence(QKeySequence.StandardKey.Preferences), self.open_settings
+        )
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", QKeySequence(QKeySequence.StandardKey.Quit), self.close))
 
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -646,6 +600,14 @@ class MainWindow(QMainWindow):
             "&Find", QKeySequence(QKeySequence.StandardKey.Find), self.focus_current_search
         )
         edit_menu.addAction(self.find_action)
+
+        analysis_menu = self.menuBar().addMenu("&Analysis")
+        self.analyse_action = self._action(
+            "&Analyse new tickets", QKeySequence("Ctrl+Shift+A"), self.start_analysis
+        )
+        self.rebuild_action = self._action("&Rebuild indexes", QKeySequence(), self.start_rebuild)
+        analysis_menu.addAction(self.analyse_action)
+        analysis_menu.addAction(self.rebuild_action)
 
         go_menu = self.menuBar().addMenu("&Go")
         self.page_actions: list[QAction] = []
@@ -667,6 +629,167 @@ class MainWindow(QMainWindow):
             self.show_page(page_number)
 
         return switch
+
+    def _build_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(QLabel(" Tenant: ", toolbar))
+        self.tenant_combo = QComboBox(toolbar)
+        self.tenant_combo.setObjectName("tenantSwitcher")
+        self.tenant_combo.setToolTip("Each tenant has its own tickets, runbooks, thresholds and indexes")
+        for tenant in self._workspace.tenants():
+            self.tenant_combo.addItem(tenant.name, tenant.slug)
+        self.tenant_combo.setCurrentIndex(self.tenant_combo.findData(self._tenant.slug))
+        self.tenant_combo.activated.connect(self._on_tenant_chosen)
+        toolbar.addWidget(self.tenant_combo)
+        toolbar.addSeparator()
+        for action in (self.import_tickets_action, self.analyse_action, self.settings_action):
+            toolbar.addAction(action)
+
+    # --- jobs ------------------------------------------------------------------------------------------
+
+    def _start_job(
+        self,
+        kind: str,
+        fn: Callable[..., object],
+        *args: object,
+        title: str,
+        on_done: Callable[[object], None],
+    ) -> Task | None:
+        """Run one job of a kind at a time; a second request while one runs says so instead of queueing."""
+        running = self._jobs.get(kind)
+        if running is not None and running.is_active:
+            self.statusBar().showMessage(f"{running.title} is already running", 5000)
+            return None
+        task = self.runner.run(fn, self.context, *args, title=title, on_done=on_done, progress=True)
+        self._jobs[kind] = task
+        return task
+
+    def start_startup_jobs(self, *, seed_demo: bool) -> None:
+        """After the window is visible: import the demo on its first start, then analyse what is pending."""
+        if seed_demo:
+            self._start_job(
+                "import", jobs.seed_demo_workspace, title="Preparing the demo", on_done=self._seeded
+            )
+        else:
+            self.start_analysis()
+
+    def _seeded(self, result: object) -> None:
+        if isinstance(result, DemoSeed):
+            self.notifications.notify(
+                Level.INFO,
+                f"Demo workspace ready: {result.runbooks.inserted} runbooks and {result.tickets.inserted} "
+                "tickets. Analysing them now; the review queue fills as it goes.",
+            )
+        self.reload()
+        self.start_analysis()
+
+    def start_import(self, path: Path) -> Task | None:
+        if jobs.import_kind(path) is None:
+            self.notifications.notify(
+                Level.ERROR,
+                f"{path.name} is neither a ticket export (.csv, .json, .jsonl) nor a folder of runbooks.",
+            )
+            return None
+        return self._start_job(
+            "import", jobs.import_path, path, title=f"Importing {path.name}", on_done=self._imported
+        )
+
+    def _imported(self, result: object) -> None:
+        if not isinstance(result, ImportSummary):
+            return
+        details = "\n".join(f"{row.location}: {row.reason}" for row in result.rejected)
+        level = (
+            Level.ERROR if result.rejected_count and not (result.inserted or result.updated) else Level.INFO
+        )
+        self.notifications.notify(level, f"Imported {result.headline()}", details)
+        self.reload()
+        if result.inserted or result.updated:
+            self.start_analysis()
+
+    def choose_ticket_file(self) -> None:
+        file_name, _ = QFileDialog.getOpenFileName(
+            self, "Import tickets", "", "Ticket exports (*.csv *.tsv *.json *.jsonl *.ndjson);;All files (*)"
+        )
+        if file_name:
+            self.start_import(Path(file_name))
+
+    def choose_runbook_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of Markdown runbooks")
+        if folder:
+            self.start_import(Path(folder))
+
+    def start_analysis(self) -> Task | None:
+        return self._start_job(
+            "analysis", jobs.analyse_new_tickets, title="Analysing tickets", on_done=self._analysed
+        )
+
+    def _analysed(self, result: object) -> None:
+        if isinstance(result, jobs.AnalysisOutcome) and result.batch.analysed:
+            batch = result.batch
+            self.notifications.notify(
+                Level.INFO,
+                f"Analysed {batch.analysed:,} tickets: {batch.linked:,} linked, {batch.flagged:,} to review, "
+                f"{batch.drafts:,} without a runbook.",
+            )
+        self.reload()
+
+    def start_rebuild(self) -> Task | None:
+        return self._start_job(
+            "analysis", jobs.rebuild_indexes, title="Rebuilding indexes", on_done=lambda _r: self.reload()
+        )
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.context, self._settings, self)
+        dialog.thresholds_saved.connect(lambda _t: self.start_analysis())
+        dialog.open()
+        return dialog
+
+    # --- tenants -----------------------------------------------------------------------------------------
+
+    def _on_tenant_chosen(self, index: int) -> None:
+        slug = self.tenant_combo.itemData(index)
+        if isinstance(slug, str) and slug != self._tenant.slug:
+            self.switch_tenant(slug)
+
+    def switch_tenant(self, slug: str) -> MainWindow:
+        """Open the other tenant in a fresh window (own sessions, engine and jobs) and close this one."""
+        replacement = MainWindow(
+            self._workspace,
+            slug,
+            settings=self._settings,
+            embedder_factory=self.context.embedder_factory,
+        )
+        self.save_state()
+        replacement.show()
+        replacement.start_startup_jobs(seed_demo=False)
+        self.close()
+        return replacement
+
+    # --- drag and drop -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _dropped_paths(mime: QMimeData) -> list[Path]:
+        return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+    def can_import(self, mime: QMimeData) -> bool:
+        paths = self._dropped_paths(mime)
+        return bool(paths) and all(jobs.import_kind(path) for path in paths)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.can_import(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self._dropped_paths(event.mimeData())
+        event.acceptProposedAction()
+        for path in paths[:1]:  # one import at a time; the job refuses a second while one runs
+            self.start_import(path)
+        if len(paths) > 1:
+            self.statusBar().showMessage("Drop one file or folder at a time", 5000)
 
     # --- behaviour -------------------------------------------------------------------------------------
 
@@ -693,8 +816,9 @@ class MainWindow(QMainWindow):
             parts.append(f"{self.runbooks_page.total_count:,} runbooks")
         self.counts_label.setText(" · ".join(parts))
 
-    def _on_task_failed(self, task: Task, exc: object, _traceback_text: str) -> None:
+    def _on_task_failed(self, task: Task, exc: object, traceback_text: str) -> None:
         self.statusBar().showMessage(f"{task.title} failed: {exc}", 15_000)
+        self.notifications.notify(Level.ERROR, f"{task.title} failed: {exc}", traceback_text)
 
     # --- persistence -----------------------------------------------------------------------------------
 
@@ -731,6 +855,9 @@ class MainWindow(QMainWindow):
         self._settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.runbooks_page.close_editors():  # an editor with unsaved text, and the user kept it
+            event.ignore()
+            return
         self.save_state()
         self.tickets_page.stop()
         self.runbooks_page.stop()
