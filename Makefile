@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format system-deps bench clean
+.PHONY: run test test-keychain lint format system-deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ run: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+
+# The credential tests against the real OS keychain: a private D-Bus session with an unlocked gnome-keyring
+# (what a desktop login gives the app), so they run the same on a headless CI machine as on a laptop.
+test-keychain: $(STAMP)
+	@bash scripts/install-system-deps.sh keychain
+	dbus-run-session -- sh -ec 'echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
+		RUNBOOK_DESK_KEYCHAIN_TESTS=1 $(BIN)/python -m pytest -p no:cacheprovider -m keychain tests/connectors'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

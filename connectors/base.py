@@ -16,13 +16,16 @@ and ``build.spec`` (hidden imports from :data:`CONNECTOR_MODULES`).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
+
+import httpx
 
 from connectors.errors import (
     AuthenticationError,
@@ -39,7 +42,7 @@ from connectors.errors import (
     ServerError,
     TlsError,
 )
-from connectors.http import HttpClient
+from connectors.http import ErrorText, HttpClient, RetryPolicy, Sleep, create_client, default_error_text
 from core.importing.tickets import TicketValues
 
 # Every connector module, imported by load_all(): the one list build.spec and the registry share.
@@ -247,12 +250,78 @@ def diagnose(exc: ConnectorError) -> CheckResult:
     return CheckResult(CheckProblem.OTHER, str(exc))
 
 
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """What a connector adds to the shared HTTP client: its auth, extra headers and error-body reader."""
+
+    auth: httpx.Auth | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error_text: ErrorText = default_error_text
+
+
 class Connector(ABC):
+    """One configured source. Build it with :meth:`create`: the engine, the CLI and the wizard all do.
+
+    A connector module customises the shared client by overriding :meth:`client_options` (auth, headers,
+    the vendor's error-body reader); one whose set-up is more than that (a login request, an OAuth token
+    exchange) overrides :meth:`create` and still builds its client with :func:`connectors.http.create_client`
+    so tests keep injecting ``transport`` and ``sleep``. Whoever calls :meth:`create` calls :meth:`close`.
+    """
+
     spec: ClassVar[ConnectorSpec]
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         self.settings = settings
         self.http = http
+
+    @classmethod
+    def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
+        """Auth, headers and error reader for this settings' auth mode; the default is no auth at all."""
+        return ClientOptions()
+
+    @classmethod
+    def create(
+        cls,
+        settings: ConnectorSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        retry: RetryPolicy | None = None,
+    ) -> Self:
+        """A connector with its own HTTP client; ``transport`` (a fake system) and ``sleep`` are for tests."""
+        options = cls.client_options(settings)
+        http = create_client(
+            settings.name,
+            settings.base_url,
+            auth=options.auth,
+            headers=options.headers,
+            ca_bundle=settings.ca_bundle,
+            transport=transport,
+            error_text=options.error_text,
+            retry=retry,
+            sleep=sleep,
+        )
+        return cls(settings, http)
+
+    async def close(self) -> None:
+        """Release the server-side session (:meth:`aclose`), then the HTTP client even if that failed."""
+        try:
+            await self.aclose()
+        finally:
+            await self.http.aclose()
+
+    def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
+        """True for a record at exactly the cursor's time whose id sorts at or before the cursor's id.
+
+        The engine skips such records: the page that set the cursor stored them. Ids compare as strings;
+        a connector whose source orders ids otherwise (numerically, say) overrides this.
+        """
+        return (
+            cursor.updated_at is not None
+            and ticket.updated_at == cursor.updated_at
+            and cursor.last_id is not None
+            and ticket.external_id <= cursor.last_id
+        )
 
     @property
     def name(self) -> str:
@@ -273,8 +342,11 @@ class Connector(ABC):
     def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
         """Pages of records updated at or after ``since`` (minus the spec's precision), oldest first.
 
-        The cursor of each page is the (updated_at, id) of its last record; records at exactly the cursor
-        with an id <= last_id were stored already and are skipped by the source's query or by the engine.
+        The engine passes the stored cursor as it is; the connector subtracts ``spec.timestamp_precision``
+        when it builds the source's query (only it knows how its query language rounds), so the overlap is
+        re-read. The cursor of each page is the (updated_at, id) of its last record; records at exactly the
+        cursor with an id <= last_id were stored already: the engine skips them (:meth:`already_stored`),
+        and other re-reads of the overlap are counted as unchanged. ``None`` means from the beginning.
         """
 
     async def preview(self, limit: int = 10) -> list[TicketValues]:

@@ -41,6 +41,7 @@ from connectors.errors import (
     ServerError,
     TlsError,
 )
+from connectors.secrets import redact_text
 
 ErrorText = Callable[[httpx.Response], str]
 Sleep = Callable[[float], Awaitable[None]]
@@ -79,7 +80,8 @@ def default_error_text(response: httpx.Response) -> str:
 
 
 def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    """One line, at most ``limit`` long, with any known secret masked: servers do echo tokens back."""
+    text = redact_text(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -229,7 +231,7 @@ class HttpClient:
     def _status_error(self, response: httpx.Response, method: str, path: str) -> HttpStatusError:
         status = response.status_code
         try:
-            message = self.error_text(response)
+            message = redact_text(self.error_text(response))
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             message = _short(response.text)
         common = {"method": method, "path": path, "status": status, "server_message": message}

@@ -208,6 +208,10 @@ class Ticket(TenantScoped, Base):
     source_url: Mapped[str | None] = mapped_column(String(2000))
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The connector config that last stored this ticket (NULL for file imports): "remove and purge" uses it.
+    # The database has ON DELETE SET NULL (migration 0004); it is not repeated here because SQLite cannot
+    # reflect the options of a column-level REFERENCES, and the schema check compares them.
+    connector_config_id: Mapped[int | None] = mapped_column(ForeignKey("connector_configs.id"), index=True)
     # Source system's own times (seed columns).
     created_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime | None] = mapped_column()

@@ -23,7 +23,8 @@ from core.errors import RunbookDeskError
 from core.importing import ImportSummary, import_runbooks, import_tickets
 from core.models import RunbookStatus
 from core.repository import count_tickets, list_runbooks, list_tickets
-from core.workspace import DEFAULT_TENANT, Workspace, demo_workspace_dir, resolve_workspace_dir
+from core.workspace import DEFAULT_TENANT, Workspace, demo_workspace_dir
+from desktop.cli_connectors import add_connectors_parser, run_connectors_command
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     ws_sub = ws.add_subparsers(dest="action", metavar="ACTION", required=True)
     ws_sub.add_parser("init", parents=[common], help="create the workspace (and the tenant) if missing")
     ws_sub.add_parser("info", parents=[common], help="where the workspace is and what it holds")
+    add_connectors_parser(commands, common)
     return parser
 
 
@@ -145,6 +147,8 @@ def _progress_printer(enabled: bool) -> Any:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if args.command == "connectors":
+        return run_connectors_command(args)
     if args.command == "workspace" and args.action == "init":
         with Workspace.open(args.workspace) as workspace:
             tenant = workspace.ensure_tenant(args.tenant)
@@ -291,20 +295,15 @@ def _row_dict(row: Any) -> dict[str, Any]:
 
 
 def open_desktop(args: argparse.Namespace) -> int:
-    from core.demo import seed_demo
+    # Qt is imported here, never for headless commands.
+    from desktop.app import preferred_workspace_dir, run_app
 
-    path = demo_workspace_dir() if args.demo and not args.workspace else resolve_workspace_dir(args.workspace)
+    path = (
+        demo_workspace_dir() if args.demo and not args.workspace else preferred_workspace_dir(args.workspace)
+    )
     workspace = Workspace.open(path)
-    if args.demo:
-        seed = seed_demo(workspace)
-        if seed is not None:
-            print(
-                f"demo workspace created in {path}: {seed.runbooks.headline()}; {seed.tickets.headline()}",
-                file=sys.stderr,
-            )
-    from desktop.app import run_app  # Qt is imported here, never for headless commands
-
-    return run_app(workspace, args.tenant, sys.argv[:1])
+    # The demo's first import runs in the window's background jobs, so the window shows at once.
+    return run_app(workspace, args.tenant, sys.argv[:1], seed_demo=args.demo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,16 +4,23 @@
 #                           fontconfig-config fonts-dejavu-core   (no fonts = Qt silently draws empty boxes)
 #   a real window / Xvfb:   xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
 # Qt's "xcb-cursor0 is needed" message can be misleading: QT_DEBUG_PLUGINS=1 shows the library really missing.
+#
+# `install-system-deps.sh keychain` installs instead what the real-keychain tests need (make test-keychain, CI):
+#   a private D-Bus session and an unlocked GNOME Keyring:  dbus gnome-keyring libsecret-tools
 set -euo pipefail
 
-packages=(
-  libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfreetype6 libfontconfig1 libdbus-1-3 fontconfig-config
-  fonts-dejavu-core
-  xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
-)
+if [ "${1:-qt}" = "keychain" ]; then
+  packages=(dbus gnome-keyring libsecret-tools)
+else
+  packages=(
+    libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfreetype6 libfontconfig1 libdbus-1-3 fontconfig-config
+    fonts-dejavu-core
+    xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
+  )
+fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-  echo "system-deps: not a Debian-like system; install Qt 6's runtime libraries with your package manager." >&2
+  echo "system-deps: not a Debian-like system; install ${packages[*]} (or their equivalents) yourself." >&2
   exit 0
 fi
 

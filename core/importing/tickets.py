@@ -142,37 +142,49 @@ def to_ticket_values(
     )
 
 
-def upsert_tickets(session: TenantSession, batch: list[TicketValues]) -> tuple[int, int, int]:
+def upsert_tickets(
+    session: TenantSession, batch: list[TicketValues], *, connector_config_id: int | None = None
+) -> tuple[int, int, int]:
     """Insert new tickets, update changed ones, leave identical ones alone; (inserted, updated, unchanged).
 
     Keyed on (external_id, source_system) within the session's tenant; the content hash decides "changed".
     Uses ORM bulk INSERT / bulk UPDATE by primary key: per-object unit-of-work bookkeeping made a 100k import
-    several times slower. The caller owns the transaction; connectors' sync reuses this.
+    several times slower. The caller owns the transaction; connectors' sync reuses this and passes
+    ``connector_config_id``, stamped on every row it reads, changed or not (so removing a connector can
+    purge them); file imports leave it alone.
     """
     by_key: dict[tuple[str, str], TicketValues] = {}
     for values in batch:  # the same ticket twice in one batch: the later row wins
         by_key[(values.source_system, values.external_id)] = values
-    existing: dict[tuple[str, str], tuple[int, str]] = {}
+    existing: dict[tuple[str, str], tuple[int, str, int | None]] = {}
     for system in {key[0] for key in by_key}:
         ids = [key[1] for key in by_key if key[0] == system]
-        query = select(Ticket.id, Ticket.external_id, Ticket.content_hash).where(
+        query = select(Ticket.id, Ticket.external_id, Ticket.content_hash, Ticket.connector_config_id).where(
             Ticket.source_system == system, Ticket.external_id.in_(ids)
         )
         existing.update(
-            {(system, external_id): (pk, digest) for pk, external_id, digest in session.execute(query)}
+            {
+                (system, external_id): (pk, digest, owner)
+                for pk, external_id, digest, owner in session.execute(query)
+            }
         )
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     unchanged = len(batch) - len(by_key)
+    source = {} if connector_config_id is None else {"connector_config_id": connector_config_id}
     for key, values in by_key.items():
         content_hash = values.content_hash
         found = existing.get(key)
         if found is None:
-            inserts.append(_columns(values) | {"tenant_id": session.tenant_id, "content_hash": content_hash})
+            inserts.append(
+                _columns(values) | {"tenant_id": session.tenant_id, "content_hash": content_hash} | source
+            )
         elif found[1] == content_hash:
             unchanged += 1
+            if source and found[2] != connector_config_id:  # a connector re-reading a ticket adopts it
+                updates.append({"id": found[0], **source})
         else:
-            updates.append(_columns(values) | {"id": found[0], "content_hash": content_hash})
+            updates.append(_columns(values) | {"id": found[0], "content_hash": content_hash} | source)
     if inserts:  # Core executemany: the ORM bulk path issued ~1 statement per 2 rows on SQLite
         session.execute(insert(Ticket.__table__), inserts)
     if updates:

@@ -64,11 +64,41 @@ class FakeSystem(ABC):
     def add_ticket(self, ticket: FakeTicket) -> None:
         self.tickets[ticket.external_id] = ticket
 
+    def new_ticket(self, number: int, updated_at: datetime) -> FakeTicket:
+        """A plausible ticket numbered ``number``; a fake whose ids look otherwise (``PRJ-7``) overrides this.
+
+        ``external_id`` must be what the connector stores as ``TicketValues.external_id``: the standard
+        suite compares the stored rows with the fake's tickets by it.
+        """
+        return FakeTicket(
+            external_id=f"T{number:05d}",
+            title=f"Ticket {number}: printer on floor {number % 7} jams",
+            description=f"Reported by user {number}. Paper jam in tray 2.",
+            updated_at=updated_at,
+            created_at=updated_at,
+        )
+
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
 
     def fail_next(self, failure: InjectedFailure, times: int = 1) -> None:
         self.failures.extend([failure] * times)
+
+    def ticket_queries(self) -> list[datetime | None]:
+        """The "updated since" each ticket-listing request asked for (None: no filter), in order.
+
+        The standard suite asserts on these: an incremental sync must ask for what changed, not everything.
+        """
+        return [self.query_since(r) for r in self.requests if self.is_ticket_query(r)]
+
+    def is_ticket_query(self, request: httpx.Request) -> bool:
+        """True for a request that lists tickets (not a login, a probe of the user, a token exchange)."""
+        raise NotImplementedError(f"{type(self).__name__} must say which requests list tickets")
+
+    def query_since(self, request: httpx.Request) -> datetime | None:
+        """The lower bound on "updated" in a ticket-listing request, parsed from the vendor's query (aware,
+        UTC), or None when the request has no such filter."""
+        raise NotImplementedError(f"{type(self).__name__} must parse its own cursor query")
 
     # --- what subclasses implement ----------------------------------------------------------------------
 

@@ -1,0 +1,356 @@
+"""The sync engine: one connector config's tickets into the store, page by page, resumable anywhere.
+
+Per page, ONE transaction holds the page's upserts, the cursor after it and the run's running counts, so a
+sync killed at any point (an error after page k, the task cancelled, the process killed) leaves pages 1..k
+stored and the cursor at page k; the next run resumes from there with nothing lost or duplicated (tickets are
+unique by (external_id, source_system, tenant) and upserted by content hash).
+
+Incremental by the source's update time with the record id as tie-break (:class:`~connectors.base.Cursor`).
+The lookback overlap is the connector's job: the engine hands ``fetch`` the stored cursor unchanged and the
+connector subtracts ``spec.timestamp_precision`` when it builds its query, because only it knows how its query
+language rounds (Jira's JQL has minute precision). Of what the overlap re-reads, records at exactly the cursor
+with an id at or before its id are skipped (:meth:`Connector.already_stored`: the page that set the cursor
+stored them); the rest go through the upsert and count as unchanged unless they really changed.
+
+New and changed tickets need no queue: ``core.analysis.analyze_pending`` picks every ticket whose content hash
+has no current analysis, which is exactly what an insert or a content change produces.
+
+Every run leaves a ``sync_runs`` row (running, then succeeded / failed / cancelled, with counts and the
+connector error's message), updates ``last_sync_at`` / ``last_successful_sync_at`` and counts consecutive
+failures; at :data:`ALERT_AFTER_FAILURES` the report carries an alert and an audit row records it once.
+
+The store is written on the event loop thread (short transactions, one per page); the HTTP waits are async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import sessionmaker
+
+from connectors.base import Connector, Cursor, Page, connector_class
+from connectors.configs import ConfigRow, config_row, settings_for
+from connectors.errors import BadResponseError, ConfigurationError, ConnectorError
+from connectors.http import RetryPolicy, Sleep
+from connectors.secrets import redact_text
+from core.importing.tickets import upsert_tickets
+from core.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
+from core.repository import current_actor, record_audit
+from core.tenancy import TenantSession
+
+log = logging.getLogger(__name__)
+
+TICKETS_STREAM = "tickets"
+ALERT_AFTER_FAILURES = 3  # the seed's threshold
+# A connector whose pages keep returning the same cursor with records is looping; stop it after this many.
+MAX_STUCK_PAGES = 3
+INTERRUPTED = "interrupted: Runbook Desk stopped during this sync; the next sync resumes from its last page"
+
+CancelCheck = Callable[[], bool]
+
+
+@dataclass
+class SyncReport:
+    config_id: int
+    config_name: str
+    run_id: int
+    status: SyncStatus = SyncStatus.RUNNING
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0  # re-read at exactly the cursor and stored already: not counted anywhere else
+    pages: int = 0
+    error: str | None = None
+    consecutive_failures: int = 0
+    alert: bool = False
+    requests_sent: int = 0
+    elapsed_s: float = 0.0
+    full: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is SyncStatus.SUCCEEDED
+
+    def headline(self) -> str:
+        counts = (
+            f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged, {self.failed} failed "
+            f"({self.pages} pages, {self.elapsed_s:.1f} s)"
+        )
+        if self.ok:
+            return f"{self.config_name}: synced: {counts}"
+        text = f"{self.config_name}: sync {self.status.value}: {counts}"
+        if self.error:
+            text += f"; {self.error}"
+        if self.alert:
+            text += f"; {self.consecutive_failures} failures in a row"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"status": self.status.value}
+
+
+ProgressCallback = Callable[[SyncReport], None]
+
+
+async def run_sync(
+    sessions: sessionmaker[TenantSession],
+    config_id: int,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    full: bool = False,
+    cancel: CancelCheck | None = None,
+    progress: ProgressCallback | None = None,
+    sleep: Sleep = asyncio.sleep,
+    retry: RetryPolicy | None = None,
+    page_size: int | None = None,
+    actor: str | None = None,
+) -> SyncReport:
+    """Sync one config's tickets; returns the report, also when the connector failed (``report.ok``).
+
+    ``full`` ignores the stored cursor (a re-read of everything; unchanged tickets count as unchanged).
+    ``cancel`` is polled after each stored page; cancelling the task works too (the run is recorded as
+    cancelled and ``CancelledError`` propagates). Connector errors are recorded and reported, not raised;
+    anything else is a bug: the run is recorded as failed and the exception propagates.
+    """
+    started = time.perf_counter()
+    with sessions.begin() as session:
+        config = session.get(ConnectorConfig, config_id)
+        if config is None:
+            raise ConfigurationError(f"connector #{config_id}", "no such connector config")
+        row = config_row(config)
+        _close_interrupted_runs(session, config_id)
+        run = SyncRun(tenant_id=session.tenant_id, connector_config_id=config_id, status=SyncStatus.RUNNING)
+        session.add(run)
+        session.flush()
+        report = SyncReport(config_id, row.name, run.id, full=full)
+        stored_state = session.scalar(
+            select(SyncCursor.state).where(
+                SyncCursor.connector_config_id == config_id, SyncCursor.stream == TICKETS_STREAM
+            )
+        )
+    since = None if full else Cursor.from_state(stored_state)
+    log.info(
+        "sync %s started (run %s, from %s)", row.name, report.run_id, since.to_state() if since else "start"
+    )
+    connector: Connector | None = None
+    finished = False
+    try:
+        try:
+            settings = settings_for(row)
+            connector = connector_class(row.connector_type).create(
+                settings, transport=transport, sleep=sleep, retry=retry
+            )
+            await _pull(sessions, connector, row, since, report, cancel, progress, page_size)
+        except ConnectorError as exc:
+            _finish(sessions, row, report, SyncStatus.FAILED, str(exc), connector, started, actor)
+            finished = True
+        except asyncio.CancelledError:
+            _finish(sessions, row, report, SyncStatus.CANCELLED, "cancelled", connector, started, actor)
+            finished = True
+            raise
+        else:
+            status = SyncStatus.CANCELLED if report.status is SyncStatus.CANCELLED else SyncStatus.SUCCEEDED
+            error = "cancelled" if status is SyncStatus.CANCELLED else None
+            _finish(sessions, row, report, status, error, connector, started, actor)
+            finished = True
+    finally:
+        if not finished:  # a bug, not a connector error: record it, let it propagate
+            _finish(
+                sessions,
+                row,
+                report,
+                SyncStatus.FAILED,
+                "internal error (see the log)",
+                connector,
+                started,
+                actor,
+            )
+            log.error("sync %s: internal error", row.name)
+        if connector is not None:
+            await _close(connector)
+    return report
+
+
+async def _pull(
+    sessions: sessionmaker[TenantSession],
+    connector: Connector,
+    row: ConfigRow,
+    since: Cursor | None,
+    report: SyncReport,
+    cancel: CancelCheck | None,
+    progress: ProgressCallback | None,
+    page_size: int | None,
+) -> None:
+    current = since
+    stuck = 0
+    async for page in connector.fetch(since, page_size=page_size):
+        if page.tickets and current is not None and page.cursor == current:
+            stuck += 1
+            if stuck >= MAX_STUCK_PAGES:
+                raise BadResponseError(
+                    row.name, f"pagination does not advance: {stuck} pages in a row end at the same record"
+                )
+        else:
+            stuck = 0
+        current = _store_page(sessions, connector, row.id, report, page, current)
+        report.requests_sent = connector.http.requests_sent
+        if progress is not None:
+            progress(report)
+        if cancel is not None and cancel():
+            report.status = SyncStatus.CANCELLED
+            return
+        # Yield to the loop between pages even when the transport never waits (a local fake, a cache): the
+        # GUI stays responsive and a cancellation lands here, between two committed pages.
+        await asyncio.sleep(0)
+
+
+def _store_page(
+    sessions: sessionmaker[TenantSession],
+    connector: Connector,
+    config_id: int,
+    report: SyncReport,
+    page: Page,
+    current: Cursor | None,
+) -> Cursor | None:
+    """Upserts, the cursor and the run's counts in one transaction; returns the cursor now stored."""
+    tickets = [t for t in page.tickets if current is None or not connector.already_stored(t, current)]
+    skipped = len(page.tickets) - len(tickets)
+    for failure in page.failures:
+        log.info("sync %s: record %s not stored: %s", connector.name, failure.external_id, failure.reason)
+    cursor = _later(current, page.cursor)
+    with sessions.begin() as session:
+        new, updated, unchanged = (
+            upsert_tickets(session, tickets, connector_config_id=config_id) if tickets else (0, 0, 0)
+        )
+        if cursor is not None and cursor != current:
+            _save_cursor(session, config_id, cursor)
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == report.run_id)
+            .values(
+                items_new=SyncRun.items_new + new,
+                items_updated=SyncRun.items_updated + updated,
+                items_unchanged=SyncRun.items_unchanged + unchanged,
+                items_failed=SyncRun.items_failed + len(page.failures),
+            )
+        )
+    report.pages += 1
+    report.new += new
+    report.updated += updated
+    report.unchanged += unchanged
+    report.failed += len(page.failures)
+    report.skipped += skipped
+    return cursor
+
+
+def _later(current: Cursor | None, candidate: Cursor) -> Cursor | None:
+    """The cursor to keep: never move back (a first page made only of the lookback overlap ends earlier)."""
+    if candidate.updated_at is None:
+        return current
+    if current is None or current.updated_at is None:
+        return candidate
+    if (candidate.updated_at, candidate.last_id or "") >= (current.updated_at, current.last_id or ""):
+        return candidate
+    return current
+
+
+def _save_cursor(session: TenantSession, config_id: int, cursor: Cursor) -> None:
+    stored = session.scalar(
+        select(SyncCursor).where(
+            SyncCursor.connector_config_id == config_id, SyncCursor.stream == TICKETS_STREAM
+        )
+    )
+    if stored is None:
+        session.add(
+            SyncCursor(
+                tenant_id=session.tenant_id,
+                connector_config_id=config_id,
+                stream=TICKETS_STREAM,
+                state=cursor.to_state(),
+            )
+        )
+    else:
+        stored.state = cursor.to_state()
+
+
+def stored_cursor(session: TenantSession, config_id: int) -> Cursor | None:
+    """The cursor the next incremental sync of this config starts from."""
+    state = session.scalar(
+        select(SyncCursor.state).where(
+            SyncCursor.connector_config_id == config_id, SyncCursor.stream == TICKETS_STREAM
+        )
+    )
+    return Cursor.from_state(state)
+
+
+def _close_interrupted_runs(session: TenantSession, config_id: int) -> None:
+    """A run still "running" when a new one starts was cut off by a crash or a kill; say so."""
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.connector_config_id == config_id, SyncRun.status == SyncStatus.RUNNING)
+        .values(status=SyncStatus.FAILED, error_text=INTERRUPTED, finished_at=datetime.now(UTC))
+    )
+
+
+def _finish(
+    sessions: sessionmaker[TenantSession],
+    row: ConfigRow,
+    report: SyncReport,
+    status: SyncStatus,
+    error: str | None,
+    connector: Connector | None,
+    started: float,
+    actor: str | None,
+) -> None:
+    now = datetime.now(UTC)
+    error = (
+        redact_text(error) if error else error
+    )  # the HTTP layer masks secrets already; a connector may not
+    report.status = status
+    report.error = error
+    report.elapsed_s = time.perf_counter() - started
+    if connector is not None:
+        report.requests_sent = connector.http.requests_sent
+    with sessions.begin() as session:
+        run = session.get(SyncRun, report.run_id)
+        if run is not None:
+            run.status = status
+            run.finished_at = now
+            run.error_text = error
+        config = session.get(ConnectorConfig, row.id)
+        if config is None:  # removed while it synced: nothing left to update
+            return
+        config.last_sync_at = now
+        if status is SyncStatus.SUCCEEDED:
+            config.last_successful_sync_at = now
+            config.consecutive_failures = 0
+        elif status is SyncStatus.FAILED:
+            config.consecutive_failures += 1
+        report.consecutive_failures = config.consecutive_failures
+        report.alert = status is SyncStatus.FAILED and config.consecutive_failures >= ALERT_AFTER_FAILURES
+        if status is SyncStatus.FAILED and config.consecutive_failures == ALERT_AFTER_FAILURES:
+            record_audit(
+                session,
+                actor=actor or current_actor(),
+                action="connector.sync_alert",
+                entity_type="connector_config",
+                entity_id=row.id,
+                after={"consecutive_failures": config.consecutive_failures, "last_error": error},
+            )
+    log.info("%s", report.headline())
+
+
+async def _close(connector: Connector) -> None:
+    try:
+        await connector.close()
+    except ConnectorError as exc:  # a failed logout must not turn a stored sync into a failure
+        log.info("%s: closing the session failed: %s", connector.name, exc)

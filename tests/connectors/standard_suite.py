@@ -1,0 +1,377 @@
+"""The standard suite every connector passes (airbyte's standard tests): adding a connector means passing it.
+
+Each connector's test module subclasses :class:`StandardConnectorSuite` and names its fake::
+
+    class TestServiceNowStandard(StandardConnectorSuite):
+        fake_cls = FakeServiceNow
+
+and overrides the ``fake_factory`` fixture only when the fake needs arguments. Everything runs through the
+real path: the config is created with :func:`connectors.configs.create_config` (secrets in the in-memory
+keychain), synced by :func:`connectors.sync.run_sync` into a real SQLite workspace, with the fake's
+``httpx.MockTransport`` and a recording ``sleep`` injected. The fake must fail the test on any request it
+does not understand (``fake.unexpected``), and must say which requests list tickets and what "updated since"
+they asked for (:meth:`FakeSystem.is_ticket_query` / :meth:`FakeSystem.query_since`).
+
+Tickets come from :meth:`FakeSystem.new_ticket`; pairs share an update time, so the id tie-break is
+exercised on every page boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from connectors.base import CheckProblem, CheckResult, Connector, Cursor, connector_class
+from connectors.configs import ConfigRow, create_config
+from connectors.sync import SyncReport, run_sync, stored_cursor
+from core.models import SyncRun, SyncStatus, Ticket
+from core.tenancy import TenantSession
+from core.workspace import Workspace
+from tests.connectors.fake_base import FakeSystem, FakeTicket, InjectedFailure
+
+PAGE = 5
+TICKETS = 12  # three pages: 5, 5, 2
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+JITTER = 0.5  # RetryPolicy.jitter
+
+
+class SleepRecorder:
+    """The injected ``sleep``: records what the client was told to wait, waits for nothing."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class StandardConnectorSuite:
+    fake_cls: ClassVar[type[FakeSystem]]
+
+    # --- fixtures a connector's module may override ------------------------------------------------------
+
+    @pytest.fixture
+    def fake_factory(self) -> Callable[[], FakeSystem]:
+        return self.fake_cls
+
+    @pytest.fixture
+    def fake(self, fake_factory: Callable[[], FakeSystem]) -> Iterator[FakeSystem]:
+        system = fake_factory()
+        system.page_size = PAGE
+        yield system
+        assert system.unexpected == [], "the connector sent requests its fake does not understand"
+
+    @pytest.fixture
+    def sleeps(self) -> SleepRecorder:
+        return SleepRecorder()
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def add_tickets(self, fake: FakeSystem, count: int = TICKETS, first: int = 1) -> list[FakeTicket]:
+        added = []
+        for number in range(first, first + count):
+            ticket = fake.new_ticket(number, START + timedelta(minutes=10 * ((number - 1) // 2)))
+            fake.add_ticket(ticket)
+            added.append(ticket)
+        return added
+
+    def make_config(
+        self, sessions: sessionmaker[TenantSession], fake: FakeSystem, *, good_credentials: bool = True
+    ) -> ConfigRow:
+        settings = fake.settings(good_credentials=good_credentials)
+        return create_config(
+            sessions,
+            connector_type=fake.connector_type,
+            name=settings.name,
+            base_url=settings.base_url,
+            auth_mode=settings.auth_mode,
+            options=dict(settings.options),
+            secrets=dict(settings.secrets),
+            ca_bundle=settings.ca_bundle,
+            actor="standard-suite",
+        )
+
+    def sync(
+        self,
+        sessions: sessionmaker[TenantSession],
+        fake: FakeSystem,
+        config: ConfigRow,
+        sleeps: SleepRecorder,
+        **kwargs: Any,
+    ) -> SyncReport:
+        return asyncio.run(
+            run_sync(sessions, config.id, transport=fake.transport(), sleep=sleeps, page_size=PAGE, **kwargs)
+        )
+
+    def stored_ids(self, sessions: sessionmaker[TenantSession], config: ConfigRow) -> list[str]:
+        with sessions() as session:
+            return sorted(
+                session.scalars(select(Ticket.external_id).where(Ticket.connector_config_id == config.id))
+            )
+
+    def check(self, fake: FakeSystem, *, good_credentials: bool) -> CheckResult:
+        async def go() -> CheckResult:
+            connector: Connector = connector_class(fake.connector_type).create(
+                fake.settings(good_credentials=good_credentials),
+                transport=fake.transport(),
+                sleep=SleepRecorder(),
+            )
+            try:
+                return await connector.check()
+            finally:
+                await connector.close()
+
+        return asyncio.run(go())
+
+    def fail_after_page(self, fake: FakeSystem, page: int, failure: InjectedFailure, times: int = 1) -> Any:
+        """A progress callback that makes the requests after ``page`` stored pages fail."""
+
+        def progress(report: SyncReport) -> None:
+            if report.pages == page:
+                fake.fail_next(failure, times)
+
+        return progress
+
+    # --- check() ----------------------------------------------------------------------------------------
+
+    def test_check_with_good_credentials(self, fake: FakeSystem) -> None:
+        result = self.check(fake, good_credentials=True)
+        assert result.ok, result
+
+    def test_check_with_bad_credentials_says_authentication(self, fake: FakeSystem) -> None:
+        result = self.check(fake, good_credentials=False)
+        assert result.problem is CheckProblem.AUTHENTICATION, result
+        for secret in fake.settings(good_credentials=False).secrets.values():
+            assert secret not in result.message
+        assert len(fake.requests) <= 3  # no retry storm on a wrong password
+
+    # --- syncs ------------------------------------------------------------------------------------------
+
+    def test_full_sync_stores_every_ticket_and_no_secret(
+        self,
+        fake: FakeSystem,
+        sessions: sessionmaker[TenantSession],
+        workspace: Workspace,
+        sleeps: SleepRecorder,
+    ) -> None:
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.status is SyncStatus.SUCCEEDED, report.error
+        assert (report.new, report.updated, report.failed) == (TICKETS, 0, 0)
+        assert report.pages >= TICKETS // PAGE
+        assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
+        with sessions() as session:
+            titles = {
+                row.external_id: row.title
+                for row in session.execute(select(Ticket.external_id, Ticket.title))
+            }
+            cursor = stored_cursor(session, config.id)
+            run = session.scalars(select(SyncRun)).one()
+        assert all(titles[t.external_id] == t.title for t in tickets)
+        last = max(tickets, key=lambda t: (t.updated_at, t.external_id))
+        assert cursor is not None
+        assert cursor.updated_at == last.updated_at
+        assert (run.status, run.items_new, run.error_text) == (SyncStatus.SUCCEEDED, TICKETS, None)
+        assert sleeps.waits == []
+
+        again = self.sync(sessions, fake, config, sleeps, full=True)
+        assert (again.new, again.updated, again.unchanged) == (0, 0, TICKETS)
+
+        workspace.engine.dispose()  # checkpoint nothing away: read the main file and the WAL as they are
+        stored = b"".join(p.read_bytes() for p in workspace.root.glob("runbook-desk.sqlite3*"))
+        for secret in fake.settings().secrets.values():
+            assert secret.encode() not in stored
+
+    def test_incremental_sync_fetches_only_what_changed(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        assert self.sync(sessions, fake, config, sleeps).ok
+        with sessions() as session:
+            before = stored_cursor(session, config.id)
+        assert before is not None and before.updated_at is not None
+        changed = tickets[2]
+        changed.title = "Printer on floor 3 is on fire"
+        changed.updated_at = START + timedelta(hours=5)
+        fake.add_ticket(changed)
+        added = fake.new_ticket(TICKETS + 1, START + timedelta(hours=6))
+        fake.add_ticket(added)
+        fake.requests.clear()
+
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.ok, report.error
+        assert (report.new, report.updated) == (1, 1)
+        assert report.unchanged <= 2  # only the lookback overlap is re-read
+        queries = fake.ticket_queries()
+        assert queries, "no ticket query was sent"
+        precision = connector_class(fake.connector_type).spec.timestamp_precision
+        for since in queries:
+            assert since is not None, "an incremental sync asked for everything"
+            assert before.updated_at - 2 * precision - timedelta(minutes=1) <= since <= before.updated_at
+        with sessions() as session:
+            assert session.scalar(select(Ticket.title).where(Ticket.external_id == changed.external_id)) == (
+                "Printer on floor 3 is on fire"
+            )
+            assert session.scalar(select(func.count()).select_from(Ticket)) == TICKETS + 1
+
+    @pytest.mark.parametrize("how", ["error", "cancelled"])
+    def test_sync_killed_after_page_k_resumes_without_loss_or_duplicate(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder, how: str
+    ) -> None:
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        k = 2
+        if how == "error":
+            report = self.sync(
+                sessions, fake, config, sleeps, progress=self.fail_after_page(fake, k, InjectedFailure(403))
+            )
+            assert report.status is SyncStatus.FAILED
+            first_new = report.new
+        else:
+
+            async def killed() -> None:
+                def progress(report: SyncReport) -> None:
+                    if report.pages == k:
+                        task = asyncio.current_task()
+                        assert task is not None
+                        task.cancel()
+
+                await run_sync(
+                    sessions,
+                    config.id,
+                    transport=fake.transport(),
+                    sleep=sleeps,
+                    page_size=PAGE,
+                    progress=progress,
+                )
+
+            with pytest.raises(asyncio.CancelledError):
+                asyncio.run(killed())
+            with sessions() as session:
+                run = session.scalars(select(SyncRun)).one()
+            assert run.status is SyncStatus.CANCELLED, (run.status, run.error_text)
+            first_new = run.items_new
+        stored = self.stored_ids(sessions, config)
+        assert len(stored) == first_new == k * PAGE
+        ordered = sorted(tickets, key=lambda t: (t.updated_at, t.external_id))
+        with sessions() as session:
+            cursor = stored_cursor(session, config.id)
+        assert cursor is not None and cursor.updated_at == ordered[k * PAGE - 1].updated_at
+
+        resumed = self.sync(sessions, fake, config, sleeps)
+        assert resumed.ok, resumed.error
+        assert first_new + resumed.new == TICKETS
+        assert resumed.updated == 0
+        assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
+
+    def test_401_is_a_clear_error_without_a_retry_storm(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake, good_credentials=False)
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.status is SyncStatus.FAILED
+        assert report.error is not None and config.name in report.error
+        assert "401" in report.error or "authenticat" in report.error.lower()
+        for secret in fake.settings(good_credentials=False).secrets.values():
+            assert secret not in report.error
+        assert len(fake.requests) <= 3
+        assert sleeps.waits == []
+        assert self.stored_ids(sessions, config) == []
+
+    def test_429_waits_as_the_server_says(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        progress = self.fail_after_page(fake, 1, InjectedFailure(429, headers={"Retry-After": "7"}))
+        report = self.sync(sessions, fake, config, sleeps, progress=progress)
+        assert report.ok, report.error
+        assert len(sleeps.waits) == 1 and 7 <= sleeps.waits[0] <= 7 + JITTER
+        assert report.new == TICKETS
+
+    def test_429_with_a_rate_limit_reset_time(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        reset = str(int(time.time()) + 30)
+        progress = self.fail_after_page(fake, 1, InjectedFailure(429, headers={"X-RateLimit-Reset": reset}))
+        report = self.sync(sessions, fake, config, sleeps, progress=progress)
+        assert report.ok, report.error
+        assert len(sleeps.waits) == 1 and 27 <= sleeps.waits[0] <= 30 + JITTER
+
+    def test_500_then_success(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        report = self.sync(
+            sessions, fake, config, sleeps, progress=self.fail_after_page(fake, 1, InjectedFailure(500))
+        )
+        assert report.ok, report.error
+        assert report.new == TICKETS
+        assert len(sleeps.waits) == 1
+
+    def test_malformed_json_is_a_clear_error_naming_connector_and_path(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        progress = self.fail_after_page(fake, 1, InjectedFailure(malformed=True))
+        report = self.sync(sessions, fake, config, sleeps, progress=progress)
+        assert report.status is SyncStatus.FAILED
+        assert report.error is not None
+        assert config.name in report.error
+        assert fake.requests[-1].url.path in report.error
+        assert "json" in report.error.lower()
+        assert len(self.stored_ids(sessions, config)) == PAGE  # the first page stays stored
+
+    def test_empty_result(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        config = self.make_config(sessions, fake)
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.ok, report.error
+        assert (report.new, report.updated, report.unchanged, report.failed) == (0, 0, 0, 0)
+        with sessions() as session:
+            assert stored_cursor(session, config.id) is None
+        again = self.sync(sessions, fake, config, sleeps)
+        assert again.ok and again.new == 0
+
+    def test_dropped_connection_mid_page_is_retried(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        report = self.sync(
+            sessions, fake, config, sleeps, progress=self.fail_after_page(fake, 1, InjectedFailure(drop=True))
+        )
+        assert report.ok, report.error
+        assert report.new == TICKETS
+        assert len(sleeps.waits) == 1
+
+    def test_connection_that_keeps_dropping_fails_clearly(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        progress = self.fail_after_page(fake, 1, InjectedFailure(drop=True), times=20)
+        report = self.sync(sessions, fake, config, sleeps, progress=progress)
+        assert report.status is SyncStatus.FAILED
+        assert report.error is not None and "dropped" in report.error and config.name in report.error
+        assert len(self.stored_ids(sessions, config)) == PAGE
+        fake.failures.clear()
+
+    def test_cursor_round_trips_through_the_store(self, fake: FakeSystem) -> None:
+        cursor = Cursor(START, "X-1", {"token": "abc"})
+        assert Cursor.from_state(cursor.to_state()) == cursor

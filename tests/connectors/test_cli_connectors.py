@@ -1,0 +1,157 @@
+"""``runbook-desk connectors ...`` end to end through main(), against the tiny fake."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from desktop.cli import EXIT_ERROR, EXIT_OK, main
+from tests.connectors.fake_base import InjectedFailure
+from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny
+from tests.memory_keyring import MemoryKeyring
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> str:
+    return str(tmp_path / "ws")
+
+
+@pytest.fixture
+def added(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], ws: str, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    monkeypatch.setenv("RUNBOOK_DESK_SECRET_TOKEN", GOOD_TOKEN)
+    code, out, err = run(
+        capsys, "connectors", "add", "tiny", "--name", "Tiny prod", "--url", tiny.base_url,
+        "--option", "queue=ops", "--option", "verbose=yes", "--workspace", ws,
+    )  # fmt: skip
+    assert (code, err) == (EXIT_OK, ""), err
+    assert out.strip() == f"added Tiny prod (tiny, {tiny.base_url})"
+    return ws
+
+
+def test_types_lists_the_registry(tiny: FakeTiny, capsys: pytest.CaptureFixture[str], ws: str) -> None:
+    code, out, _ = run(capsys, "connectors", "types", "--json")
+    assert code == EXIT_OK
+    assert json.loads(out) == [
+        {
+            "type": "tiny",
+            "name": "Tiny Tracker",
+            "kind": "ticketing",
+            "auth_modes": ["token"],
+            "options": ["queue", "verbose"],
+            "secrets": ["token"],
+        }
+    ]
+
+
+def test_add_list_check_sync_remove(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], added: str, memory_keyring: MemoryKeyring
+) -> None:
+    ws = added
+    assert list(memory_keyring.entries.values()) == [GOOD_TOKEN]
+    code, out, _ = run(capsys, "connectors", "list", "--workspace", ws, "--json")
+    (listed,) = json.loads(out)
+    assert listed["options"] == {"queue": "ops", "verbose": True}
+    assert GOOD_TOKEN not in out
+
+    code, out, _ = run(capsys, "connectors", "check", "Tiny prod", "--workspace", ws)
+    assert (code, out.strip()) == (EXIT_OK, "Tiny prod: Tiny prod: connected and allowed to read")
+
+    for number in range(1, 8):
+        tiny.add_ticket(tiny.new_ticket(number, datetime(2026, 2, 1, tzinfo=UTC) + timedelta(minutes=number)))
+    code, out, _ = run(capsys, "connectors", "sync", "Tiny prod", "--workspace", ws, "--json")
+    report = json.loads(out)
+    assert (code, report["status"], report["new"], report["pages"]) == (EXIT_OK, "succeeded", 7, 2)
+    code, out, _ = run(capsys, "connectors", "sync", "Tiny prod", "--full", "--workspace", ws)
+    assert code == EXIT_OK and out.startswith("Tiny prod: synced: 0 new, 0 updated, 7 unchanged, 0 failed")
+
+    code, out, _ = run(capsys, "connectors", "remove", "Tiny prod", "--purge-tickets", "--workspace", ws)
+    assert (code, out.strip()) == (EXIT_OK, "removed Tiny prod: 7 tickets deleted, 0 kept")
+    assert memory_keyring.entries == {}
+    code, out, _ = run(capsys, "tickets", "list", "--workspace", ws, "--json")
+    assert json.loads(out) == []
+
+
+def test_a_failed_sync_exits_1_with_the_error(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], added: str
+) -> None:
+    tiny.fail_next(InjectedFailure(403, message="role itil missing"))
+    code, out, err = run(capsys, "connectors", "sync", "Tiny prod", "--workspace", added)
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err.startswith("runbook-desk: error: Tiny prod: sync failed: 0 new")
+    assert err.rstrip().endswith("HTTP 403 on GET /api/tickets: role itil missing")
+
+
+def test_check_with_a_wrong_token_exits_1_with_a_hint(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], ws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNBOOK_DESK_SECRET_TOKEN", "wrong-token-123")
+    run(capsys, "connectors", "add", "tiny", "--name", "t", "--url", tiny.base_url, "--workspace", ws)
+    code, _, err = run(capsys, "connectors", "check", "t", "--workspace", ws)
+    assert code == EXIT_ERROR
+    assert "HTTP 401 on GET /api/me: invalid token" in err
+    assert "hint: The credentials were refused" in err
+    assert "wrong-token-123" not in err
+
+
+def test_secrets_never_come_from_arguments_and_a_missing_one_is_explained(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], ws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNBOOK_DESK_SECRET_TOKEN", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    code, _, err = run(
+        capsys, "connectors", "add", "tiny", "--name", "t", "--url", tiny.base_url, "--workspace", ws
+    )
+    assert code == EXIT_ERROR
+    assert "set RUNBOOK_DESK_SECRET_TOKEN or run the command in a terminal" in err
+    code, _, err = run(
+        capsys, "connectors", "add", "tiny", "--name", "t", "--url", tiny.base_url,
+        "--option", f"token={GOOD_TOKEN}", "--workspace", ws,
+    )  # fmt: skip
+    assert code == EXIT_ERROR and "'token' is a secret" in err
+
+
+def test_the_secret_is_read_from_a_hidden_prompt_in_a_terminal(
+    tiny: FakeTiny,
+    capsys: pytest.CaptureFixture[str],
+    ws: str,
+    monkeypatch: pytest.MonkeyPatch,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    monkeypatch.delenv("RUNBOOK_DESK_SECRET_TOKEN", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    prompts: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt: prompts.append(prompt) or GOOD_TOKEN)
+    code, _, _ = run(
+        capsys, "connectors", "add", "tiny", "--name", "t", "--url", tiny.base_url, "--workspace", ws
+    )
+    assert code == EXIT_OK
+    assert prompts == ["API token: "]
+    assert list(memory_keyring.entries.values()) == [GOOD_TOKEN]
+
+
+def test_unknown_names_and_options_are_one_line_errors(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], added: str
+) -> None:
+    code, _, err = run(capsys, "connectors", "sync", "nope", "--workspace", added)
+    assert (code, err.count("\n")) == (EXIT_ERROR, 1)
+    assert "nope: no such connector" in err
+    code, _, err = run(
+        capsys, "connectors", "add", "tiny", "--name", "x", "--url", "https://x", "--option", "colour=red",
+        "--workspace", added,
+    )  # fmt: skip
+    assert "unknown option 'colour' for tiny (known: queue, verbose)" in err
+    code, _, err = run(
+        capsys, "connectors", "add", "nosuch", "--name", "x", "--url", "https://x", "--workspace", added
+    )
+    assert code == EXIT_ERROR and "unknown connector type (known: tiny)" in err
