@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import sessionmaker
 
 from core.demo import DemoSeed
+from core.drafts import RunbookDraft
 from core.embedding import Embedder
 from core.importing import ImportSummary
 from core.repository import TicketRow, count_tickets, list_tickets
@@ -83,7 +84,6 @@ LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 PAGE_TITLES = ("Review", "Tickets", "Runbooks", "Gaps", "Connectors", "Metrics")
 REVIEW_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(len(PAGE_TITLES))
 PLACEHOLDER_TEXT = {
-    REVIEW_PAGE: "Review arrives with the matching engine: suggested runbook links to accept or reject.",
     GAPS_PAGE: "Gaps arrives with gap analysis: recurring tickets that no runbook covers.",
     CONNECTORS_PAGE: "Connectors arrives with the connector registry and the sync scheduler.",
     METRICS_PAGE: "Metrics arrives with reporting: time to resolve and runbook coverage.",
@@ -516,6 +516,8 @@ class MainWindow(QMainWindow):
         from desktop.review_page import ReviewPage
 
         self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
+        self.review_page.draft_requested.connect(self._open_draft_for_ticket)
+        self.review_page.decision_made.connect(lambda _record: self._update_counts())
         self.stack = QStackedWidget(self)
         for page_number in range(len(PAGE_TITLES)):
             if page_number == REVIEW_PAGE:
@@ -807,6 +809,20 @@ class MainWindow(QMainWindow):
     def reload(self) -> None:
         self.tickets_page.reload()
         self.runbooks_page.reload()
+        if self.review_page.isVisible():  # a hidden review page reloads when it is next shown
+            self.review_page.reload()
+        else:
+            self.review_page.mark_stale()
+
+    def _open_draft_for_ticket(self, draft: object, ticket_id: int) -> None:
+        """``D`` on the review page: the editor opens pre-filled; its first save records the decision."""
+        if not isinstance(draft, RunbookDraft):
+            return
+        editor = self.runbooks_page.open_draft(draft)
+        editor.saved.connect(
+            lambda runbook_id: self.review_page.record_draft(ticket_id, runbook_id),
+            Qt.ConnectionType.SingleShotConnection,
+        )
 
     def _update_counts(self) -> None:
         parts = []
@@ -823,7 +839,12 @@ class MainWindow(QMainWindow):
     # --- persistence -----------------------------------------------------------------------------------
 
     def _splitters(self) -> tuple[QSplitter, ...]:
-        return (self.main_splitter, self.tickets_page.splitter, self.runbooks_page.splitter)
+        return (
+            self.main_splitter,
+            self.tickets_page.splitter,
+            self.runbooks_page.splitter,
+            *self.review_page.splitters(),
+        )
 
     def _restore_state(self) -> None:
         geometry = self._settings.value(GEOMETRY_KEY)
@@ -844,7 +865,9 @@ class MainWindow(QMainWindow):
         self.show_page(page if isinstance(page, int) and 0 <= page < len(PAGE_TITLES) else TICKETS_PAGE)
 
     def _default_splitter_sizes(self, splitter: QSplitter) -> list[int]:
-        return [180, 1100] if splitter is self.main_splitter else [650, 450]
+        if splitter is self.main_splitter:
+            return [180, 1100]
+        return [650, 450] if splitter.count() == 2 else [360, 460, 460]
 
     def save_state(self) -> None:
         self._settings.setValue(GEOMETRY_KEY, self.saveGeometry())
@@ -861,6 +884,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.tickets_page.stop()
         self.runbooks_page.stop()
+        self.review_page.stop()
         if self._owns_runner:
             self.runner.shutdown()
         super().closeEvent(event)

@@ -202,3 +202,46 @@ def test_switching_tenant_opens_that_tenant_in_a_new_window(
     assert replacement.tickets_page.total_count == 0  # acme has none of the default tenant's tickets
     replacement.close()
     QApplication.processEvents()
+
+
+def test_drafting_from_the_review_queue_opens_the_editor_and_records_the_decision(
+    qtbot, demo_window: MainWindow, analysed_demo: Workspace
+) -> None:
+    from core.models import LinkDecision, Runbook, RunbookStatus, TicketRunbookLink
+
+    page = demo_window.review_page
+    demo_window.show_page(0)
+    with qtbot.waitSignal(page.queue_loaded, timeout=WAIT_MS):
+        page.decision_combo.setCurrentIndex(page.decision_combo.findData("generate_runbook"))
+    row = page.current_row()
+    assert row is not None
+    qtbot.waitUntil(
+        lambda: page._review is not None and page._review.ticket.id == row.ticket_id, timeout=WAIT_MS
+    )
+    page.queue_table.setFocus()
+
+    editors_before = open_editors()
+    qtbot.keyClick(page.queue_table, Qt.Key.Key_D)
+    qtbot.waitUntil(lambda: bool(open_editors() - editors_before), timeout=WAIT_MS)
+    (editor,) = open_editors() - editors_before
+    assert editor.title_edit.text()  # pre-filled from the ticket
+
+    with qtbot.waitSignal(page.decision_made, timeout=WAIT_MS):
+        editor.save()
+    with analysed_demo.session_factory()() as session:
+        link = session.scalars(
+            select(TicketRunbookLink).where(
+                TicketRunbookLink.ticket_id == row.ticket_id, TicketRunbookLink.reviewed_at.is_not(None)
+            )
+        ).one()
+        drafted = session.get(Runbook, link.runbook_id)
+        assert drafted is not None
+        assert drafted.status is RunbookStatus.DRAFT
+        assert link.decision is LinkDecision.LINKED
+    editor.close()
+
+
+def open_editors() -> set[object]:
+    from desktop.runbook_editor import RunbookEditor
+
+    return {w for w in QApplication.topLevelWidgets() if isinstance(w, RunbookEditor) and w.isVisible()}
