@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
+from core.embedding import Embedder
 from core.workspace import WORKSPACE_ENV, Workspace, resolve_workspace_dir
-from desktop.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, MainWindow
+from desktop.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, SHUTDOWN_WAIT_MS, MainWindow
 from desktop.settings_dialog import chosen_workspace
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ def run_app(
     *,
     settings: QSettings | None = None,
     seed_demo: bool = False,
+    embedder_factory: Callable[[], Embedder] | None = None,
 ) -> int:
     """Show the main window until the user closes it; the workspace is closed on the way out, always.
 
@@ -81,7 +84,7 @@ def run_app(
         app_close_event = asyncio.Event()
         app.aboutToQuit.connect(app_close_event.set)
         try:
-            window = MainWindow(workspace, tenant_slug, settings=settings)
+            window = MainWindow(workspace, tenant_slug, settings=settings, embedder_factory=embedder_factory)
             window.show()
             window.start_startup_jobs(seed_demo=seed_demo)
             with loop:
@@ -94,5 +97,5 @@ def run_app(
         if window is not None:
             # The usual path closed the window (and stopped its workers) already; an app.quit() from elsewhere
             # did not. Workers must be done before the engine they use is disposed.
-            window.runner.shutdown()
+            window.runner.shutdown(timeout_ms=SHUTDOWN_WAIT_MS)
         workspace.close()

@@ -75,6 +75,7 @@ WINDOW_STATE_KEY = "main_window/state"
 PAGE_KEY = "main_window/page"
 SPLITTER_KEY_PREFIX = "main_window/splitters/"
 
+SHUTDOWN_WAIT_MS = 60_000
 # The newest tickets first; a search narrows the rest. Loading 100k rows into a table helps nobody.
 TICKET_LOAD_LIMIT = 1000
 SEARCH_DELAY_MS = 250
@@ -886,5 +887,9 @@ class MainWindow(QMainWindow):
         self.runbooks_page.stop()
         self.review_page.stop()
         if self._owns_runner:
-            self.runner.shutdown()
+            # Jobs stop at their next cancel check, but loading the model cannot be interrupted (up to ~10 s):
+            # hide first, then wait for it. A worker still running Python when the interpreter exits aborts
+            # the process.
+            self.hide()
+            self.runner.shutdown(timeout_ms=SHUTDOWN_WAIT_MS)
         super().closeEvent(event)

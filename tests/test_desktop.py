@@ -628,7 +628,7 @@ def test_geometry_and_splitters_are_saved_on_close(
 
 
 def test_run_app_shows_the_window_and_closes_the_workspace(
-    qtbot, qapp: QApplication, seeded_workspace_desktop: Workspace, settings_desktop: QSettings
+    qtbot, qapp: QApplication, seeded_workspace_desktop: Workspace, settings_desktop: QSettings, embedder
 ) -> None:
     root = seeded_workspace_desktop.root
     shown: list[str] = []
@@ -642,7 +642,14 @@ def test_run_app_shows_the_window_and_closes_the_workspace(
         windows[0].close()
 
     QTimer.singleShot(0, close_when_loaded)
-    assert run_app(seeded_workspace_desktop, "default", ["runbook-desk"], settings=settings_desktop) == 0
+    exit_code = run_app(
+        seeded_workspace_desktop,
+        "default",
+        ["runbook-desk"],
+        settings=settings_desktop,
+        embedder_factory=lambda: embedder,
+    )
+    assert exit_code == 0
     assert shown == ["3 tickets · 2 runbooks"]
     assert qapp.applicationName() == "RunbookDesk"
     assert settings_desktop.contains(GEOMETRY_KEY)
