@@ -124,7 +124,9 @@ class MatchingEngine:
         self._lock = threading.RLock()
         self.runbook_index = self._open_index("runbook_sections")
         self.ticket_index = self._open_index("tickets")
-        self._section_owner: dict[int, tuple[int, str]] = {}  # section id -> (runbook id, section name)
+        # section id -> (runbook id, section name); read at once so a just-opened engine can search its saved
+        # index, and kept current by refresh().
+        self._section_owner: dict[int, tuple[int, str]] = self._load_section_owners()
         self._terms_cache: dict[tuple[int, str], frozenset[str]] = {}
 
     # ------------------------------------------------------------------------------------------------
@@ -139,6 +141,11 @@ class MatchingEngine:
         except (IndexNotFoundError, IndexCorruptError, ModelMismatchError):
             # A missing, damaged or other-model index is rebuilt from the store by refresh(); nothing is lost.
             return VectorIndex(self.embedder.model_id, self.embedder.dimension)
+
+    def _load_section_owners(self) -> dict[int, tuple[int, str]]:
+        with self._sessions() as session:
+            rows = session.execute(select(RunbookSection.id, RunbookSection.runbook_id, RunbookSection.name))
+            return {section_id: (runbook_id, name) for section_id, runbook_id, name in rows}
 
     def refresh(self) -> RefreshReport:
         """Bring sections and both indexes in line with the store, touching only what differs."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.analysis import BatchReport, analyze_pending, count_pending
+from core.analysis import BatchReport, analyze_pending
 from core.demo import DemoSeed, seed_demo
 from core.importing import ImportSummary, import_runbooks, import_tickets
 from core.matching import RefreshReport
@@ -84,10 +84,9 @@ def analyse_new_tickets(
     engine = app.engine()
     task.raise_if_cancelled()
     task.report(0, None, "updating the runbook and ticket indexes")
-    refreshed = engine.refresh()
+    refreshed = engine.refresh()  # new or edited runbooks since the engine was opened
     task.raise_if_cancelled()
-    pending = count_pending(engine, app.sessions) if not reanalyse_all else None
-    task.report(0, pending, "analysing tickets")
+    task.report(0, None, "analysing tickets")
     batch = analyze_pending(
         engine,
         app.sessions,

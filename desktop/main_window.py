@@ -492,7 +492,6 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self._workspace = workspace
         self._tenant = workspace.tenant(tenant_slug)
-        self._sessions = workspace.session_factory(tenant_slug)
         self._settings = (
             settings if settings is not None else QSettings(SETTINGS_ORGANIZATION, SETTINGS_APPLICATION)
         )
@@ -508,7 +507,7 @@ class MainWindow(QMainWindow):
         self.nav_list.addItems(PAGE_TITLES)
         self.nav_list.setMaximumWidth(220)
 
-        self.tickets_page = TicketsPage(self.runner, self._sessions, self)
+        self.tickets_page = TicketsPage(self.runner, self.context.sessions, self)
         # Imported here, not at the top: desktop.runbooks_page builds on BrowsePage from this module.
         from desktop.runbooks_page import RunbooksPage
 

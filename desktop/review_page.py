@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -67,7 +66,6 @@ from PySide6.QtWidgets import (
 from sqlalchemy.orm import sessionmaker
 
 from core.drafts import RunbookDraft
-from core.matching import MatchingEngine
 from core.models import AnalysisDecision
 from core.review import (
     DECISION_ORDER,
@@ -143,24 +141,14 @@ def load_counts(sessions: sessionmaker[TenantSession], filters: QueueFilters) ->
         return queue_counts(session, filters)
 
 
-def _ready_engine(context: AppContext, refreshed: threading.Event) -> MatchingEngine:
-    """The tenant's engine, refreshed once per page: a freshly opened engine does not yet know which runbook
-    each indexed section belongs to, so its dense side would find nothing."""
+def load_review(context: AppContext, ticket_id: int) -> TicketReview:
     engine = context.engine()
-    if not refreshed.is_set():
-        engine.refresh()
-        refreshed.set()
-    return engine
-
-
-def load_review(context: AppContext, refreshed: threading.Event, ticket_id: int) -> TicketReview:
-    engine = _ready_engine(context, refreshed)
     with context.sessions() as session:
         return load_ticket_review(session, engine, ticket_id, k=MATCHES_SHOWN)
 
 
-def build_draft(context: AppContext, refreshed: threading.Event, ticket_id: int) -> tuple[RunbookDraft, int]:
-    engine = _ready_engine(context, refreshed)
+def build_draft(context: AppContext, ticket_id: int) -> tuple[RunbookDraft, int]:
+    engine = context.engine()
     with context.sessions() as session:
         return draft_from_ticket(session, engine, ticket_id), ticket_id
 
@@ -463,7 +451,6 @@ class ReviewPage(QWidget):
         self.context = context
         self._runner = context.runner
         self._sessions = context.sessions
-        self._engine_refreshed = threading.Event()
         self._queue_task: Task | None = None
         self._review_task: Task | None = None
         self._decision_task: Task | None = None
@@ -964,7 +951,6 @@ class ReviewPage(QWidget):
         self._review_task = self._runner.run(
             load_review,
             self.context,
-            self._engine_refreshed,
             row.ticket_id,
             title=f"Matching {row.external_id}",
             on_done=self._review_ready,
@@ -1175,7 +1161,6 @@ class ReviewPage(QWidget):
         self._draft_task = self._runner.run(
             build_draft,
             self.context,
-            self._engine_refreshed,
             row.ticket_id,
             title=f"Drafting from {row.external_id}",
             on_done=self._draft_ready,
