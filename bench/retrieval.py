@@ -55,7 +55,8 @@ from sqlalchemy import insert, select
 
 import core.lexical
 import core.matching as matching
-from core.embedding import SentenceTransformerEmbedder
+from core.embedding import Embedder, SentenceTransformerEmbedder
+from core.embedding_onnx import OnnxEmbedder, default_onnx_model_dir
 from core.importing import import_runbooks
 from core.matching import MatchingEngine, load_default_calibrator
 from core.models import EmbeddingCacheEntry, Runbook
@@ -282,7 +283,7 @@ def save_cache(cache: Path, sessions: Any) -> None:
 
 
 def build_workspace(
-    root: Path, corpus: list[dict[str, Any]], raw_body: bool
+    root: Path, corpus: list[dict[str, Any]], raw_body: bool, embedder: Embedder
 ) -> tuple[Workspace, Any, MatchingEngine, dict[int, str]]:
     runbook_rows = []
     for doc in corpus:
@@ -295,7 +296,7 @@ def build_workspace(
     summary = import_runbooks(sessions, runbooks_file)
     if summary.inserted != len(corpus):
         raise SystemExit(f"imported {summary.inserted} of {len(corpus)} documents: {summary.as_dict()}")
-    engine = MatchingEngine(sessions, SentenceTransformerEmbedder(), workspace.root / "indexes" / "default")
+    engine = MatchingEngine(sessions, embedder, workspace.root / "indexes" / "default")
     with sessions() as session:
         doc_of = dict(session.execute(select(Runbook.id, Runbook.external_ref)).all())
     return workspace, sessions, engine, doc_of
@@ -389,7 +390,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cold", action="store_true", help="neither read nor write --cache: embed everything"
     )
+    parser.add_argument(
+        "--onnx-model",
+        type=Path,
+        metavar="DIR",
+        help="embed with this exported ONNX model (core.embedding_onnx) instead of sentence-transformers; "
+        "'default' = the app's export. Its vectors share the sentence-transformers model id, so the default "
+        "--cache becomes a file per ONNX model: the comparison never reads the other backend's vectors",
+    )
     args = parser.parse_args(argv)
+    embedder: Embedder = SentenceTransformerEmbedder()
+    if args.onnx_model is not None:
+        model_dir = default_onnx_model_dir() if str(args.onnx_model) == "default" else args.onnx_model
+        if model_dir is None:
+            raise SystemExit("no exported ONNX model: run `make` or python -m core.embedding_onnx export")
+        onnx = OnnxEmbedder(model_dir)
+        embedder = onnx
+        if args.cache == DEFAULT_CACHE:
+            args.cache = DEFAULT_CACHE.with_name(f"embeddings-onnx-{onnx.manifest.onnx_sha256[:12]}.sqlite3")
+        print(f"embedder: {onnx.backend}, {onnx.model_id}, {model_dir}", file=sys.stderr)
 
     corpus = read_jsonl(args.dir / "corpus.jsonl")
     queries = [
@@ -404,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rd-retrieval-") as temp:
         workspace, sessions, engine, doc_of = timed(
-            "import", lambda: build_workspace(Path(temp), corpus, args.raw_body)
+            "import", lambda: build_workspace(Path(temp), corpus, args.raw_body, embedder)
         )
         with workspace:
             seeded = 0 if args.cold else load_cache(args.cache, sessions)

@@ -7,6 +7,7 @@
 #
 # `install-system-deps.sh keychain` installs instead what the real-keychain tests need (make test-keychain, CI):
 #   a private D-Bus session and an unlocked GNOME Keyring:  dbus gnome-keyring libsecret-tools
+# `install-system-deps.sh package` adds x11-utils (xwininfo) to the Qt list (make package, make package-test).
 set -euo pipefail
 
 if [ "${1:-qt}" = "keychain" ]; then
@@ -17,6 +18,9 @@ else
     fonts-dejavu-core
     xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
   )
+  if [ "${1:-qt}" = "package" ]; then
+    packages+=(x11-utils)  # make package / package-test: xwininfo reads the window's state from the X server
+  fi
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -1,0 +1,8 @@
+"""``python -m desktop`` and the frozen build's entry script: the same ``runbook-desk`` command."""
+
+import sys
+
+from desktop.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
