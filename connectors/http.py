@@ -110,8 +110,44 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimitReading:
+    """What a response's rate-limit headers said: requests left in the window, of the window's limit."""
+
+    remaining: int
+    limit: int
+
+    @property
+    def ratio(self) -> float:
+        return self.remaining / self.limit
+
+
+def _leading_int(value: str | None) -> int | None:
+    # "100", or a policy list such as "100, 100;w=60" (the IETF RateLimit draft): the first number counts.
+    if value is None:
+        return None
+    head = value.split(",", 1)[0].split(";", 1)[0].strip()
+    return int(head) if head.isdigit() else None
+
+
+def rate_limit_reading(response: httpx.Response) -> RateLimitReading | None:
+    """``X-RateLimit-Remaining`` / ``-Limit`` (ServiceNow, Jira, GitHub) or the IETF draft's
+    ``RateLimit-Remaining`` / ``-Limit``; None unless a pair is present and readable."""
+    for prefix in ("X-RateLimit-", "RateLimit-"):
+        remaining = _leading_int(response.headers.get(prefix + "Remaining"))
+        limit = _leading_int(response.headers.get(prefix + "Limit"))
+        if remaining is not None and limit:
+            return RateLimitReading(min(remaining, limit), limit)
+    return None
+
+
 class HttpClient:
-    """An ``httpx.AsyncClient`` wrapper for one connector config. Create with :func:`create_client`."""
+    """An ``httpx.AsyncClient`` wrapper for one connector config. Create with :func:`create_client`.
+
+    ``rate_limit`` is the last rate-limit reading the server sent, ``lowest_rate_limit`` the lowest
+    remaining/limit ratio seen since the client was made (one sync): the sync run stores it for the
+    "rate limit approaching" alert.
+    """
 
     def __init__(
         self,
@@ -128,6 +164,8 @@ class HttpClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self.requests_sent = 0  # tests and benchmarks read it (e.g. "no retry storm on 401")
+        self.rate_limit: RateLimitReading | None = None
+        self.lowest_rate_limit: RateLimitReading | None = None
 
     @property
     def base_url(self) -> httpx.URL:
@@ -223,6 +261,11 @@ class HttpClient:
             raise _DroppedConnectionError(f"the connection dropped: {exc}") from exc
         except httpx.UnsupportedProtocol as exc:
             raise ConfigurationError(name, f"the URL is not http(s): {exc}") from exc
+        reading = rate_limit_reading(response)  # a 429 says "0 left" too: read it before any raise
+        if reading is not None:
+            self.rate_limit = reading
+            if self.lowest_rate_limit is None or reading.ratio < self.lowest_rate_limit.ratio:
+                self.lowest_rate_limit = reading
         if response.is_success:
             return response
         await response.aread()

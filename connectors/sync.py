@@ -326,6 +326,9 @@ def _finish(
             run.status = status
             run.finished_at = now
             run.error_text = error
+            lowest = connector.http.lowest_rate_limit if connector is not None else None
+            if lowest is not None:  # the "rate limit approaching" alert reads it (core.alerts)
+                run.rate_limit_remaining, run.rate_limit_limit = lowest.remaining, lowest.limit
         config = session.get(ConnectorConfig, row.id)
         if config is None:  # removed while it synced: nothing left to update
             return
