@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import sessionmaker
@@ -33,6 +33,22 @@ DEFAULT_POLL_SECONDS = 30.0
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def next_run_at(config: ConfigRow) -> datetime | None:
+    """When the scheduler next syncs this config; None when it is paused or never synced (due at once)."""
+    if not config.is_active or config.last_sync_at is None:
+        return None
+    return config.last_sync_at + timedelta(minutes=config.sync_frequency_minutes)
+
+
+def is_due(config: ConfigRow, now: datetime, running: Collection[int] = frozenset()) -> bool:
+    """The scheduling rule, shared with the desktop's Qt-timer scheduler: active, not running, and never
+    synced or last attempted at least its frequency ago."""
+    if not config.is_active or config.id in running:
+        return False
+    next_run = next_run_at(config)
+    return next_run is None or now >= next_run
 
 
 class SyncScheduler:
@@ -101,11 +117,7 @@ class SyncScheduler:
     # --- polling ----------------------------------------------------------------------------------------
 
     def due(self, config: ConfigRow, now: datetime) -> bool:
-        if not config.is_active or config.id in self.running:
-            return False
-        if config.last_sync_at is None:
-            return True
-        return now - config.last_sync_at >= timedelta(minutes=config.sync_frequency_minutes)
+        return is_due(config, now, self.running)
 
     def tick(self) -> list[asyncio.Task[SyncReport]]:
         """Start every due sync; returns the tasks started (tests await them)."""

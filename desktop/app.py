@@ -19,6 +19,8 @@ import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
+from connectors.base import load_all
+from connectors.secrets import install_secret_redaction
 from core.embedding import Embedder
 from core.workspace import WORKSPACE_ENV, Workspace, resolve_workspace_dir
 from desktop.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, SHUTDOWN_WAIT_MS, MainWindow
@@ -76,6 +78,8 @@ def run_app(
     """
     window: MainWindow | None = None
     try:
+        load_all()  # connector modules' loggers must exist before the redacting filter is put on them
+        install_secret_redaction()
         app = _application(argv)
         # qasync's documented pattern: the Qt loop is the asyncio loop, and it runs until the application's
         # aboutToQuit (last window closed, or Quit) resolves the awaited event.

@@ -12,15 +12,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import keyring
 import pytest
 from sqlalchemy.orm import sessionmaker
 
+from connectors.secrets import REDACTOR, install_secret_redaction
 from core.embedding import SentenceTransformerEmbedder
 from core.tenancy import TenantSession
 from core.workspace import WORKSPACE_ENV, Workspace
+from tests.memory_keyring import MemoryKeyring
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "resources" / "demo"
+MEMORY_BACKEND = "tests.memory_keyring.MemoryKeyring"
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +33,23 @@ def _no_user_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(WORKSPACE_ENV, str(tmp_path / "env-workspace"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    """Every test gets an empty in-memory keychain, selected both ways keyring allows: no test may read or
+    write the developer's real keychain (connector tests and the desktop's wizard store secrets).
+
+    ``PYTHON_KEYRING_BACKEND`` is read only when keyring first picks a backend (``get_keyring()`` caches
+    it), so the environment variable covers a fresh process (a CLI subprocess) and ``set_keyring`` this one.
+    """
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY_BACKEND)
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    install_secret_redaction()
+    yield ring
+    keyring.set_keyring(MemoryKeyring())  # never leave a test's secrets (or a failing backend) behind
+    REDACTOR.forget_all()
 
 
 @pytest.fixture(scope="session")
