@@ -268,6 +268,10 @@ class SyncRun(TenantScoped, Timestamps, Base):
     items_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     items_failed: Mapped[int] = mapped_column(Integer, default=0)
     error_text: Mapped[str | None] = mapped_column(Text)
+    # The lowest remaining/limit of the source's rate-limit headers during the run (None: it sent none);
+    # the "API rate limit approaching" alert reads it (core.alerts).
+    rate_limit_remaining: Mapped[int | None] = mapped_column(Integer)
+    rate_limit_limit: Mapped[int | None] = mapped_column(Integer)
 
 
 class SyncCursor(TenantScoped, Timestamps, Base):
@@ -359,3 +363,51 @@ class EmbeddingCacheEntry(TenantScoped, Base):
     text_hash: Mapped[str] = mapped_column(String(64))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GapDismissal(TenantScoped, Base):
+    """An analyst's "not a gap" on a gap cluster (core.gaps): later clusters that match it are left out.
+
+    A later run's clusters are different objects, so the match is by content: the cosine of the centroids
+    (``centroid``: float32 bytes of the model ``model_id``) or the overlap with ``member_ticket_ids``.
+    """
+
+    __tablename__ = "gap_dismissals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(500))
+    terms: Mapped[list[str]] = mapped_column(default=list)
+    model_id: Mapped[str] = mapped_column(String(200))
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    member_ticket_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(Text)
+    dismissed_by: Mapped[str] = mapped_column(String(200))
+    dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alert(TenantScoped, Base):
+    """A monitoring alert (:mod:`core.alerts`): one row per occurrence, raised when its condition starts and
+    cleared when it ends; ``subject`` says what it is about ("tenant", "connector:3")."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last evaluation that found it true
+    cleared_at: Mapped[datetime | None] = mapped_column()
+
+
+# At most one *active* alert per rule and subject, whatever two evaluations racing each other do.
+Index(
+    "ix_alerts_active_rule_subject",
+    Alert.tenant_id,
+    Alert.rule,
+    Alert.subject,
+    unique=True,
+    sqlite_where=Alert.cleared_at.is_(None),
+)

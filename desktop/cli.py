@@ -25,6 +25,8 @@ from core.models import RunbookStatus
 from core.repository import count_tickets, list_runbooks, list_tickets
 from core.workspace import DEFAULT_TENANT, Workspace, demo_workspace_dir
 from desktop.cli_connectors import add_connectors_parser, run_connectors_command
+from desktop.cli_gaps import add_gaps_parser, run_gaps_command
+from desktop.cli_metrics import add_metrics_parser, run_metrics_command
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--demo", action="store_true", help="open the built-in demo workspace")
+    parser.add_argument(
+        "--self-test", action="store_true", help="check this installation in a temporary workspace and exit"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     importing = commands.add_parser("import", help="import tickets or runbooks from files")
@@ -106,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     ws_sub.add_parser("init", parents=[common], help="create the workspace (and the tenant) if missing")
     ws_sub.add_parser("info", parents=[common], help="where the workspace is and what it holds")
     add_connectors_parser(commands, common)
+    add_gaps_parser(commands, common)
+    add_metrics_parser(commands, common)
     return parser
 
 
@@ -204,6 +211,10 @@ def run_command(args: argparse.Namespace) -> int:
                 "\n".join(f"{r.id:>5} {r.status:<10} {r.title}" for r in runbook_rows) or "no runbooks",
             )
             return EXIT_OK
+        if args.command == "gaps":
+            return run_gaps_command(args, workspace)
+        if args.command == "metrics":
+            return run_metrics_command(args, workspace)
         if args.command in ("analyze", "search", "index"):
             return run_matching_command(args, workspace)
         if args.command == "workspace" and args.action == "info":
@@ -226,10 +237,10 @@ def run_command(args: argparse.Namespace) -> int:
 def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
     # Imported here: the matcher pulls numpy and faiss, which listing tickets does not need.
     from core.analysis import analyze_pending
-    from core.embedding import SentenceTransformerEmbedder
+    from core.embedding_onnx import default_embedder
     from core.matching import open_engine
 
-    engine = open_engine(workspace, args.tenant, SentenceTransformerEmbedder())
+    engine = open_engine(workspace, args.tenant, default_embedder())
     if args.command == "index" and args.action == "check":
         expected = engine.expected_ids()
         report = {
@@ -314,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, name):
             setattr(args, name, default)
     try:
+        if args.self_test:
+            from desktop.self_test import run_self_test
+
+            return run_self_test()
         if args.command is None:
             return open_desktop(args)
         return run_command(args)

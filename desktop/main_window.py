@@ -84,11 +84,7 @@ LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
 PAGE_TITLES = ("Review", "Tickets", "Runbooks", "Gaps", "Connectors", "Metrics")
 REVIEW_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(len(PAGE_TITLES))
-PLACEHOLDER_TEXT = {
-    GAPS_PAGE: "Gaps arrives with gap analysis: recurring tickets that no runbook covers.",
-    CONNECTORS_PAGE: "Connectors arrives with the connector registry and the sync scheduler.",
-    METRICS_PAGE: "Metrics arrives with reporting: time to resolve and runbook coverage.",
-}
+PLACEHOLDER_TEXT: dict[int, str] = {}  # every page is real now; kept for pages still to come
 
 
 # --- Work done on pool threads: plain functions, own session, rows out ----------------------------------
@@ -518,6 +514,23 @@ class MainWindow(QMainWindow):
         self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
         self.review_page.draft_requested.connect(self._open_draft_for_ticket)
         self.review_page.decision_made.connect(lambda _record: self._update_counts())
+        from desktop.gaps_page import GapsPage
+
+        self.gaps_page = GapsPage(self.context, self)  # runs its analysis when asked
+        self.gaps_page.draft_requested.connect(self.runbooks_page.open_draft)
+        self.gaps_page.error_occurred.connect(lambda text: self.notifications.notify(Level.ERROR, text))
+        from desktop.connectors_page import ConnectorsPage
+
+        self.connectors_page = ConnectorsPage(self.context, self)  # syncs start with start_startup_jobs
+        self.connectors_page.notify.connect(
+            lambda level, text, details: self.notifications.notify(level, text, details)
+        )
+        self.connectors_page.analysis_requested.connect(self.start_analysis)
+        from desktop.metrics_page import MetricsPage
+
+        self.metrics_page = MetricsPage(self.context, self)  # loads when shown; evaluates alerts on a timer
+        self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ERROR, text))
+        self.connectors_page.scheduler.sync_finished.connect(lambda _r: self.metrics_page.evaluate_alerts())
         self.stack = QStackedWidget(self)
         for page_number in range(len(PAGE_TITLES)):
             if page_number == REVIEW_PAGE:
@@ -526,6 +539,12 @@ class MainWindow(QMainWindow):
                 self.stack.addWidget(self.tickets_page)
             elif page_number == RUNBOOKS_PAGE:
                 self.stack.addWidget(self.runbooks_page)
+            elif page_number == GAPS_PAGE:
+                self.stack.addWidget(self.gaps_page)
+            elif page_number == CONNECTORS_PAGE:
+                self.stack.addWidget(self.connectors_page)
+            elif page_number == METRICS_PAGE:
+                self.stack.addWidget(self.metrics_page)
             else:
                 self.stack.addWidget(PlaceholderPage(PLACEHOLDER_TEXT[page_number], self))
         self.nav_list.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -547,6 +566,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
 
         self._build_status_bar()
+        self.connectors_page.attach_alerts(self.nav_list.item(CONNECTORS_PAGE), self.statusBar())
         self._build_menus()
         self._build_toolbar()
         self._jobs: dict[str, Task] = {}  # the running job of each kind: one import, one analysis...
@@ -670,6 +690,7 @@ class MainWindow(QMainWindow):
 
     def start_startup_jobs(self, *, seed_demo: bool) -> None:
         """After the window is visible: import the demo on its first start, then analyse what is pending."""
+        self.connectors_page.start_scheduler()
         if seed_demo:
             self._start_job(
                 "import", jobs.seed_demo_workspace, title="Preparing the demo", on_done=self._seeded
@@ -736,6 +757,7 @@ class MainWindow(QMainWindow):
                 f"{batch.drafts:,} without a runbook.",
             )
         self.reload()
+        self.metrics_page.evaluate_alerts()
 
     def start_rebuild(self) -> Task | None:
         return self._start_job(
@@ -813,6 +835,7 @@ class MainWindow(QMainWindow):
             self.review_page.reload()
         else:
             self.review_page.mark_stale()
+        self.metrics_page.mark_stale()
 
     def _open_draft_for_ticket(self, draft: object, ticket_id: int) -> None:
         """``D`` on the review page: the editor opens pre-filled; its first save records the decision."""
@@ -885,6 +908,9 @@ class MainWindow(QMainWindow):
         self.tickets_page.stop()
         self.runbooks_page.stop()
         self.review_page.stop()
+        self.gaps_page.stop()
+        self.connectors_page.stop()
+        self.metrics_page.stop()
         if self._owns_runner:
             # Jobs stop at their next cancel check, but loading the model cannot be interrupted (up to ~10 s):
             # hide first, then wait for it. A worker still running Python when the interpreter exits aborts
