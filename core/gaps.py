@@ -72,7 +72,7 @@ from core.models import (
     TicketRunbookLink,
 )
 from core.repository import record_audit
-from core.review import _clean_note, _says_only_closed  # the review draft's rules for notes, shared
+from core.review import clean_note, says_only_closed  # the same rules for notes as a review draft
 from core.tenancy import TenantSession
 from core.text import lexical_terms, prepare_ticket_text
 
@@ -693,8 +693,8 @@ def _resolution_notes(session: TenantSession, ordered_ids: Sequence[int]) -> tup
         external_id, raw = rows.get(ticket_id, ("", None))
         if not raw:
             continue
-        text = _clean_note(raw)
-        if not text or _says_only_closed(text):
+        text = clean_note(raw)
+        if not text or says_only_closed(text):
             continue
         entry = found.setdefault(text.casefold(), [text, 0, external_id, ticket_id])
         entry[1] += 1

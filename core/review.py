@@ -772,11 +772,13 @@ def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _clean_note(note: str) -> str:
+def clean_note(note: str) -> str:
+    """A resolution note as a candidate step: journal headers stripped, whitespace normalised."""
     return normalise_whitespace(strip_servicenow_journal(note))
 
 
-def _says_only_closed(note: str) -> bool:
+def says_only_closed(note: str) -> bool:
+    """True for notes like "Closed." or "Resolved, closing" that hold no step worth proposing."""
     return all(term in _CLOSING_WORDS for term in lexical_terms(note))
 
 
@@ -803,9 +805,9 @@ def draft_from_ticket(
     steps: list[CandidateStep] = []
     seen: set[str] = set()
     for note, source in notes:
-        text = _clean_note(note)
+        text = clean_note(note)
         key = text.casefold()
-        if not text or key in seen or _says_only_closed(text):
+        if not text or key in seen or says_only_closed(text):
             continue
         seen.add(key)
         steps.append(CandidateStep(text=text, source_ticket=source))
