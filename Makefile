@@ -20,7 +20,7 @@ system-deps:
 
 # Once per install (about 10 s, torch's export): the app then loads its model in ~0.5 s instead of ~8 s.
 $(ONNX_MODEL)/manifest.json: $(STAMP)
-	$(BIN)/python -m core.embedding_onnx export $(ONNX_MODEL)
+	$(BIN)/python -m core.matching.embedding_onnx export $(ONNX_MODEL)
 
 run: $(STAMP) $(ONNX_MODEL)/manifest.json system-deps
 	bash scripts/run-demo.sh

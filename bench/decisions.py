@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python bench/decisions.py``. About a minute: the demo runbooks and tickets are embedded once.
 
 The demo (``resources/demo``) is imported into a temporary workspace and matched by the real engine, like
-``scripts/fit_calibration.py`` does. A ticket's decision is the app's: ``core.analysis.Thresholds`` applied
+``scripts/fit_calibration.py`` does. A ticket's decision is the app's: ``core.matching.analysis.Thresholds``
+applied
 to its best calibrated confidence (``analyze_pending`` is run once with the shipped calibration to check that
 this bench counts exactly what the app decides).
 
@@ -34,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis import Thresholds, analyze_pending
-from core.calibration import FUSED_SCORE, Calibrator, IsotonicCalibrator, expected_calibration_error
-from core.matching import FEATURES, features, load_default_calibrator
-from core.models import AnalysisDecision
+from core.matching.analysis import Thresholds, analyze_pending
+from core.matching.calibration import FUSED_SCORE, Calibrator, IsotonicCalibrator, expected_calibration_error
+from core.matching.engine import FEATURES, features, load_default_calibrator
 from core.resources import default_calibration_path
+from core.store.models import AnalysisDecision
 
 REPO = Path(__file__).resolve().parent.parent
 THRESHOLD_GRID = [round(0.40 + 0.05 * step, 2) for step in range(12)]  # 0.40 .. 0.95

@@ -1,8 +1,9 @@
-"""Which clustering finds the demo's planted gaps: the comparison behind ``core.gaps``'s choice.
+"""Which clustering finds the demo's planted gaps: the comparison behind ``core.analytics.gaps``'s choice.
 
 Run: ``.venv/bin/python bench/gap_methods.py [WORKSPACE]``. About 40 s: the demo is imported, embedded and
 analysed in a temporary workspace (or an already analysed demo workspace is read, if given), the uncovered
-tickets are taken exactly as ``core.gaps`` takes them, and each method clusters their ticket-index vectors.
+tickets are taken exactly as ``core.analytics.gaps`` takes them, and each method clusters their ticket-index
+vectors.
 
 Truth: ``resources/demo/labels.csv``'s ``gap`` column; an uncovered ticket of a covered topic (the matcher
 missed it) has no gap, and counts as its own singleton, like every ticket a method calls noise.
@@ -34,10 +35,10 @@ import numpy as np
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from core.analysis import tenant_thresholds
-from core.gaps import GapQuery, GapSettings, _read_population, cluster_vectors
-from core.vector_index import VectorIndex
-from core.workspace import Workspace
+from core.analytics.gaps import GapQuery, GapSettings, _read_population, cluster_vectors
+from core.matching.analysis import tenant_thresholds
+from core.matching.vector_index import VectorIndex
+from core.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "resources" / "demo"
@@ -46,10 +47,10 @@ SEED = GapSettings().seed
 
 
 def build_demo(root: Path) -> None:
-    from core.analysis import analyze_pending
-    from core.embedding import SentenceTransformerEmbedder
     from core.importing import import_runbooks, import_tickets
-    from core.matching import open_engine
+    from core.matching.analysis import analyze_pending
+    from core.matching.embedding import SentenceTransformerEmbedder
+    from core.matching.engine import open_engine
 
     with Workspace.open(root) as workspace:
         sessions = workspace.session_factory()
@@ -71,7 +72,7 @@ def load(root: Path) -> tuple[np.ndarray, list[str]]:
             population = _read_population(session, GapQuery(), tenant_thresholds(session).partial)
             from sqlalchemy import select
 
-            from core.models import Ticket
+            from core.store.models import Ticket
 
             external = dict(session.execute(select(Ticket.id, Ticket.external_id)).all())
         index_file = root / "indexes" / "default" / "tickets.faiss"
@@ -184,14 +185,14 @@ def main() -> None:
         labels, seconds = timed(
             lambda cut=cut: cluster_vectors(vectors, distance_cut=cut, min_cluster_size=MIN_SIZE, seed=SEED)
         )
-        evaluate(f"core.gaps (exact average linkage), cut {cut}", labels, vectors, truth, seconds)
+        evaluate(f"core.analytics.gaps (exact average linkage), cut {cut}", labels, vectors, truth, seconds)
     for micro in (40, 75):
         labels, seconds = timed(
             lambda micro=micro: cluster_vectors(
                 vectors, distance_cut=0.55, min_cluster_size=MIN_SIZE, seed=SEED, micro_limit=micro
             )
         )
-        evaluate(f"core.gaps from {micro} k-means micro-clusters", labels, vectors, truth, seconds)
+        evaluate(f"core.analytics.gaps from {micro} k-means micro-clusters", labels, vectors, truth, seconds)
 
 
 if __name__ == "__main__":

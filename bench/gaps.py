@@ -66,8 +66,8 @@ def rss_kib(field: str) -> int:
 def populate(root: Path, count: int, uncovered_share: float) -> None:
     from sqlalchemy import insert
 
-    from core.models import Analysis, AnalysisDecision, Ticket
-    from core.workspace import Workspace
+    from core.store.models import Analysis, AnalysisDecision, Ticket
+    from core.store.workspace import Workspace
 
     rng = np.random.default_rng(7)
     words = [[f"w{t}x{k}" for k in range(6)] for t in range(TOPICS)]
@@ -131,8 +131,8 @@ def populate(root: Path, count: int, uncovered_share: float) -> None:
 def run_one(count: int, uncovered_share: float) -> dict[str, object]:
     from sklearn.metrics import adjusted_rand_score
 
-    from core.gaps import analyse_gaps
-    from core.workspace import Workspace
+    from core.analytics.gaps import analyse_gaps
+    from core.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "workspace"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from core.importing import import_tickets
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 
 HEADER = [
     "number",

@@ -13,7 +13,7 @@ What is measured, and how:
   of ``{id, title, body}``), and ``MatchingEngine.refresh()`` splits them into sections and builds the FAISS
   section index exactly as for real runbooks; the lexical side is the store's FTS5 table, filled by its
   triggers. The importer stores the body as given (it does not clean Jira markup), so the bench passes
-  ``core.text.jira_wiki_to_text(body)``, which is what a Jira importer is meant to do first (see
+  ``core.matching.text.jira_wiki_to_text(body)``, which is what a Jira importer is meant to do first (see
   ``prepare_ticket_text``); ``--raw-body`` imports the raw wiki markup instead. The importer rejects an empty
   body, so the 143 issues without a description get their title as body (they stay findable).
 * Queries are ``prepare_ticket_text(title, body, markup="jira_wiki")``, embedded once by the engine's cached
@@ -29,7 +29,7 @@ What is measured, and how:
 * Fusion choice: a weighted sum ``alpha * dense cosine + (1 - alpha) * BM25 / best BM25 of the query`` over
   the same candidates, for several alpha, against RRF.
 * Sweeps (``--no-sweep`` skips): the engine's module constants ``RRF_K``, ``CANDIDATES``, ``TITLE_WEIGHT``
-  and ``core.lexical.MAX_QUERY_TERMS``, monkeypatched one at a time; no query-specific tuning.
+  and ``core.matching.lexical.MAX_QUERY_TERMS``, monkeypatched one at a time; no query-specific tuning.
 
 The last three lines are ``lexical|dense|hybrid MRR=... R@1=... R@10=... n=...`` for the engine as shipped.
 """
@@ -53,16 +53,16 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select
 
-import core.lexical
-import core.matching as matching
-from core.embedding import Embedder, SentenceTransformerEmbedder
-from core.embedding_onnx import OnnxEmbedder, default_onnx_model_dir
+import core.matching.engine as matching
+import core.matching.lexical
 from core.importing import import_runbooks
-from core.matching import MatchingEngine, load_default_calibrator
-from core.models import EmbeddingCacheEntry, Runbook
+from core.matching.embedding import Embedder, SentenceTransformerEmbedder
+from core.matching.embedding_onnx import OnnxEmbedder, default_onnx_model_dir
+from core.matching.engine import MatchingEngine, load_default_calibrator
+from core.matching.text import jira_wiki_to_text, prepare_ticket_text
 from core.resources import default_calibration_path
-from core.text import jira_wiki_to_text, prepare_ticket_text
-from core.workspace import Workspace
+from core.store.models import EmbeddingCacheEntry, Runbook
+from core.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO.parent / "shared" / "bench" / "gitbugs-hadoop"
@@ -75,7 +75,7 @@ SWEEPS: dict[str, tuple[Any, str, tuple[Any, ...]]] = {
     "RRF_K": (matching, "RRF_K", (5, 10, 20, 30, 60, 100)),
     "CANDIDATES": (matching, "CANDIDATES", (20, 50, 100, 200)),
     "TITLE_WEIGHT": (matching, "TITLE_WEIGHT", (1.0, 2.0, 3.0, 5.0)),
-    "MAX_QUERY_TERMS": (core.lexical, "MAX_QUERY_TERMS", (16, 32, 64, 128)),
+    "MAX_QUERY_TERMS": (core.matching.lexical, "MAX_QUERY_TERMS", (16, 32, 64, 128)),
 }
 
 Ranking = list[str]  # corpus document ids, best first
@@ -394,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--onnx-model",
         type=Path,
         metavar="DIR",
-        help="embed with this exported ONNX model (core.embedding_onnx) instead of sentence-transformers; "
+        help="embed with this exported ONNX model (core.matching.embedding_onnx) instead of "
+        "sentence-transformers; "
         "'default' = the app's export. Its vectors share the sentence-transformers model id, so the default "
         "--cache becomes a file per ONNX model: the comparison never reads the other backend's vectors",
     )
@@ -403,7 +404,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.onnx_model is not None:
         model_dir = default_onnx_model_dir() if str(args.onnx_model) == "default" else args.onnx_model
         if model_dir is None:
-            raise SystemExit("no exported ONNX model: run `make` or python -m core.embedding_onnx export")
+            raise SystemExit(
+                "no exported ONNX model: run `make` or python -m core.matching.embedding_onnx export"
+            )
         onnx = OnnxEmbedder(model_dir)
         embedder = onnx
         if args.cache == DEFAULT_CACHE:

@@ -7,7 +7,8 @@ Run: ``.venv/bin/python bench/speed.py [--tickets 5000] [--queries 200] [--big]`
    seed: typos, dropped sentences, swapped hosts and a unique reference line, so every prepared text is
    different and the embedding cache cannot merge any) and the demo runbooks:
 
-   a. ``SentenceTransformerEmbedder.encode`` of the tickets' prepared texts (``core.matching.ticket_text``,
+   a. ``SentenceTransformerEmbedder.encode`` of the tickets' prepared texts
+   (``core.matching.engine.ticket_text``,
       what analysis embeds), one call, model already loaded;
    b. ``analyze_pending`` on a fresh workspace: the runbooks are imported and refreshed first, then the
       tickets are imported, so the embedding cache holds the runbook sections but no ticket; includes
@@ -46,16 +47,16 @@ import faiss
 import numpy as np
 from sqlalchemy import select
 
-import core.matching as matching
-from core.analysis import BATCH_SIZE, analyze_pending
-from core.embedding import SentenceTransformerEmbedder
+import core.matching.engine as matching
 from core.importing import import_runbooks, import_tickets
-from core.matching import MatchingEngine, load_default_calibrator, ticket_text
-from core.models import Runbook, Ticket
+from core.matching.analysis import BATCH_SIZE, analyze_pending
+from core.matching.embedding import SentenceTransformerEmbedder
+from core.matching.engine import MatchingEngine, load_default_calibrator, ticket_text
+from core.matching.text import prepare_ticket_text
+from core.matching.vector_index import VectorIndex
 from core.resources import default_calibration_path, resources_dir
-from core.text import prepare_ticket_text
-from core.vector_index import VectorIndex
-from core.workspace import Workspace
+from core.store.models import Runbook, Ticket
+from core.store.workspace import Workspace
 
 DEMO = resources_dir() / "demo"
 SEED = 5000

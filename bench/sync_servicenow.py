@@ -31,9 +31,9 @@ import keyring  # noqa: E402
 from connectors.base import connector_class  # noqa: E402
 from connectors.configs import create_config  # noqa: E402
 from connectors.sync import run_sync  # noqa: E402
-from core.workspace import Workspace  # noqa: E402
+from core.store.workspace import Workspace  # noqa: E402
 from tests.connectors.fake_servicenow import FakeServiceNow  # noqa: E402
-from tests.memory_keyring import MemoryKeyring  # noqa: E402
+from tests.helpers.memory_keyring import MemoryKeyring  # noqa: E402
 
 
 async def fetch_only(fake: FakeServiceNow, page_size: int) -> tuple[int, int, float]:

@@ -29,10 +29,10 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 from speed import generate_tickets
 
-from core.embedding import SentenceTransformerEmbedder
 from core.importing import import_runbooks, import_tickets
+from core.matching.embedding import SentenceTransformerEmbedder
 from core.resources import resources_dir
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 from desktop.main_window import MainWindow
 
 TICK_MS = 5

@@ -47,10 +47,10 @@ from core.importing.tickets import TicketValues
 
 # Every connector module, imported by load_all(): the one list build.spec and the registry share.
 CONNECTOR_MODULES: tuple[str, ...] = (
-    "connectors.servicenow",
-    "connectors.jira",
-    "connectors.servicedesk_plus",
-    "connectors.remedy",
+    "connectors.ticketing.servicenow",
+    "connectors.ticketing.jira",
+    "connectors.ticketing.servicedesk_plus",
+    "connectors.ticketing.remedy",
 )
 
 

@@ -23,9 +23,9 @@ from sqlalchemy.orm import sessionmaker
 from connectors.base import ConfigField, ConnectorSettings, ConnectorSpec, FieldType, connector_class
 from connectors.errors import ConfigurationError, ConnectorError
 from connectors.secrets import delete_secrets, load_secrets, new_keychain_key, store_secrets
-from core.models import ConnectorConfig, Tenant, Ticket
-from core.repository import current_actor, record_audit
-from core.tenancy import TenantSession
+from core.store.models import ConnectorConfig, Tenant, Ticket
+from core.store.repository import current_actor, record_audit
+from core.store.tenancy import TenantSession
 
 # Keys of config_json besides the options.
 BASE_URL = "base_url"

@@ -26,8 +26,8 @@ from sqlalchemy.orm import sessionmaker
 
 from connectors.base import Cursor
 from connectors.sync import TICKETS_STREAM
-from core.models import SyncCursor
-from core.tenancy import TenantSession
+from core.store.models import SyncCursor
+from core.store.tenancy import TenantSession
 
 FIRST_SYNC_LOOKBACK = timedelta(days=90)
 

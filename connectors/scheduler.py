@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from connectors.configs import ConfigRow, list_configs, set_active
 from connectors.http import Sleep
 from connectors.sync import SyncReport, run_sync
-from core.tenancy import TenantSession
+from core.store.tenancy import TenantSession
 
 log = logging.getLogger(__name__)
 

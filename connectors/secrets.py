@@ -11,7 +11,7 @@ the user what to install or unlock. A plaintext file next to the database is wha
 so ``keyrings.alt`` is not a dependency.
 
 The backend is whatever ``keyring.get_keyring()`` returns at call time, so ``PYTHON_KEYRING_BACKEND`` or
-``keyring.set_keyring`` (tests use :mod:`tests.memory_keyring`) choose it.
+``keyring.set_keyring`` (tests use :mod:`tests.helpers.memory_keyring`) choose it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ language rounds (Jira's JQL has minute precision). Of what the overlap re-reads,
 with an id at or before its id are skipped (:meth:`Connector.already_stored`: the page that set the cursor
 stored them); the rest go through the upsert and count as unchanged unless they really changed.
 
-New and changed tickets need no queue: ``core.analysis.analyze_pending`` picks every ticket whose content hash
+New and changed tickets need no queue: ``core.matching.analysis.analyze_pending`` picks every ticket whose
+content hash
 has no current analysis, which is exactly what an insert or a content change produces.
 
 Every run leaves a ``sync_runs`` row (running, then succeeded / failed / cancelled, with counts and the
@@ -42,9 +43,9 @@ from connectors.errors import BadResponseError, ConfigurationError, ConnectorErr
 from connectors.http import RetryPolicy, Sleep
 from connectors.secrets import redact_text
 from core.importing.tickets import upsert_tickets
-from core.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
-from core.repository import current_actor, record_audit
-from core.tenancy import TenantSession
+from core.store.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
+from core.store.repository import current_actor, record_audit
+from core.store.tenancy import TenantSession
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,7 @@ def _finish(
             run.finished_at = now
             run.error_text = error
             lowest = connector.http.lowest_rate_limit if connector is not None else None
-            if lowest is not None:  # the "rate limit approaching" alert reads it (core.alerts)
+            if lowest is not None:  # the "rate limit approaching" alert reads it (core.analytics.alerts)
                 run.rate_limit_remaining, run.rate_limit_limit = lowest.remaining, lowest.limit
         config = session.get(ConnectorConfig, row.id)
         if config is None:  # removed while it synced: nothing left to update

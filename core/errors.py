@@ -4,7 +4,8 @@
     ├── WorkspaceError
     │   └── WorkspaceLockedError     another running instance holds the workspace
     ├── TenantError                  unknown tenant, or a row of another tenant touched
-    └── ImportFailedError            the whole import was refused before writing (bad file, missing column)
+    ├── ImportFailedError            the whole import was refused before writing (bad file, missing column)
+    └── OperationCancelledError      long work stopped because its caller asked (core.progress); not a failure
 
 A rejected *row* is not an exception: the importer reports it in its summary and goes on.
 """
@@ -30,3 +31,7 @@ class TenantError(RunbookDeskError):
 
 class ImportFailedError(RunbookDeskError):
     pass
+
+
+class OperationCancelledError(RunbookDeskError):
+    """The caller asked long work to stop (see :mod:`core.progress`); what was committed before stays."""

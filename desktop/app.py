@@ -1,7 +1,8 @@
 """Start the GUI: one QApplication, qasync's event loop as the asyncio loop, the main window.
 
 Qt's event loop and asyncio's are the same loop (qasync), so coroutines (connector syncs, later) can run in
-the GUI thread without blocking it, and blocking work goes to the :class:`~desktop.tasks.TaskRunner`. High-DPI
+the GUI thread without blocking it, and blocking work goes to the
+:class:`~desktop.background.tasks.TaskRunner`. High-DPI
 scaling is on by default in Qt 6, and the platform's own style is kept: forcing Fusion would make the app look
 foreign on every desktop.
 """
@@ -21,10 +22,10 @@ from PySide6.QtWidgets import QApplication
 
 from connectors.base import load_all
 from connectors.secrets import install_secret_redaction
-from core.embedding import Embedder
-from core.workspace import WORKSPACE_ENV, Workspace, resolve_workspace_dir
+from core.matching.embedding import Embedder
+from core.store.workspace import WORKSPACE_ENV, Workspace, resolve_workspace_dir
+from desktop.dialogs.settings import chosen_workspace
 from desktop.main_window import SETTINGS_APPLICATION, SETTINGS_ORGANIZATION, SHUTDOWN_WAIT_MS, MainWindow
-from desktop.settings_dialog import chosen_workspace
 
 log = logging.getLogger(__name__)
 

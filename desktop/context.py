@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
 
-from core.embedding import Embedder
-from core.embedding_onnx import default_embedder
-from core.matching import MatchingEngine, open_engine
-from core.repository import current_actor
-from core.tenancy import TenantSession
-from core.workspace import Workspace
-from desktop.tasks import TaskRunner
+from core.matching.embedding import Embedder
+from core.matching.embedding_onnx import default_embedder
+from core.matching.engine import MatchingEngine, open_engine
+from core.store.repository import current_actor
+from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace
+from desktop.background.tasks import TaskRunner
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The main window: navigation on the left, one page per job, a status bar that shows background work.
 
-Pages load their rows through the :class:`~desktop.tasks.TaskRunner`: the worker function opens its own
+Pages load their rows through the :class:`~desktop.background.tasks.TaskRunner`: the worker function opens
+its own
 tenant session, turns ORM objects into frozen rows and returns them; the page's model is reset with those rows
 on the GUI thread. Typing in a search box restarts a short timer, and a new load cancels the previous one so a
 slow, stale result never overwrites a newer one.
@@ -45,18 +46,19 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from core.demo import DemoSeed
-from core.drafts import RunbookDraft
-from core.embedding import Embedder
 from core.importing import ImportSummary
-from core.repository import TicketRow, count_tickets, list_tickets
-from core.tenancy import TenantSession
-from core.workspace import Workspace
-from desktop import jobs
+from core.importing.demo import DemoSeed
+from core.matching.embedding import Embedder
+from core.store.repository import TicketRow, count_tickets, list_tickets
+from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace
+from core.workflow.drafts import RunbookDraft
+from desktop.background import jobs
+from desktop.background.tasks import Task, TaskRunner
 from desktop.context import AppContext
-from desktop.notifications import Level, NotificationArea
-from desktop.settings_dialog import SettingsDialog
-from desktop.table_models import (
+from desktop.dialogs.settings import SettingsDialog
+from desktop.widgets.notifications import Level, NotificationArea
+from desktop.widgets.table_models import (
     SORT_ROLE,
     TICKET_COLUMNS,
     Column,
@@ -64,7 +66,6 @@ from desktop.table_models import (
     format_local_datetime,
     humanize,
 )
-from desktop.tasks import Task, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -504,29 +505,29 @@ class MainWindow(QMainWindow):
         self.nav_list.setMaximumWidth(220)
 
         self.tickets_page = TicketsPage(self.runner, self.context.sessions, self)
-        # Imported here, not at the top: desktop.runbooks_page builds on BrowsePage from this module.
-        from desktop.runbooks_page import RunbooksPage
+        # Imported here, not at the top: desktop.pages.runbooks builds on BrowsePage from this module.
+        from desktop.pages.runbooks import RunbooksPage
 
         self.runbooks_page = RunbooksPage(self.context, self)
         self.runbooks_page.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        from desktop.review_page import ReviewPage
+        from desktop.pages.review.page import ReviewPage
 
         self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
         self.review_page.draft_requested.connect(self._open_draft_for_ticket)
         self.review_page.decision_made.connect(lambda _record: self._update_counts())
-        from desktop.gaps_page import GapsPage
+        from desktop.pages.gaps import GapsPage
 
         self.gaps_page = GapsPage(self.context, self)  # runs its analysis when asked
         self.gaps_page.draft_requested.connect(self.runbooks_page.open_draft)
         self.gaps_page.error_occurred.connect(lambda text: self.notifications.notify(Level.ERROR, text))
-        from desktop.connectors_page import ConnectorsPage
+        from desktop.pages.connectors import ConnectorsPage
 
         self.connectors_page = ConnectorsPage(self.context, self)  # syncs start with start_startup_jobs
         self.connectors_page.notify.connect(
             lambda level, text, details: self.notifications.notify(level, text, details)
         )
         self.connectors_page.analysis_requested.connect(self.start_analysis)
-        from desktop.metrics_page import MetricsPage
+        from desktop.pages.metrics import MetricsPage
 
         self.metrics_page = MetricsPage(self.context, self)  # loads when shown; evaluates alerts on a timer
         self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ERROR, text))

@@ -23,10 +23,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TextIO
 
-from core.embedding import Embedder
-from core.embedding_onnx import default_embedder
+from core.matching.embedding import Embedder
+from core.matching.embedding_onnx import default_embedder
 from core.resources import default_calibration_path, resources_dir
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -83,7 +83,7 @@ class _Checks:
         return f"{folder}: calibration, demo ({len(runbooks)} runbooks)"
 
     def workspace_check(self) -> str:
-        from core.migrations import current_revision
+        from core.store.migrations import current_revision
 
         self.workspace = Workspace.open(self.root / "workspace")
         return f"created and migrated to revision {current_revision(self.workspace.engine)}"
@@ -101,7 +101,7 @@ class _Checks:
 
     def search(self) -> str:
         from core.importing import import_runbooks
-        from core.matching import open_engine
+        from core.matching.engine import open_engine
 
         if self.workspace is None or self.embedder is None:
             raise RuntimeError("skipped: needs the workspace and embedding checks")

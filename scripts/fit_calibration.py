@@ -4,10 +4,12 @@ Run: ``.venv/bin/python scripts/fit_calibration.py [--output PATH]``. Determinis
 same file.
 
 How: a temporary workspace gets the demo runbooks and tickets through the app's importers; the engine
-(without a calibrator) is refreshed and every labelled ticket's top 5 matches (``core.analysis.TOP_K``) become
+(without a calibrator) is refreshed and every labelled ticket's top 5 matches
+(``core.matching.analysis.TOP_K``) become
 calibration pairs. A pair is positive when its runbook is the ticket's intended one *and* the label says
 ``full``: a ``partial`` runbook helps but is not "the right one", and auto-linking must mean right. Features
-are ``core.matching.FEATURES`` (dense cosine, normalised BM25, fused score) in that order. A Platt curve over
+are ``core.matching.engine.FEATURES`` (dense cosine, normalised BM25, fused score) in that order. A Platt
+curve over
 all three is written; isotonic maps of the fused and of the dense score are fitted for comparison only.
 
 ECE figures here are in-sample (fitted and measured on the same pairs); ``bench/decisions.py`` reports the
@@ -28,8 +30,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from core.analysis import TOP_K
-from core.calibration import (
+from core.importing import import_runbooks, import_tickets
+from core.matching.analysis import TOP_K
+from core.matching.calibration import (
     DENSE_COSINE,
     FUSED_SCORE,
     Calibrator,
@@ -37,12 +40,11 @@ from core.calibration import (
     PlattCalibrator,
     expected_calibration_error,
 )
-from core.embedding import Embedder, SentenceTransformerEmbedder
-from core.importing import import_runbooks, import_tickets
-from core.matching import FEATURES, MatchingEngine, RunbookMatch, features, ticket_text
-from core.models import Runbook, Ticket
+from core.matching.embedding import Embedder, SentenceTransformerEmbedder
+from core.matching.engine import FEATURES, MatchingEngine, RunbookMatch, features, ticket_text
 from core.resources import default_calibration_path, resources_dir
-from core.workspace import Workspace
+from core.store.models import Runbook, Ticket
+from core.store.workspace import Workspace
 
 DEMO = resources_dir() / "demo"
 SPLIT_SEED = 20261127

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 from desktop.main_window import REVIEW_PAGE, MainWindow
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

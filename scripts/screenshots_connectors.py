@@ -26,11 +26,11 @@ from PySide6.QtWidgets import QApplication, QWidget, QWizard  # noqa: E402
 
 from connectors.configs import create_config  # noqa: E402
 from connectors.secrets import install_secret_redaction  # noqa: E402
-from core.workspace import Workspace  # noqa: E402
-from desktop.connector_wizard import ConnectorWizard  # noqa: E402
+from core.store.workspace import Workspace  # noqa: E402
+from desktop.dialogs.connector_wizard import ConnectorWizard  # noqa: E402
 from desktop.main_window import CONNECTORS_PAGE, MainWindow  # noqa: E402
 from tests.connectors.fake_servicenow import FakeServiceNow  # noqa: E402
-from tests.memory_keyring import MemoryKeyring  # noqa: E402
+from tests.helpers.memory_keyring import MemoryKeyring  # noqa: E402
 
 DOCS = REPO / "docs"
 TIMEOUT_S = 120.0

@@ -27,9 +27,9 @@ from PySide6.QtGui import QColor, QImage, QPainter, QTextDocument
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
-from core.gap_report import render_html
-from core.gaps import GapReport
-from core.workspace import Workspace
+from core.analytics.gap_report import render_html
+from core.analytics.gaps import GapReport
+from core.store.workspace import Workspace
 from desktop.main_window import GAPS_PAGE, MainWindow
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

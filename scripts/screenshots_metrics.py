@@ -26,11 +26,11 @@ from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from core import review
-from core.metrics import Bucket
-from core.models import AnalysisDecision, Runbook, Ticket, TicketRunbookLink
-from core.tenancy import TenantSession
-from core.workspace import Workspace
+from core.analytics.metrics import Bucket
+from core.store.models import AnalysisDecision, Runbook, Ticket, TicketRunbookLink
+from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace
+from core.workflow import review
 from desktop.main_window import METRICS_PAGE, MainWindow
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from connectors.secrets import REDACTOR, install_secret_redaction
-from core.embedding import SentenceTransformerEmbedder
-from core.tenancy import TenantSession
-from core.workspace import WORKSPACE_ENV, Workspace
-from tests.memory_keyring import MemoryKeyring
+from core.matching.embedding import SentenceTransformerEmbedder
+from core.store.tenancy import TenantSession
+from core.store.workspace import WORKSPACE_ENV, Workspace
+from tests.helpers.memory_keyring import MemoryKeyring
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "resources" / "demo"
-MEMORY_BACKEND = "tests.memory_keyring.MemoryKeyring"
+MEMORY_BACKEND = "tests.helpers.memory_keyring.MemoryKeyring"
 
 
 @pytest.fixture(autouse=True)
@@ -79,9 +79,9 @@ def analysed_demo_template(
     Never open it directly: :func:`analysed_demo` hands each test its own copy. The copy carries the
     embedding cache and the FAISS files, so tests that search it encode only their own new text.
     """
-    from core.analysis import analyze_pending
     from core.importing import import_runbooks, import_tickets
-    from core.matching import open_engine
+    from core.matching.analysis import analyze_pending
+    from core.matching.engine import open_engine
 
     root = tmp_path_factory.mktemp("analysed-demo") / "workspace"
     workspace = Workspace.open(root)

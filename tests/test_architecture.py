@@ -46,7 +46,7 @@ def test_the_check_catches_a_violation(tmp_path: Path) -> None:
 
 def test_importing_core_and_the_cli_loads_neither_qt_nor_torch() -> None:
     code = (
-        "import sys, core.workspace, core.importing, desktop.cli;"
+        "import sys, core.store.workspace, core.importing, desktop.cli.main;"
         "bad = [m for m in ('PySide6', 'torch', 'sentence_transformers') if m in sys.modules];"
         "print(','.join(bad))"
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from core.errors import ImportFailedError
-from core.models import TicketKind
+from core.store.models import TicketKind
 
 TICKET_FIELDS = (
     "external_id",
@@ -229,7 +229,7 @@ def text_value(value: Any) -> str | None:
         return None
     if isinstance(value, dict):
         if value.get("type") == "doc":
-            from core.text import adf_to_text
+            from core.matching.text import adf_to_text
 
             return adf_to_text(value) or None
         for key in ("display_value", "displayName", "name", "value"):

@@ -33,9 +33,9 @@ from core.importing.readers import (
     read_csv_header,
 )
 from core.importing.summary import CancelCheck, ImportSummary, ProgressCallback, RejectedRow
-from core.models import Runbook, RunbookSource, RunbookStatus
-from core.repository import add_revision, current_actor, record_audit
-from core.tenancy import TenantSession
+from core.store.models import Runbook, RunbookSource, RunbookStatus
+from core.store.repository import add_revision, current_actor, record_audit
+from core.store.tenancy import TenantSession
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?", re.DOTALL)
 H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)

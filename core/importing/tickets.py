@@ -34,9 +34,9 @@ from core.importing.readers import (
     read_csv_header,
 )
 from core.importing.summary import CancelCheck, ImportSummary, ProgressCallback, RejectedRow
-from core.models import Ticket, TicketKind
-from core.repository import current_actor, record_audit
-from core.tenancy import TenantSession
+from core.store.models import Ticket, TicketKind
+from core.store.repository import current_actor, record_audit
+from core.store.tenancy import TenantSession
 
 BATCH_SIZE = 500
 RESOLVED_STATES = {"resolved", "closed", "done", "closed complete", "closed skipped", "cancelled", "canceled"}

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from connectors.base import ConnectorSettings
-from connectors.jira import BASE_FIELDS
+from connectors.ticketing.jira import BASE_FIELDS
 from tests.connectors.fake_base import FakeSystem, FakeTicket
 
 EMAIL = "analyst@example.com"

@@ -31,9 +31,9 @@ from sqlalchemy.orm import sessionmaker
 from connectors.base import CheckProblem, CheckResult, Connector, Cursor, connector_class
 from connectors.configs import ConfigRow, create_config
 from connectors.sync import SyncReport, run_sync, stored_cursor
-from core.models import SyncRun, SyncStatus, Ticket
-from core.tenancy import TenantSession
-from core.workspace import Workspace
+from core.store.models import SyncRun, SyncStatus, Ticket
+from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace
 from tests.connectors.fake_base import FakeSystem, FakeTicket, InjectedFailure
 
 PAGE = 5

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop.cli import EXIT_ERROR, EXIT_OK, main
+from desktop.cli.main import EXIT_ERROR, EXIT_OK, main
 from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny
-from tests.memory_keyring import MemoryKeyring
+from tests.helpers.memory_keyring import MemoryKeyring
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

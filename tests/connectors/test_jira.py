@@ -20,10 +20,10 @@ from connectors.errors import (
     RequestRejectedError,
 )
 from connectors.http import RetryPolicy
-from connectors.jira import SPEC, JiraConnector, jql_minute
+from connectors.ticketing.jira import SPEC, JiraConnector, jql_minute
 from core.importing.mapping import resolve_mapping
 from core.importing.tickets import to_ticket_values
-from core.models import TicketKind
+from core.store.models import TicketKind
 from tests.connectors.fake_base import FakeTicket, InjectedFailure
 from tests.connectors.fake_jira import API_TOKEN, GONE_MESSAGE, PAT, FakeJira, adf, rate_limit_headers
 from tests.connectors.standard_suite import StandardConnectorSuite

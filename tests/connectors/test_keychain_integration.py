@@ -21,7 +21,7 @@ from connectors.secrets import (
     load_secrets,
     store_secrets,
 )
-from core.tenancy import TenantSession
+from core.store.tenancy import TenantSession
 from tests.connectors.tiny_connector import FakeTiny
 
 pytestmark = [

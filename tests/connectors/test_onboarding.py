@@ -11,7 +11,7 @@ from connectors.base import Cursor
 from connectors.configs import create_config
 from connectors.onboarding import check_base_url, default_first_sync_start, set_first_sync_start
 from connectors.sync import stored_cursor
-from core.tenancy import TenantSession
+from core.store.tenancy import TenantSession
 from tests.connectors.fake_servicenow import FakeServiceNow
 
 

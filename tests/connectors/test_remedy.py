@@ -14,9 +14,9 @@ from sqlalchemy.orm import sessionmaker
 
 from connectors.base import CheckProblem, CheckResult, Cursor, Page
 from connectors.errors import BadResponseError
-from connectors.remedy import SPEC, RemedyConnector, parse_remedy_date, remedy_error_text
-from core.models import SyncStatus, TicketKind
-from core.tenancy import TenantSession
+from connectors.ticketing.remedy import SPEC, RemedyConnector, parse_remedy_date, remedy_error_text
+from core.store.models import SyncStatus, TicketKind
+from core.store.tenancy import TenantSession
 from tests.connectors.fake_base import FakeSystem, FakeTicket, InjectedFailure
 from tests.connectors.fake_remedy import PASSWORD, FakeRemedy, Qualification
 from tests.connectors.standard_suite import PAGE, SleepRecorder, StandardConnectorSuite
@@ -338,7 +338,7 @@ def test_failed_logout_is_logged_not_raised(caplog: pytest.LogCaptureFixture) ->
         fake.expire_tokens()
         await connector.close()
 
-    with caplog.at_level(logging.INFO, logger="connectors.remedy"):
+    with caplog.at_level(logging.INFO, logger="connectors.ticketing.remedy"):
         run(go())
     assert "logout failed" in caplog.text
     assert "ARERR 623" in caplog.text

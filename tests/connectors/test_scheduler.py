@@ -11,8 +11,8 @@ from sqlalchemy.orm import sessionmaker
 from connectors.configs import ConfigRow, create_config, get_config
 from connectors.scheduler import SyncScheduler
 from connectors.sync import SyncReport, run_sync
-from core.models import SyncStatus
-from core.tenancy import TenantSession
+from core.store.models import SyncStatus
+from core.store.tenancy import TenantSession
 from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny

@@ -31,13 +31,13 @@ from connectors.secrets import (
     store_secrets,
 )
 from connectors.sync import run_sync
-from core.models import AuditEvent, ConnectorConfig
-from core.tenancy import TenantSession
-from core.workspace import Workspace
+from core.store.models import AuditEvent, ConnectorConfig
+from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace
 from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny
-from tests.memory_keyring import LockedKeyring, MemoryKeyring
+from tests.helpers.memory_keyring import LockedKeyring, MemoryKeyring
 
 
 def add_tiny(sessions: sessionmaker[TenantSession], token: str = GOOD_TOKEN) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.base import CheckProblem, Cursor, Page
 from connectors.errors import BadResponseError, PermissionDeniedError, RequestRejectedError
-from connectors.servicedesk_plus import (
+from connectors.ticketing.servicedesk_plus import (
     DATA_CENTRES,
     SPEC,
     ServiceDeskPlusConnector,
@@ -22,7 +22,7 @@ from connectors.servicedesk_plus import (
     sdp_error_text,
     sdp_severity,
 )
-from core.models import TicketKind
+from core.store.models import TicketKind
 from tests.connectors.fake_base import FakeTicket, InjectedFailure
 from tests.connectors.fake_servicedesk_plus import (
     API_KEY,

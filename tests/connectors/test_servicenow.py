@@ -17,7 +17,7 @@ import pytest
 
 from connectors.base import CheckProblem, CheckResult, ConnectorSettings, Cursor, Page, connector_class
 from connectors.errors import AuthenticationError, ConfigurationError
-from connectors.servicenow import (
+from connectors.ticketing.servicenow import (
     COLUMN_MAPPING,
     FIELDS,
     ServiceNowConnector,
@@ -31,7 +31,7 @@ from connectors.servicenow import (
 )
 from core.importing.mapping import resolve_mapping
 from core.importing.tickets import to_ticket_values
-from core.models import TicketKind
+from core.store.models import TicketKind
 from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.fake_servicenow import FakeServiceNow
 from tests.connectors.standard_suite import SleepRecorder, StandardConnectorSuite

@@ -16,9 +16,9 @@ from connectors import base
 from connectors.base import ConnectorSpec, Cursor, Page
 from connectors.configs import ConfigRow, create_config, get_config, remove_config
 from connectors.sync import ALERT_AFTER_FAILURES, INTERRUPTED, SyncReport, run_sync, stored_cursor
-from core.analysis import count_pending, tenant_thresholds
-from core.models import Analysis, AnalysisDecision, AuditEvent, SyncRun, SyncStatus, Ticket
-from core.tenancy import TenantSession
+from core.matching.analysis import count_pending, tenant_thresholds
+from core.store.models import Analysis, AnalysisDecision, AuditEvent, SyncRun, SyncStatus, Ticket
+from core.store.tenancy import TenantSession
 from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny, TinyConnector
@@ -283,7 +283,7 @@ def test_deleting_the_config_row_sets_tickets_free_in_the_database(
 
 
 def _model() -> Any:
-    from core.models import ConnectorConfig
+    from core.store.models import ConnectorConfig
 
     return ConnectorConfig
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import sessionmaker
 
 from connectors.configs import create_config
 from connectors.sync import run_sync
-from core.alerts import AlertRule, evaluate_alerts
-from core.models import SyncRun
-from core.tenancy import TenantSession
+from core.analytics.alerts import AlertRule, evaluate_alerts
+from core.store.models import SyncRun
+from core.store.tenancy import TenantSession
 from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import FakeTiny

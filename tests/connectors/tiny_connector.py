@@ -36,7 +36,7 @@ from connectors.base import (
 from connectors.errors import BadResponseError
 from connectors.http import RetryPolicy, Sleep
 from core.importing.tickets import TicketValues
-from core.models import TicketKind
+from core.store.models import TicketKind
 from tests.connectors.fake_base import FakeSystem
 
 GOOD_TOKEN = "tiny-token-3f9a7c51e2"

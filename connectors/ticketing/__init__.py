@@ -1,0 +1,1 @@
+"""Ticketing systems: one module per system on the framework in connectors/base.py."""

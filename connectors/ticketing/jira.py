@@ -1,0 +1,792 @@
+"""Jira Cloud and Jira Data Center / Server: issues become tickets, synced incrementally by update time.
+
+One connector serves both deployments because the issue model is the same and only the edges differ:
+
+==============  ==================================================  =========================================
+                Cloud                                               Data Center / Server
+==============  ==================================================  =========================================
+search          ``POST /rest/api/3/search/jql``, paged by an        ``POST /rest/api/2/search``, paged by
+                opaque ``nextPageToken`` until ``isLast`` (no        ``startAt`` / ``maxResults`` / ``total``
+                ``total``); the old ``/rest/api/3/search`` and
+                ``/rest/api/2/search`` answer 410 Gone
+auth            Basic, account email + API token                    ``Authorization: Bearer <personal token>``
+description     Atlassian Document Format (JSON)                    wiki markup
+==============  ==================================================  =========================================
+
+Incremental sync. JQL compares ``updated`` at *minute* precision and reads the literal in the time zone of the
+account running the query (``timeZone`` of ``/myself``), while the results carry millisecond timestamps with
+an offset (``2022-06-09T16:29:31.871-0700``). So each sync asks for ``updated >= "<the cursor's minute, in the
+account's zone>"`` and drops, locally, what the cursor says is stored already: records updated before the
+cursor's exact time, and records at exactly that time whose key is in ``Cursor.extra["keys_at_cursor"]``.
+That set (rather than a "key <= last key" rule) makes the tie-break independent of how Jira orders keys of
+equal timestamps (``OPS-10`` sorts after ``OPS-9`` in Jira but before it as text). Cloud rejects a JQL with
+no restriction ("Unbounded JQL queries are not allowed here"), so a full sync asks for ``updated >=
+"1970-01-01 00:00"``: one query shape for full and incremental syncs.
+
+Offset paging (Data Center) shifts when an issue already read is edited mid-sync: it moves to the end of the
+``ORDER BY updated`` list and the next ``startAt`` skips one unread issue for good (the next sync starts after
+it). So each Data Center query restarts at the last record's minute (keyset paging), and its offset re-reads a
+quarter of the records already seen in that minute; those are behind the cursor and dropped locally. Pages
+handed to the engine hold ``page_size`` new records whatever the server's pages held.
+
+Resolution notes: Jira has no standard field. ``resolution_source`` picks a custom field (cheap: one more
+field in the same search) or the last comment of a resolved issue (asks the search for ``comment``, which
+makes every page heavier but costs no per-issue request), or nothing (the default). Jira's own "Resolution"
+is a verdict ("Fixed", "Duplicate"), not notes, and stays in the raw payload, as in the CSV import.
+
+Normalisation matches the Jira CSV / jira-rest import presets (``source_system`` "jira", ``external_id`` the
+issue key, the same severity and kind words), so an issue imported from an export and then synced is one
+ticket, not two.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+
+from connectors.base import (
+    AuthMode,
+    CheckProblem,
+    CheckResult,
+    ClientOptions,
+    ConfigField,
+    Connector,
+    ConnectorKind,
+    ConnectorSettings,
+    ConnectorSpec,
+    Cursor,
+    FieldType,
+    Page,
+    RecordFailure,
+    register,
+)
+from connectors.errors import (
+    AuthenticationError,
+    BadResponseError,
+    ConfigurationError,
+    GoneError,
+    HttpStatusError,
+    NotFoundError,
+    PermissionDeniedError,
+    RequestRejectedError,
+)
+from connectors.http import HttpClient, default_error_text
+from core.importing.mapping import parse_datetime, parse_kind, parse_severity
+from core.importing.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
+from core.matching.text import adf_to_text, jira_wiki_to_text
+
+SOURCE_SYSTEM = "jira"  # the Jira CSV and jira-rest import presets use the same, so tickets merge
+
+CLOUD = "cloud"
+DATA_CENTER = "datacenter"
+AUTH_API_TOKEN = "api_token"
+AUTH_PAT = "pat"
+
+RESOLUTION_NONE = "none"
+RESOLUTION_FIELD = "custom_field"
+RESOLUTION_LAST_COMMENT = "last_comment"
+
+DEFAULT_PAGE_SIZE = 50  # Cloud returns at most 100 issues a page when fields are asked for; DC's default
+DC_REREAD = 10  # issues re-read before each Data Center offset (at most a quarter page): mid-sync edits
+FULL_SYNC_BOUND = "1970-01-01 00:00"
+ORDER_BY = "ORDER BY updated ASC, key ASC"
+# The widest UTC offset west of Greenwich: a bound this far back is at or before the cursor in any zone.
+_MOST_WESTERN_OFFSET = timedelta(hours=12)
+
+BASE_FIELDS: tuple[str, ...] = (
+    "summary",
+    "description",
+    "status",
+    "priority",
+    "assignee",
+    "issuetype",
+    "created",
+    "updated",
+    "resolutiondate",
+    "components",
+    "labels",
+)
+
+_PROJECT_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+_SYSTEM_PREFIX = re.compile(r"^\s*\[system\]\s*", re.IGNORECASE)
+
+BROWSE_HINT = (
+    "the account needs the 'Browse projects' permission on the projects in scope "
+    "(Jira project settings > Permissions)"
+)
+
+SPEC = ConnectorSpec(
+    type="jira",
+    display_name="Jira",
+    kind=ConnectorKind.TICKETING,
+    auth_modes=(
+        AuthMode(AUTH_API_TOKEN, "Email + API token (Jira Cloud)", "Create a token at id.atlassian.com."),
+        AuthMode(
+            AUTH_PAT,
+            "Personal access token (Data Center / Server)",
+            "Profile > Personal Access Tokens; Jira 8.14 or later.",
+        ),
+    ),
+    fields=(
+        ConfigField(
+            "deployment",
+            "Deployment",
+            FieldType.CHOICE,
+            default=CLOUD,
+            choices=((CLOUD, "Jira Cloud (…atlassian.net)"), (DATA_CENTER, "Jira Data Center / Server")),
+            help="Cloud and Data Center speak different API versions and take different credentials.",
+            page="where",
+        ),
+        ConfigField(
+            "email",
+            "Account email",
+            placeholder="analyst@example.com",
+            auth_modes=(AUTH_API_TOKEN,),
+            page="auth",
+        ),
+        ConfigField(
+            "api_token",
+            "API token",
+            FieldType.SECRET,
+            help="Not the account password: an API token from id.atlassian.com > Security.",
+            auth_modes=(AUTH_API_TOKEN,),
+            page="auth",
+        ),
+        ConfigField(
+            "personal_access_token",
+            "Personal access token",
+            FieldType.SECRET,
+            auth_modes=(AUTH_PAT,),
+            page="auth",
+        ),
+        ConfigField(
+            "projects",
+            "Project keys",
+            required=False,
+            placeholder="OPS, ITSUP",
+            help="Comma-separated project keys to sync; empty means every project the account can browse.",
+        ),
+        ConfigField(
+            "jql",
+            "Extra JQL filter",
+            FieldType.MULTILINE,
+            required=False,
+            placeholder='issuetype in (Incident, "Service Request")',
+            help="ANDed with the projects; leave out ORDER BY (the sync orders by update time).",
+        ),
+        ConfigField(
+            "resolution_source",
+            "Resolution notes from",
+            FieldType.CHOICE,
+            required=False,
+            default=RESOLUTION_NONE,
+            choices=(
+                (RESOLUTION_NONE, "Nothing"),
+                (RESOLUTION_FIELD, "A custom field"),
+                (RESOLUTION_LAST_COMMENT, "The last comment of a resolved issue (larger downloads)"),
+            ),
+            help="Jira has no standard resolution-notes field.",
+        ),
+        ConfigField(
+            "resolution_field",
+            "Resolution notes field",
+            required=False,
+            placeholder="customfield_10050",
+            help="The field id (see Jira admin > Custom fields), used when notes come from a custom field.",
+        ),
+        ConfigField(
+            "ci_field",
+            "Configuration item field",
+            required=False,
+            placeholder="customfield_10060",
+            help="Optional: a custom field naming the affected service or host.",
+        ),
+    ),
+    timestamp_precision=timedelta(minutes=1),
+    description="Jira Software / Jira Service Management issues, Cloud or Data Center.",
+    docs_url="https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/",
+    icon="jira.svg",
+)
+
+
+def jira_error_text(response: httpx.Response) -> str:
+    """Jira's own error text: ``{"errorMessages": [...], "errors": {field: message}}`` joined.
+
+    A 400 for bad JQL carries the parser's sentence here, which is exactly what the analyst must read. Data
+    Center adds ``X-Authentication-Denied-Reason`` (e.g. a CAPTCHA after failed logins), which no body says.
+    """
+    parts: list[str] = []
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        messages = body.get("errorMessages")
+        if isinstance(messages, list):
+            parts.extend(str(message) for message in messages if message)
+        errors = body.get("errors")
+        if isinstance(errors, Mapping):
+            parts.extend(f"{name}: {message}" for name, message in errors.items() if message)
+    text = "; ".join(parts) if parts else default_error_text(response)
+    denied = response.headers.get("X-Authentication-Denied-Reason")
+    if denied:
+        text = f"{text} (Jira denied authentication: {denied})" if text else f"Jira denied: {denied}"
+    return _shorten(text)
+
+
+def _shorten(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _BearerAuth(httpx.Auth):
+    """A personal access token as an auth flow rather than a default header, so no client repr shows it."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+def deployment_of(settings: ConnectorSettings) -> str:
+    """The deployment, checked against the auth mode: each flavour accepts only its own credentials."""
+    deployment = str(settings.option("deployment", CLOUD)).lower()
+    if deployment not in (CLOUD, DATA_CENTER):
+        raise ConfigurationError(
+            settings.name, f"unknown Jira deployment {deployment!r} (cloud or datacenter)"
+        )
+    if deployment == CLOUD and settings.auth_mode != AUTH_API_TOKEN:
+        raise ConfigurationError(
+            settings.name, "Jira Cloud accepts only an account email with an API token as credentials"
+        )
+    if deployment == DATA_CENTER and settings.auth_mode != AUTH_PAT:
+        raise ConfigurationError(
+            settings.name, "Jira Data Center / Server is connected with a personal access token"
+        )
+    return deployment
+
+
+def _auth(settings: ConnectorSettings, deployment: str) -> httpx.Auth:
+    if deployment == CLOUD:
+        email = str(settings.option("email", "")).strip()
+        if not email:
+            raise ConfigurationError(settings.name, "the account email is not set")
+        return httpx.BasicAuth(email, settings.secret("api_token"))
+    return _BearerAuth(settings.secret("personal_access_token"))
+
+
+@dataclass
+class _Progress:
+    """What this sync has passed: the newest update time seen and every key seen at exactly that time."""
+
+    updated_at: datetime | None = None
+    last_key: str | None = None
+    keys_at_cursor: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_cursor(cls, cursor: Cursor | None) -> _Progress:
+        if cursor is None or cursor.updated_at is None:
+            return cls()
+        keys = {str(key) for key in cursor.extra.get("keys_at_cursor") or ()}
+        if cursor.last_id:
+            keys.add(cursor.last_id)
+        return cls(_as_utc(cursor.updated_at), cursor.last_id, keys)
+
+    def already_stored(self, updated_at: datetime, key: str) -> bool:
+        if self.updated_at is None:
+            return False
+        return updated_at < self.updated_at or (updated_at == self.updated_at and key in self.keys_at_cursor)
+
+    def advance(self, updated_at: datetime, key: str) -> None:
+        if self.updated_at is None or updated_at > self.updated_at:
+            self.updated_at = updated_at
+            self.keys_at_cursor = {key}
+            self.last_key = key
+        elif updated_at == self.updated_at:
+            self.keys_at_cursor.add(key)
+            self.last_key = key
+
+    def cursor(self) -> Cursor:
+        return Cursor(self.updated_at, self.last_key, {"keys_at_cursor": sorted(self.keys_at_cursor)})
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def jql_minute(moment: datetime, zone: tzinfo | None) -> str:
+    """The JQL literal ``yyyy-MM-dd HH:mm`` that Jira reads as a time at or before ``moment``.
+
+    Jira reads the literal in the account's zone. Flooring to the minute gives the lookback. In the repeated
+    hour of a DST change a wall time means two instants and Jira may pick the later one, so step back by the
+    DST shift first. Without a known zone, go back by the widest western offset so that any reading is early
+    enough; the extra records are dropped locally as already stored.
+    """
+    moment = _as_utc(moment)
+    if zone is None:
+        return (moment - _MOST_WESTERN_OFFSET).strftime("%Y-%m-%d %H:%M")
+    local = moment.astimezone(zone)
+    first, second = local.replace(fold=0).utcoffset(), local.replace(fold=1).utcoffset()
+    if first is not None and second is not None and first != second:
+        local = (moment - abs(first - second)).astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def _zone(name: Any) -> tzinfo | None:
+    """The account's zone; None when Jira hides it (privacy settings) or this machine lacks tz data."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _name(value: Any, key: str = "name") -> str | None:
+    if not isinstance(value, Mapping) or value.get(key) is None:
+        return None
+    return str(value[key]).strip() or None
+
+
+def _rich_text(value: Any) -> str:
+    """Description or comment body: ADF JSON on Cloud's v3 API, wiki markup on Data Center's v2."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return adf_to_text(value) if value.get("type") == "doc" else ""
+    return jira_wiki_to_text(str(value))
+
+
+def _field_text(value: Any) -> str | None:
+    """A custom field's value as text: rich text, an option (``value``), a user, a list of either."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        if value.get("type") == "doc":
+            return adf_to_text(value) or None
+        for key in ("value", "displayName", "name"):
+            if value.get(key):
+                return str(value[key]).strip() or None
+        return None
+    if isinstance(value, list):
+        parts = [text for text in (_field_text(item) for item in value) if text]
+        return ", ".join(parts) or None
+    return jira_wiki_to_text(str(value)) or None
+
+
+def _time(fields: Mapping[str, Any], name: str) -> datetime | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return parse_datetime(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+@register
+class JiraConnector(Connector):
+    spec: ClassVar[ConnectorSpec] = SPEC
+
+    def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
+        super().__init__(settings, http)
+        self.deployment = deployment_of(settings)
+        self.api = "/rest/api/3" if self.cloud else "/rest/api/2"
+        self.search_path = f"{self.api}/search/jql" if self.cloud else f"{self.api}/search"
+        self._account_name: str | None = None
+        self._probe_found_issues = True
+
+    @classmethod
+    def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
+        """Basic email:API token for Cloud, a bearer personal access token for Data Center."""
+        return ClientOptions(auth=_auth(settings, deployment_of(settings)), error_text=jira_error_text)
+
+    def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
+        """At the cursor's exact time, stored means "one of the keys the cursor lists", not "key <= last key":
+        as text ``OPS-10`` sorts before ``OPS-9``, so the default rule would drop a new ``OPS-10``."""
+        if cursor.updated_at is None or ticket.updated_at is None:
+            return False
+        if _as_utc(ticket.updated_at) != _as_utc(cursor.updated_at):
+            return False
+        return ticket.external_id in _Progress.from_cursor(cursor).keys_at_cursor
+
+    @property
+    def cloud(self) -> bool:
+        return self.deployment == CLOUD
+
+    # --- check ------------------------------------------------------------------------------------------
+
+    async def probe(self) -> None:
+        """``/myself`` proves the credentials (a bad Cloud token would otherwise read as anonymous), then a
+        one-issue search of the configured scope proves read permission and valid JQL."""
+        myself = await self._myself()
+        self._account_name = _name(myself, "displayName")
+        payload = await self._search(self._jql(FULL_SYNC_BOUND), ("updated",), page_size=1, start_at=0)
+        self._probe_found_issues = bool(_issues_of(payload, self.name))
+
+    async def check(self) -> CheckResult:
+        result = await super().check()
+        if not result.ok:
+            return result
+        who = f" as {self._account_name}" if self._account_name else ""
+        if not self._probe_found_issues:
+            return CheckResult(
+                CheckProblem.OK,
+                f"{self.name}: connected{who}, but the search found no issues",
+                f"If these projects do hold issues, {BROWSE_HINT}.",
+            )
+        return CheckResult(CheckProblem.OK, f"{self.name}: connected{who} and allowed to read issues")
+
+    # --- fetch ------------------------------------------------------------------------------------------
+
+    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
+        size = max(1, page_size or DEFAULT_PAGE_SIZE)
+        fields = self._fields()  # settings mistakes surface before any request
+        self._scope()
+        # The zone turns a cursor into a JQL literal; Data Center's keyset paging needs it on full syncs too.
+        needs_zone = since is not None or not self.cloud
+        zone = _zone((await self._myself()).get("timeZone")) if needs_zone else None
+        bound = FULL_SYNC_BOUND
+        if since is not None and since.updated_at is not None:
+            bound = jql_minute(since.updated_at, zone)
+        progress = _Progress.from_cursor(since)
+        # Pages hold ``size`` new records whatever the server's pages hold: Data Center's re-read overlap
+        # and records already stored would otherwise shrink them (and a page is what the engine commits).
+        tickets: list[TicketValues] = []
+        failures: list[RecordFailure] = []
+        undated: set[str] = set()  # failures without a time cannot move the cursor: report each once
+        async for issues in self._issue_pages(bound, zone, fields, size):
+            for issue in issues:
+                outcome = self._read(issue, progress, undated)
+                if isinstance(outcome, TicketValues):
+                    tickets.append(outcome)
+                elif outcome is not None:
+                    failures.append(outcome)
+                if len(tickets) + len(failures) >= size:
+                    yield Page(tuple(tickets), progress.cursor(), tuple(failures))
+                    tickets, failures = [], []
+        if tickets or failures:
+            yield Page(tuple(tickets), progress.cursor(), tuple(failures))
+
+    def _jql(self, bound: str) -> str:
+        """The scope ANDed with the update bound; one shape for full and incremental syncs (Cloud refuses
+        an unbounded JQL)."""
+        scope = self._scope()
+        restriction = f"updated >= {_quote(bound)}"
+        where = f"({scope}) AND {restriction}" if scope else restriction
+        return f"{where} {ORDER_BY}"
+
+    def _scope(self) -> str:
+        clauses: list[str] = []
+        projects = [p.strip() for p in str(self.settings.option("projects", "")).split(",") if p.strip()]
+        for project in projects:
+            if not _PROJECT_KEY.match(project):
+                raise ConfigurationError(self.name, f"{project!r} is not a Jira project key (like OPS)")
+        if projects:
+            clauses.append(f"project in ({', '.join(_quote(p.upper()) for p in projects)})")
+        user_jql = str(self.settings.option("jql", "")).strip()
+        if user_jql:
+            if _ORDER_BY.search(user_jql):
+                raise ConfigurationError(
+                    self.name, "remove ORDER BY from the JQL filter: the sync orders by update time itself"
+                )
+            clauses.append(f"({user_jql})" if projects else user_jql)
+        return " AND ".join(clauses)
+
+    def _fields(self) -> tuple[str, ...]:
+        extra: list[str] = []
+        source = self.settings.option("resolution_source", RESOLUTION_NONE)
+        if source == RESOLUTION_FIELD:
+            extra.append(self._custom_field("resolution_field", required=True) or "")
+        elif source == RESOLUTION_LAST_COMMENT:
+            extra.append("comment")
+        elif source != RESOLUTION_NONE:
+            raise ConfigurationError(self.name, f"unknown resolution notes source {source!r}")
+        ci_field = self._custom_field("ci_field", required=False)
+        if ci_field:
+            extra.append(ci_field)
+        return BASE_FIELDS + tuple(dict.fromkeys(extra))
+
+    def _custom_field(self, option: str, *, required: bool) -> str | None:
+        value = str(self.settings.option(option, "")).strip()
+        if not value:
+            if required:
+                raise ConfigurationError(
+                    self.name, f"{option} must name a custom field such as customfield_10050"
+                )
+            return None
+        if not _CUSTOM_FIELD.match(value):
+            raise ConfigurationError(
+                self.name, f"{option} {value!r} is not a field id like customfield_10050"
+            )
+        return value
+
+    async def _issue_pages(
+        self, bound: str, zone: tzinfo | None, fields: Sequence[str], size: int
+    ) -> AsyncIterator[list[Mapping[str, Any]]]:
+        if self.cloud:
+            async for issues in self._token_pages(self._jql(bound), fields, size):
+                yield issues
+        else:
+            async for issues in self._keyset_pages(bound, zone, fields, size):
+                yield issues
+
+    async def _token_pages(
+        self, jql: str, fields: Sequence[str], size: int
+    ) -> AsyncIterator[list[Mapping[str, Any]]]:
+        """Cloud: follow the opaque ``nextPageToken`` until ``isLast``; a repeated token is a server bug."""
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        while True:
+            payload = await self._search(jql, fields, page_size=size, token=token)
+            yield _issues_of(payload, self.name)
+            next_token = payload.get("nextPageToken")
+            if payload.get("isLast") is True or not next_token:
+                return
+            if not isinstance(next_token, str) or next_token in seen_tokens:
+                raise BadResponseError(
+                    self.name, f"POST {self.search_path} repeated a page token: the paging does not advance"
+                )
+            seen_tokens.add(next_token)
+            token = next_token
+
+    async def _keyset_pages(
+        self, bound: str, zone: tzinfo | None, fields: Sequence[str], size: int
+    ) -> AsyncIterator[list[Mapping[str, Any]]]:
+        """Data Center: ``startAt`` paging, restarted from the last record's minute after every page.
+
+        A plain offset over the whole sync loses an issue for good whenever an issue already read is edited
+        mid-sync (it moves to the end and the offset skips the next unread one). Restarting each query at
+        the last record's minute confines that to edits within that minute, and the offset then re-reads a
+        quarter of the records already seen in that minute to absorb those. With no known zone the minute
+        cannot be mapped to records, so the offset runs over the one query.
+        """
+        seen: dict[str, datetime] = {}  # key -> update time of every record returned in the current window
+        start = 0
+        while True:
+            payload = await self._search(self._jql(bound), fields, page_size=size, start_at=start)
+            issues = _issues_of(payload, self.name)
+            yield issues
+            total = payload.get("total")
+            if not issues or (isinstance(total, int) and start + len(issues) >= total):
+                return
+            for issue in issues:
+                stamp = _issue_time(issue)
+                if stamp is not None:
+                    seen[str(issue.get("key"))] = stamp
+            newest = max(seen.values(), default=None)
+            next_bound = jql_minute(newest, zone) if newest is not None and zone is not None else bound
+            if next_bound == bound:
+                start += len(issues)
+                continue
+            window = datetime.strptime(next_bound, "%Y-%m-%d %H:%M").replace(tzinfo=zone).astimezone(UTC)
+            seen = {key: stamp for key, stamp in seen.items() if stamp >= window}
+            bound, start = next_bound, len(seen) - min(DC_REREAD, len(seen) // 4)
+
+    def _read(
+        self, issue: Any, progress: _Progress, undated: set[str]
+    ) -> TicketValues | RecordFailure | None:
+        """One search result: a ticket, a failure, or None when the cursor says it is stored already."""
+        key = issue.get("key") if isinstance(issue, Mapping) else None
+        fields = issue.get("fields") if isinstance(issue, Mapping) else None
+        if not isinstance(key, str) or not key or not isinstance(fields, Mapping):
+            return RecordFailure(key if isinstance(key, str) else None, "no key or no fields")
+        try:
+            updated_at = _time(fields, "updated")
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            reason = "" if updated_at is not None else "updated is empty"
+        if updated_at is None or reason:
+            if key in undated:
+                return None
+            undated.add(key)
+            return RecordFailure(key, reason)
+        if progress.already_stored(updated_at, key):
+            return None
+        outcome: TicketValues | RecordFailure
+        try:
+            outcome = self.normalise(issue)
+        except ValueError as exc:
+            outcome = RecordFailure(key, str(exc))
+        progress.advance(updated_at, key)
+        return outcome
+
+    # --- normalising --------------------------------------------------------------------------------------
+
+    def normalise(self, issue: Mapping[str, Any]) -> TicketValues:
+        """One issue as a ticket, named and parsed as the Jira CSV import does; ValueError says why not."""
+        key = str(issue.get("key") or "").strip()
+        fields = issue.get("fields")
+        if not key or not isinstance(fields, Mapping):
+            raise ValueError("the issue has no key or no fields")
+        title = str(fields.get("summary") or "").strip()
+        if not title:
+            raise ValueError("summary is empty")
+        status = _name(fields.get("status"))
+        created_at = _time(fields, "created")
+        updated_at = _time(fields, "updated") or created_at
+        resolved_at = _time(fields, "resolutiondate")
+        if resolved_at is None and status and status.lower() in RESOLVED_STATES:
+            resolved_at = updated_at  # as the CSV import does for exports without a resolution time
+        issue_type = _name(fields.get("issuetype"))
+        return TicketValues(
+            external_id=key,
+            source_system=SOURCE_SYSTEM,
+            title=title[:MAX_TITLE],
+            description=_rich_text(fields.get("description")),
+            status=status,
+            severity=parse_severity(_name(fields.get("priority"))),
+            assignee=_name(fields.get("assignee"), "displayName"),
+            kind=parse_kind(_SYSTEM_PREFIX.sub("", issue_type) if issue_type else None),
+            category=_category(fields),
+            configuration_item=self._configuration_item(fields),
+            resolution_notes=self._resolution_notes(fields, resolved=resolved_at is not None),
+            resolved_at=resolved_at,
+            created_at=created_at,
+            updated_at=updated_at,
+            source_url=f"{self.settings.base_url.rstrip('/')}/browse/{key}",
+            raw_payload=dict(issue),
+        )
+
+    def _configuration_item(self, fields: Mapping[str, Any]) -> str | None:
+        ci_field = str(self.settings.option("ci_field", "")).strip()
+        return _field_text(fields.get(ci_field)) if ci_field else None
+
+    def _resolution_notes(self, fields: Mapping[str, Any], *, resolved: bool) -> str | None:
+        source = self.settings.option("resolution_source", RESOLUTION_NONE)
+        if source == RESOLUTION_FIELD:
+            return _field_text(fields.get(str(self.settings.option("resolution_field", ""))))
+        if source == RESOLUTION_LAST_COMMENT and resolved:
+            # On an open issue the last comment is a progress note, not how it was resolved.
+            comment = fields.get("comment")
+            comments = comment.get("comments") if isinstance(comment, Mapping) else None
+            if isinstance(comments, list) and comments and isinstance(comments[-1], Mapping):
+                return _rich_text(comments[-1].get("body")) or None
+        return None
+
+    # --- requests -----------------------------------------------------------------------------------------
+
+    async def _myself(self) -> Mapping[str, Any]:
+        path = f"{self.api}/myself"
+        try:
+            body = await self.http.get_json(path)
+        except HttpStatusError as exc:
+            raise self._explained(exc) from exc
+        if not isinstance(body, Mapping):
+            raise BadResponseError(self.name, f"GET {path} did not return a user object")
+        return body
+
+    async def _search(
+        self,
+        jql: str,
+        fields: Sequence[str],
+        *,
+        page_size: int,
+        token: str | None = None,
+        start_at: int | None = None,
+    ) -> Mapping[str, Any]:
+        body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": page_size}
+        if self.cloud:
+            if token:
+                body["nextPageToken"] = token
+        else:
+            body["startAt"] = start_at or 0
+        try:
+            response = await self.http.request("POST", self.search_path, json_body=body)
+        except HttpStatusError as exc:
+            raise self._explained(exc) from exc
+        # The path as sent (with a Data Center context path such as /jira), so the message matches the logs.
+        sent_path = response.request.url.path
+        payload = self.http.json_of(response, "POST", sent_path)
+        if not isinstance(payload, Mapping):
+            raise BadResponseError(self.name, f"POST {sent_path} did not return a search result object")
+        return payload
+
+    def _explained(self, exc: HttpStatusError) -> HttpStatusError:
+        """The same error with what to do about it, which depends on the deployment chosen."""
+        hint = self._hint(exc)
+        if not hint or exc.hint:
+            return exc
+        return type(exc)(
+            exc.connector,
+            method=exc.method,
+            path=exc.path,
+            status=exc.status,
+            server_message=exc.server_message,
+            hint=hint,
+        )
+
+    def _hint(self, exc: HttpStatusError) -> str:
+        searching = exc.path == self.search_path
+        if isinstance(exc, GoneError):
+            if not self.cloud:
+                return "Jira Cloud removed this API: for an …atlassian.net site choose the Cloud deployment"
+            return "Atlassian removed this API; update Runbook Desk"
+        if isinstance(exc, NotFoundError):
+            if self.cloud:
+                return (
+                    "check the site URL; Jira Data Center / Server has no /rest/api/3, so for a self-hosted "
+                    "Jira choose the Data Center deployment"
+                )
+            return "check the URL, including any context path such as /jira"
+        if isinstance(exc, AuthenticationError | PermissionDeniedError) and "Connect" in exc.server_message:
+            return "Jira Cloud does not take personal access tokens: choose Cloud and use email + API token"
+        if isinstance(exc, AuthenticationError):
+            if self.cloud:
+                return "use the account's email and an API token from id.atlassian.com, not the password"
+            return "the personal access token was refused: it may have expired or been revoked"
+        if isinstance(exc, PermissionDeniedError):
+            return BROWSE_HINT
+        if isinstance(exc, RequestRejectedError) and searching:
+            return "check the project keys and the JQL filter in the connector's scope"
+        return ""
+
+
+def _issue_time(issue: Any) -> datetime | None:
+    fields = issue.get("fields") if isinstance(issue, Mapping) else None
+    if not isinstance(fields, Mapping):
+        return None
+    try:
+        return _time(fields, "updated")
+    except ValueError:
+        return None
+
+
+def _issues_of(payload: Mapping[str, Any], connector_name: str) -> list[Mapping[str, Any]]:
+    issues = payload.get("issues")
+    if issues is None:
+        return []
+    if not isinstance(issues, list):
+        raise BadResponseError(connector_name, "the search result's issues is not a list")
+    return issues
+
+
+def _category(fields: Mapping[str, Any]) -> str | None:
+    """The first component (the CSV export's first Component/s column), else the first label."""
+    components = fields.get("components")
+    if isinstance(components, list):
+        for component in components:
+            name = _name(component)
+            if name:
+                return name
+    labels = fields.get("labels")
+    if isinstance(labels, list):
+        for label in labels:
+            if isinstance(label, str) and label.strip():
+                return label.strip()
+    return None

@@ -1,0 +1,405 @@
+"""BMC Remedy / Helix ITSM incidents through the AR System REST API.
+
+The API in brief (checked against BMC's "Operations on entry objects" pages and public clients, see the report
+of issue 5):
+
+- ``POST /api/jwt/login`` with the form fields ``username`` and ``password`` answers the token as plain text;
+  requests send ``Authorization: AR-JWT <token>``. Tokens time out (an hour by default) whatever we do, so a
+  401 triggers one new login and one retry. ``POST /api/jwt/logout`` (204) releases the server-side session
+  in :meth:`RemedyConnector.aclose`: AR licenses are counted per session, an abandoned one holds a licence.
+- ``GET /api/arsys/v1/entry/{form}?q=...&sort=...&limit=...&fields=values(...)`` answers
+  ``{"entries": [{"values": {...}, "_links": {"self": [{"href"}]}}], "_links": {"next": [{"href"}]}}``;
+  ``_links`` relations are lists of objects with ``href``.
+- Field names are display labels with spaces. HPD:Help Desk spells its long text field
+  ``Detailed Decription`` (sic); the summary field is called ``Description``.
+- Dates look like ``2022-06-21T11:08:05.000+0000``; AR stores them as epoch *seconds*, so the cursor has
+  1-second precision and the qualification compares with an epoch number
+  (``'Last Modified Date' >= 1655809685``), which unlike a quoted date string does not depend on the server's
+  locale or the user's time zone.
+- Errors are a JSON *list* of ``{messageType, messageText, messageAppendedText, messageNumber}``; ARERR 623
+  is "Authentication failed".
+
+Paging is keyset, not offset: each page asks for records strictly after the last (Last Modified Date,
+Incident Number) seen, sorted by both. Offsets shift when a record is updated mid-sync (it jumps to the end of
+the order), which silently skips the record that slides below the offset. ``_links.next`` only says whether
+another page exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.base import (
+    AuthMode,
+    ClientOptions,
+    ConfigField,
+    Connector,
+    ConnectorKind,
+    ConnectorSettings,
+    ConnectorSpec,
+    Cursor,
+    FieldType,
+    Page,
+    RecordFailure,
+    register,
+)
+from connectors.errors import AuthenticationError, BadResponseError, ConfigurationError, ConnectorError
+from connectors.http import HttpClient, default_error_text
+from connectors.secrets import register_secret
+from core.importing.mapping import parse_datetime, parse_severity, text_value
+from core.importing.tickets import TicketValues
+from core.matching.text import html_to_text, looks_like_html
+from core.store.models import TicketKind
+
+logger = logging.getLogger(__name__)
+
+SOURCE_SYSTEM = "remedy"
+DEFAULT_FORM = "HPD:Help Desk"
+DEFAULT_PAGE_SIZE = 100
+AUTH_JWT = "ar_jwt"
+ARERR_AUTHENTICATION_FAILED = 623
+
+F_ID = "Incident Number"
+F_MODIFIED = "Last Modified Date"
+FIELDS = (
+    F_ID,
+    "Entry ID",
+    "Description",
+    "Detailed Decription",
+    "Status",
+    "Status_Reason",
+    "Priority",
+    "Impact",
+    "Urgency",
+    "Service Type",
+    "Assigned Group",
+    "Assignee",
+    "Categorization Tier 1",
+    "Categorization Tier 2",
+    "Categorization Tier 3",
+    "ServiceCI",
+    "HPD_CI",
+    "Resolution",
+    "Submit Date",
+    "Reported Date",
+    F_MODIFIED,
+    "Last Resolved Date",
+)
+
+SPEC = ConnectorSpec(
+    type=SOURCE_SYSTEM,
+    display_name="BMC Remedy / Helix ITSM",
+    kind=ConnectorKind.TICKETING,
+    auth_modes=(AuthMode(AUTH_JWT, "AR user name and password", "Logs in to /api/jwt/login for an AR-JWT."),),
+    fields=(
+        ConfigField("username", "User name", page="auth", help="An AR user with read access to the form."),
+        ConfigField("password", "Password", FieldType.SECRET, page="auth"),
+        ConfigField(
+            "form",
+            "Form",
+            default=DEFAULT_FORM,
+            required=False,
+            help="The incident form; the field names below are those of HPD:Help Desk.",
+        ),
+        ConfigField(
+            "qualification",
+            "Extra qualification",
+            FieldType.MULTILINE,
+            required=False,
+            placeholder="'Assigned Support Company' = \"Calbro Services\"",
+            help="An AR qualification ANDed with the time window, to limit what is imported.",
+        ),
+        ConfigField(
+            "record_url_template",
+            "Record link",
+            required=False,
+            placeholder="https://midtier.example.com/arsys/forms/arserver/HPD:Help Desk/?eid={entry_id}",
+            help="The web address of one incident, with {id} (Incident Number) and {entry_id} placeholders. "
+            "The REST address cannot tell the Mid Tier or Smart IT host, so without it tickets have no link.",
+        ),
+    ),
+    timestamp_precision=timedelta(seconds=1),
+    description="Incidents from BMC Remedy / Helix ITSM through the AR System REST API.",
+    docs_url="https://docs.bmc.com/docs/ars91/en/operations-on-entry-objects-609071437.html",
+)
+
+
+def remedy_error_text(response: httpx.Response) -> str:
+    """The AR messages of an error body: ``ARERR 623 Authentication failed: detail`` for each one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return default_error_text(response)
+    if isinstance(body, Mapping):
+        body = [body]
+    if not isinstance(body, list):
+        return default_error_text(response)
+    texts = []
+    for message in body:
+        if not isinstance(message, Mapping):
+            continue
+        number = message.get("messageNumber")
+        text = str(message.get("messageText") or "").strip()
+        appended = str(message.get("messageAppendedText") or "").strip()
+        parts = [f"ARERR {number}" if number is not None else "", text]
+        line = " ".join(part for part in parts if part)
+        if appended:
+            line = f"{line}: {appended}" if line else appended
+        if line:
+            texts.append(line)
+    return "; ".join(texts) or default_error_text(response)
+
+
+def parse_remedy_date(value: Any) -> datetime | None:
+    """``2022-06-21T11:08:05.000+0000`` (the REST API's format) as aware UTC; raises ValueError otherwise."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return parse_datetime(str(value))
+
+
+def _epoch_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _quoted(text: str) -> str:
+    """A string literal for an AR qualification."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _kind(service_type: str | None) -> TicketKind:
+    lowered = (service_type or "").casefold()
+    if "request" in lowered:
+        return TicketKind.REQUEST
+    if "event" in lowered:
+        return TicketKind.ALERT
+    return TicketKind.INCIDENT
+
+
+def _next_href(links: Any) -> str | None:
+    """``_links.next`` is a list of ``{"href"}`` objects; tolerate a bare object too."""
+    if not isinstance(links, Mapping):
+        return None
+    nxt = links.get("next")
+    if isinstance(nxt, list) and nxt and isinstance(nxt[0], Mapping):
+        href = nxt[0].get("href")
+        return str(href) if href else None
+    if isinstance(nxt, Mapping) and nxt.get("href"):
+        return str(nxt["href"])
+    return None
+
+
+def _self_href(links: Any) -> str | None:
+    if isinstance(links, Mapping):
+        own = links.get("self")
+        if isinstance(own, list) and own and isinstance(own[0], Mapping) and own[0].get("href"):
+            return str(own[0]["href"])
+    return None
+
+
+@register
+class RemedyConnector(Connector):
+    spec = SPEC
+
+    def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
+        super().__init__(settings, http)
+        self._token: str | None = None
+        self.form = str(settings.option("form", DEFAULT_FORM)).strip()
+
+    @classmethod
+    def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
+        """AR's error lists; the AR-JWT is per request because a 401 replaces it mid-sync."""
+        return ClientOptions(error_text=remedy_error_text)
+
+    # --- session -------------------------------------------------------------------------------------
+
+    async def _login(self) -> str:
+        username = str(self.settings.option("username", "")).strip()
+        if not username:
+            raise ConfigurationError(self.name, "the AR user name is not set")
+        form = {"username": username, "password": self.settings.secret("password")}
+        try:
+            response = await self.http.request(
+                "POST", "/api/jwt/login", data=form, headers={"Accept": "text/plain, application/json"}
+            )
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                self.name,
+                method=exc.method,
+                path=exc.path,
+                status=exc.status,
+                server_message=exc.server_message,
+                hint="Remedy refused the user name or password"
+                if f"ARERR {ARERR_AUTHENTICATION_FAILED}" in exc.server_message
+                else "",
+            ) from exc
+        token = response.text.strip()
+        if not token or token.startswith(("<", "{", "[")):
+            raise BadResponseError(
+                self.name, "POST /api/jwt/login did not answer a token (is the URL the AR REST port?)"
+            )
+        register_secret(token)  # masked if a server or a traceback ever echoes it
+        self._token = token
+        return token
+
+    async def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET with the AR-JWT; a 401 (token timed out or revoked) logs in again once and retries."""
+        token = self._token or await self._login()
+        try:
+            response = await self.http.request(
+                "GET", path, params=params, headers={"Authorization": f"AR-JWT {token}"}
+            )
+        except AuthenticationError:
+            self._token = None
+            token = await self._login()
+            response = await self.http.request(
+                "GET", path, params=params, headers={"Authorization": f"AR-JWT {token}"}
+            )
+        return self.http.json_of(response, "GET", path)
+
+    async def aclose(self) -> None:
+        """Release the AR session; a failed logout is logged, the session then simply times out."""
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            await self.http.request("POST", "/api/jwt/logout", headers={"Authorization": f"AR-JWT {token}"})
+        except ConnectorError as exc:
+            logger.info("%s: logout failed, the AR session will time out on its own: %s", self.name, exc)
+
+    # --- the contract --------------------------------------------------------------------------------
+
+    async def probe(self) -> None:
+        """Login, then a one-record read of the form (proves the form exists and is readable)."""
+        body = await self._get_json(self._entries_path(), self._params(None, limit=1))
+        self._entries_of(body)
+
+    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
+        limit = max(1, page_size or DEFAULT_PAGE_SIZE)
+        start = since.updated_at - self.spec.timestamp_precision if since and since.updated_at else None
+        after: tuple[int, str] | None = None  # keyset position inside this run
+        last_cursor = since
+        while True:
+            body = await self._get_json(self._entries_path(), self._params(start, limit=limit, after=after))
+            entries = self._entries_of(body)
+            tickets: list[TicketValues] = []
+            failures: list[RecordFailure] = []
+            for entry in entries:
+                try:
+                    tickets.append(self._normalise(entry))
+                except ValueError as exc:
+                    values = entry.get("values") if isinstance(entry.get("values"), Mapping) else {}
+                    failures.append(RecordFailure(text_value(values.get(F_ID)), str(exc)))
+            stamped = [t for t in tickets if t.updated_at is not None]
+            if stamped:
+                newest = stamped[-1]
+                assert newest.updated_at is not None
+                new_after = (_epoch_seconds(newest.updated_at), newest.external_id)
+                if after is not None and new_after <= after:
+                    raise BadResponseError(
+                        self.name, f"GET {self._entries_path()} returned records out of order; paging stopped"
+                    )
+                after = new_after
+                last_cursor = Cursor(newest.updated_at, newest.external_id)
+            if entries:
+                yield Page(tuple(tickets), last_cursor or Cursor(), tuple(failures))
+            if not entries or (len(entries) < limit and _next_href(body.get("_links")) is None):
+                return
+            if not stamped:
+                raise BadResponseError(
+                    self.name, f"GET {self._entries_path()}: no record on the page had a '{F_MODIFIED}'"
+                )
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _entries_path(self) -> str:
+        # Unencoded on purpose: httpx encodes the space on the wire, and errors show the form's real name.
+        return f"/api/arsys/v1/entry/{self.form}"
+
+    def _params(
+        self, start: datetime | None, *, limit: int, after: tuple[int, str] | None = None
+    ) -> dict[str, str]:
+        clauses: list[str] = []
+        if after is not None:
+            seconds, last_id = after
+            same_second = f"'{F_MODIFIED}' = {seconds} AND '{F_ID}' > {_quoted(last_id)}"
+            clauses.append(f"('{F_MODIFIED}' > {seconds} OR ({same_second}))")
+        elif start is not None:
+            clauses.append(f"'{F_MODIFIED}' >= {_epoch_seconds(start)}")
+        user_filter = str(self.settings.option("qualification", "")).strip()
+        if user_filter:
+            clauses.append(f"({user_filter})")
+        params = {
+            "sort": f"{F_MODIFIED}.asc,{F_ID}.asc",
+            "limit": str(limit),
+            "fields": f"values({','.join(FIELDS)})",
+        }
+        if clauses:
+            params["q"] = " AND ".join(clauses)
+        return params
+
+    def _entries_of(self, body: Any) -> Sequence[Mapping[str, Any]]:
+        entries = body.get("entries") if isinstance(body, Mapping) else None
+        if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+            raise BadResponseError(
+                self.name, f"GET {self._entries_path()} answered without a list of entries"
+            )
+        return entries
+
+    def _source_url(self, incident_id: str, entry_id: str | None) -> str | None:
+        template = str(self.settings.option("record_url_template", "")).strip()
+        if not template:
+            return None
+        return template.replace("{id}", quote(incident_id)).replace(
+            "{entry_id}", quote(entry_id or incident_id)
+        )
+
+    def _normalise(self, entry: Mapping[str, Any]) -> TicketValues:
+        """Raises ValueError with the reason when the entry cannot become a ticket."""
+        values = entry.get("values")
+        if not isinstance(values, Mapping):
+            raise ValueError("the entry has no values")
+
+        def get(field: str) -> str | None:
+            return text_value(values.get(field))
+
+        def date(field: str) -> datetime | None:
+            try:
+                return parse_remedy_date(values.get(field))
+            except ValueError as exc:
+                raise ValueError(f"{field}: {exc}") from None
+
+        incident_id = get(F_ID)
+        if not incident_id:
+            raise ValueError(f"'{F_ID}' is empty")
+        self_href = _self_href(entry.get("_links"))
+        entry_id = get("Entry ID") or (self_href.rsplit("/", 1)[-1] if self_href else None)
+        description = get("Detailed Decription") or ""
+        tiers = [get(f"Categorization Tier {n}") for n in (1, 2, 3)]
+        created_at = date("Submit Date") or date("Reported Date")
+        assignee = get("Assignee")
+        return TicketValues(
+            external_id=incident_id,
+            source_system=SOURCE_SYSTEM,
+            title=get("Description") or incident_id,
+            description=html_to_text(description) if looks_like_html(description) else description,
+            status=get("Status"),
+            severity=parse_severity(get("Priority")),
+            assignee=assignee or get("Assigned Group"),
+            kind=_kind(get("Service Type")),
+            category=" / ".join(t for t in tiers if t) or None,
+            configuration_item=get("ServiceCI") or get("HPD_CI"),
+            resolution_notes=get("Resolution"),
+            resolved_at=date("Last Resolved Date"),
+            created_at=created_at,
+            updated_at=date(F_MODIFIED) or created_at,
+            source_url=self._source_url(incident_id, entry_id),
+            raw_payload=dict(entry),
+        )

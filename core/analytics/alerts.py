@@ -1,0 +1,418 @@
+"""Monitoring alerts from the seed: raised once when their condition starts, cleared when it ends, recorded.
+
+Rules (thresholds in the tenant's settings, :class:`AlertSettings`; defaults in brackets):
+
+* ``sync_failures`` (per connector): ``consecutive_failures`` has reached ``alert_sync_failures`` [3], the
+  same count at which :mod:`connectors.sync` reports its own alert. A successful sync resets the count and
+  clears the alert.
+* ``unlinked_volume`` (tenant): more than ``alert_unlinked_count`` [50] analysed tickets without a linked
+  runbook arrived (``ingested_at``) in the last ``alert_unlinked_window_hours`` [24]. Unanalysed tickets are
+  not counted: right after an import they are only waiting for the analysis.
+* ``low_confidence`` (tenant): the mean confidence of the latest ``alert_confidence_samples`` [50] analyses
+  (fewer if fewer exist, but at least :data:`MIN_CONFIDENCE_SAMPLES`) is below the tenant's review threshold
+  (``threshold_partial``): matching is getting worse, or the tickets have moved away from the runbooks.
+* ``rate_limit`` (per connector): the connector's latest finished sync saw a rate-limit reading
+  (``X-RateLimit-Remaining`` / ``-Limit``, captured by :class:`connectors.http.HttpClient`, stored on the
+  run) with at most ``alert_rate_limit_ratio`` [10 %] of its requests left. A later sync that stays above it,
+  or that saw no headers at all, clears it.
+
+:func:`evaluate_alerts` compares the conditions true now with the active alerts (``cleared_at IS NULL``):
+a new condition inserts an alert and audits ``alert.raised``; a condition still true refreshes the active
+alert's message, value and ``checked_at`` (no new row, no notification); an active alert whose condition is
+gone gets ``cleared_at`` and an ``alert.cleared`` audit row. Everything runs in the caller's transaction. A
+partial unique index (migration 0006) keeps one active alert per rule and subject even if two evaluations
+race; the desktop also runs one evaluation at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select
+
+from core.store.models import (
+    Alert,
+    Analysis,
+    ConnectorConfig,
+    LinkDecision,
+    SyncRun,
+    Tenant,
+    Ticket,
+    TicketRunbookLink,
+)
+from core.store.repository import record_audit
+from core.store.tenancy import TenantSession
+
+SYSTEM_ACTOR = "runbook-desk"  # who the audit trail names for what the app decided on its own
+ALERT_ENTITY = "alert"
+TENANT_SUBJECT = "tenant"
+MIN_CONFIDENCE_SAMPLES = 10
+SETTINGS_PREFIX = "alert_"
+
+
+class AlertRule(enum.StrEnum):
+    SYNC_FAILURES = "sync_failures"
+    UNLINKED_VOLUME = "unlinked_volume"
+    LOW_CONFIDENCE = "low_confidence"
+    RATE_LIMIT = "rate_limit"
+
+
+RULE_TITLES = {
+    AlertRule.SYNC_FAILURES: "Connector sync failing",
+    AlertRule.UNLINKED_VOLUME: "Many unlinked tickets",
+    AlertRule.LOW_CONFIDENCE: "Confidence dropping",
+    AlertRule.RATE_LIMIT: "API rate limit approaching",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """The thresholds, stored in ``tenants.settings`` as ``alert_<field>``."""
+
+    sync_failures: int = 3
+    unlinked_count: int = 50
+    unlinked_window_hours: float = 24.0
+    confidence_samples: int = 50
+    rate_limit_ratio: float = 0.10
+
+    def __post_init__(self) -> None:
+        if self.sync_failures < 1:
+            raise ValueError("alert after at least 1 failed sync")
+        if self.unlinked_count < 0:
+            raise ValueError("the unlinked ticket count cannot be negative")
+        if self.unlinked_window_hours <= 0:
+            raise ValueError("the unlinked ticket window must be longer than 0 hours")
+        if self.confidence_samples < MIN_CONFIDENCE_SAMPLES:
+            raise ValueError(f"average at least {MIN_CONFIDENCE_SAMPLES} analyses")
+        if not 0.0 < self.rate_limit_ratio < 1.0:
+            raise ValueError("the rate-limit share must be between 0 and 100 % (exclusive)")
+
+    @classmethod
+    def from_tenant_settings(cls, settings: dict[str, Any]) -> AlertSettings:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            stored = settings.get(SETTINGS_PREFIX + spec.name)
+            if stored is not None:
+                values[spec.name] = int(stored) if spec.type == "int" else float(stored)
+        return cls(**values)
+
+    def to_tenant_settings(self) -> dict[str, Any]:
+        return {SETTINGS_PREFIX + name: value for name, value in asdict(self).items()}
+
+
+def alert_settings(session: TenantSession) -> AlertSettings:
+    tenant = session.get(Tenant, session.tenant_id)
+    return AlertSettings.from_tenant_settings(tenant.settings if tenant else {})
+
+
+def set_alert_settings(session: TenantSession, settings: AlertSettings, actor: str) -> None:
+    tenant = session.get(Tenant, session.tenant_id)
+    if tenant is None:
+        raise LookupError(f"tenant {session.tenant_id} is gone")
+    before = AlertSettings.from_tenant_settings(tenant.settings)
+    tenant.settings = {**tenant.settings, **settings.to_tenant_settings()}
+    record_audit(
+        session,
+        actor=actor,
+        action="settings.alerts",
+        entity_type="tenant",
+        entity_id=session.tenant_id,
+        before=before.to_tenant_settings(),
+        after=settings.to_tenant_settings(),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Conditions: what is true now, one query per rule
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    rule: AlertRule
+    subject: str  # what it is about: "tenant", "connector:3"
+    message: str
+    value: float
+    threshold: float
+
+
+def _connector_subject(config_id: int) -> str:
+    return f"connector:{config_id}"
+
+
+def sync_failure_conditions(session: TenantSession, settings: AlertSettings) -> list[Condition]:
+    query = (
+        select(ConnectorConfig.id, ConnectorConfig.name, ConnectorConfig.consecutive_failures)
+        .where(ConnectorConfig.consecutive_failures >= settings.sync_failures)
+        .order_by(ConnectorConfig.id)
+    )
+    return [
+        Condition(
+            AlertRule.SYNC_FAILURES,
+            _connector_subject(config_id),
+            f"Connector “{name}” failed {failures} syncs in a row (alert at {settings.sync_failures}).",
+            float(failures),
+            float(settings.sync_failures),
+        )
+        for config_id, name, failures in session.execute(query).all()
+    ]
+
+
+def unlinked_volume_conditions(
+    session: TenantSession, settings: AlertSettings, now: datetime
+) -> list[Condition]:
+    since = now - timedelta(hours=settings.unlinked_window_hours)
+    linked = exists().where(
+        TicketRunbookLink.ticket_id == Ticket.id, TicketRunbookLink.decision == LinkDecision.LINKED
+    )
+    analysed = exists().where(Analysis.ticket_id == Ticket.id)
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.ingested_at >= since, Ticket.ingested_at <= now, analysed, ~linked)
+        )
+        or 0
+    )
+    if count <= settings.unlinked_count:
+        return []
+    hours = f"{settings.unlinked_window_hours:g}"
+    return [
+        Condition(
+            AlertRule.UNLINKED_VOLUME,
+            TENANT_SUBJECT,
+            f"{count:,} tickets arrived in the last {hours} h without a runbook link "
+            f"(alert above {settings.unlinked_count:,}).",
+            float(count),
+            float(settings.unlinked_count),
+        )
+    ]
+
+
+def low_confidence_conditions(session: TenantSession, settings: AlertSettings) -> list[Condition]:
+    recent = (
+        select(Analysis.confidence.label("confidence"))
+        .order_by(Analysis.id.desc())
+        .limit(settings.confidence_samples)
+        .subquery("recent_analyses")
+    )
+    mean, samples = session.execute(
+        select(func.avg(recent.c.confidence), func.count()).select_from(recent)
+    ).one()
+    # Imported here: core.matching.analysis pulls the matcher (numpy, faiss), which listing alerts does not
+    # need.
+    from core.matching.analysis import tenant_thresholds
+
+    threshold = tenant_thresholds(session).partial
+    if samples < MIN_CONFIDENCE_SAMPLES or mean is None or mean >= threshold:
+        return []
+    return [
+        Condition(
+            AlertRule.LOW_CONFIDENCE,
+            TENANT_SUBJECT,
+            f"The average confidence of the last {samples} analyses is {mean:.2f}, below the review "
+            f"threshold {threshold:.2f}.",
+            float(mean),
+            threshold,
+        )
+    ]
+
+
+def rate_limit_conditions(session: TenantSession, settings: AlertSettings) -> list[Condition]:
+    latest = (
+        select(SyncRun.connector_config_id.label("config_id"), func.max(SyncRun.id).label("run_id"))
+        .where(SyncRun.finished_at.is_not(None))
+        .group_by(SyncRun.connector_config_id)
+        .subquery("latest_run")
+    )
+    ratio = SyncRun.rate_limit_remaining * 1.0 / SyncRun.rate_limit_limit
+    query = (
+        select(
+            ConnectorConfig.id, ConnectorConfig.name, SyncRun.rate_limit_remaining, SyncRun.rate_limit_limit
+        )
+        .select_from(ConnectorConfig)
+        .join(latest, latest.c.config_id == ConnectorConfig.id)
+        .join(SyncRun, SyncRun.id == latest.c.run_id)
+        .where(SyncRun.rate_limit_limit > 0, ratio <= settings.rate_limit_ratio)
+        .order_by(ConnectorConfig.id)
+    )
+    return [
+        Condition(
+            AlertRule.RATE_LIMIT,
+            _connector_subject(config_id),
+            f"Connector “{name}” had {remaining:,} of {limit:,} API requests left in its last sync "
+            f"({remaining / limit:.0%}; alert at {settings.rate_limit_ratio:.0%} or less).",
+            remaining / limit,
+            settings.rate_limit_ratio,
+        )
+        for config_id, name, remaining, limit in session.execute(query).all()
+    ]
+
+
+def current_conditions(
+    session: TenantSession, now: datetime, settings: AlertSettings | None = None
+) -> list[Condition]:
+    settings = settings or alert_settings(session)
+    return [
+        *sync_failure_conditions(session, settings),
+        *unlinked_volume_conditions(session, settings, now),
+        *low_confidence_conditions(session, settings),
+        *rate_limit_conditions(session, settings),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Raise, refresh, clear
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """An alert as plain data, safe to hand to the GUI thread."""
+
+    id: int
+    rule: AlertRule
+    subject: str
+    message: str
+    value: float | None
+    threshold: float | None
+    raised_at: datetime
+    checked_at: datetime
+    cleared_at: datetime | None
+
+    @property
+    def title(self) -> str:
+        return RULE_TITLES[self.rule]
+
+    @property
+    def is_active(self) -> bool:
+        return self.cleared_at is None
+
+
+def alert_row(alert: Alert) -> AlertRow:
+    return AlertRow(
+        id=alert.id,
+        rule=AlertRule(alert.rule),
+        subject=alert.subject,
+        message=alert.message,
+        value=alert.value,
+        threshold=alert.threshold,
+        raised_at=alert.raised_at,
+        checked_at=alert.checked_at,
+        cleared_at=alert.cleared_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChanges:
+    raised: tuple[AlertRow, ...]
+    cleared: tuple[AlertRow, ...]
+    active: tuple[AlertRow, ...]  # every active alert after the evaluation, newest first
+
+
+def _audit_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "rule": alert.rule,
+        "subject": alert.subject,
+        "message": alert.message,
+        "value": alert.value,
+        "threshold": alert.threshold,
+    }
+
+
+def evaluate_alerts(
+    session: TenantSession,
+    now: datetime,
+    *,
+    settings: AlertSettings | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> AlertChanges:
+    """Raise alerts whose condition started, refresh those still true, clear those that ended.
+
+    Writes in the caller's transaction (``with sessions.begin() as session``).
+    """
+    conditions = {(c.rule.value, c.subject): c for c in current_conditions(session, now, settings)}
+    active = {
+        (alert.rule, alert.subject): alert
+        for alert in session.scalars(select(Alert).where(Alert.cleared_at.is_(None)).order_by(Alert.id))
+    }
+    raised: list[Alert] = []
+    cleared: list[Alert] = []
+    for key, condition in conditions.items():
+        alert = active.get(key)
+        if alert is None:
+            alert = Alert(
+                tenant_id=session.tenant_id,
+                rule=condition.rule.value,
+                subject=condition.subject,
+                message=condition.message,
+                value=condition.value,
+                threshold=condition.threshold,
+                raised_at=now,
+                checked_at=now,
+            )
+            session.add(alert)
+            raised.append(alert)
+        else:
+            alert.message = condition.message
+            alert.value, alert.threshold = condition.value, condition.threshold
+            alert.checked_at = now
+    for key, alert in active.items():
+        if key not in conditions:
+            alert.cleared_at = now
+            cleared.append(alert)
+    session.flush()  # ids for the audit rows
+    for alert in raised:
+        record_audit(
+            session,
+            actor=actor,
+            action="alert.raised",
+            entity_type=ALERT_ENTITY,
+            entity_id=alert.id,
+            after=_audit_json(alert),
+        )
+    for alert in cleared:
+        record_audit(
+            session,
+            actor=actor,
+            action="alert.cleared",
+            entity_type=ALERT_ENTITY,
+            entity_id=alert.id,
+            before=_audit_json(alert),
+            after={"cleared_at": now.isoformat()},
+        )
+    return AlertChanges(
+        raised=tuple(alert_row(a) for a in raised),
+        cleared=tuple(alert_row(a) for a in cleared),
+        active=active_alerts(session),
+    )
+
+
+def active_alerts(session: TenantSession) -> tuple[AlertRow, ...]:
+    query = select(Alert).where(Alert.cleared_at.is_(None)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+    return tuple(alert_row(alert) for alert in session.scalars(query))
+
+
+def alert_history(session: TenantSession, *, limit: int = 200) -> tuple[AlertRow, ...]:
+    """Recent alerts, active and cleared, newest first."""
+    query = select(Alert).order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(limit)
+    return tuple(alert_row(alert) for alert in session.scalars(query))
+
+
+__all__ = [
+    "RULE_TITLES",
+    "AlertChanges",
+    "AlertRow",
+    "AlertRule",
+    "AlertSettings",
+    "Condition",
+    "active_alerts",
+    "alert_history",
+    "alert_settings",
+    "current_conditions",
+    "evaluate_alerts",
+    "set_alert_settings",
+]

@@ -1,0 +1,1130 @@
+"""Gap analysis: recurring tickets that no runbook covers, grouped, explained and ranked by impact.
+
+**Uncovered.** A ticket in the range is *uncovered* when
+
+* it has no approved link: no ``ticket_runbook_links`` row with decision ``linked``. That counts analyst
+  approvals *and* automatic links an analyst has not overruled: an automatic link is made only at
+  ``threshold_existing`` or above, and an analyst who disagrees rejects it (decision ``rejected``), which
+  makes the ticket count as uncovered again; and
+* its latest analysis's best runbook confidence is below the tenant's *review* threshold
+  (``threshold_partial``, 0.50 by default): below it the matcher itself says "no runbook fits".
+
+Tickets never analysed have no confidence yet; they are counted (``not_analysed``) and left out.
+
+**Clustering** (chosen by ``bench/gap_methods.py``; the figures are in ``bench/README.md``): average-linkage
+(UPGMA) agglomerative clustering on cosine similarity, cut where the mean pairwise cosine between two groups
+falls below ``1 - distance_cut``; groups smaller than ``min_cluster_size`` are noise, never forced into a
+cluster. Average linkage needs only each group's *sum vector* and size (for unit vectors the mean pairwise
+cosine of groups A and B is ``sum_A . sum_B / (|A| |B|)``), so up to ``MICRO_LIMIT`` tickets it starts from
+single tickets (exact); above that FAISS spherical k-means (seeded) first cuts the tickets into
+``MICRO_LIMIT`` tight micro-clusters and the linkage starts from those. Memory stays at the vectors plus a
+``MICRO_LIMIT``-square float64 matrix (8 MB), and the result is deterministic for a seed.
+
+**Per cluster**: a label from its most distinctive terms (class-based TF-IDF over the uncovered tickets, as
+BERTopic's c-TF-IDF), size and share, trend (the cluster's share of the range's tickets in its second half
+against its first), severity mix, mean time to resolve where ``resolved_at`` exists, the tickets nearest its
+centroid, the resolution notes its tickets share, and the nearest existing runbook (the one most of its
+tickets' analyses ranked first) with why it does not cover them.
+
+**Impact** = volume x mean severity weight x time to resolve (hours), i.e. weighted ticket-hours. Weights
+and the fallback time (clusters with no resolved ticket take the mean over all uncovered resolved tickets,
+else ``default_resolve_hours``) live in the tenant's settings under ``gap_analysis`` (:class:`GapSettings`).
+
+**"Not a gap"** (:func:`dismiss_gap`) stores the cluster's centroid and members (``gap_dismissals``) with an
+audit row; a later cluster matches a dismissal when its centroid cosine is at least
+``dismissal_similarity`` or at least ``dismissal_overlap`` of its tickets were in the dismissed cluster, and
+is then listed as dismissed instead of ranked.
+
+Errors::
+
+    RunbookDeskError
+    └── GapAnalysisError
+        └── GapAnalysisCancelledError    the caller's ``cancelled()`` said stop
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import faiss
+import numpy as np
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import sessionmaker
+
+from core.errors import RunbookDeskError
+from core.matching.analysis import tenant_thresholds
+from core.matching.text import lexical_terms, prepare_ticket_text
+from core.store.models import (
+    Analysis,
+    GapDismissal,
+    LinkDecision,
+    Runbook,
+    Tenant,
+    Ticket,
+    TicketKind,
+    TicketRunbookLink,
+)
+from core.store.repository import record_audit
+from core.store.tenancy import TenantSession
+from core.workflow.drafts import CandidateStep, RunbookDraft
+from core.workflow.review import clean_note, says_only_closed  # the same rules for notes as a review draft
+
+__all__ = [
+    "DEFAULT_SEVERITY_WEIGHTS",
+    "MICRO_LIMIT",
+    "DismissedGap",
+    "ExampleTicket",
+    "GapAnalysisCancelledError",
+    "GapAnalysisError",
+    "GapCluster",
+    "GapQuery",
+    "GapReport",
+    "GapSettings",
+    "NearestRunbook",
+    "ResolutionNote",
+    "Trend",
+    "analyse_gaps",
+    "cluster_vectors",
+    "dismiss_gap",
+    "draft_from_gap",
+    "engine_ticket_vectors",
+    "gap_settings",
+    "rerank",
+    "restore_gap",
+    "set_gap_settings",
+]
+
+# Up to this many tickets the linkage starts from single tickets (exact); above it from this many k-means
+# micro-clusters. 1024^2 float64 similarities = 8 MB. Measured on 100k generated 384-d vectors:
+# 2048 micro-clusters trained on 64 points each for 20 iterations took 95 s; 1024 x 32 x 10 takes 7.5 s with
+# the same clusters (ARI against the generated topics 0.93, vs 0.92 for 2048 x 16 x 10).
+MICRO_LIMIT = 1024
+KMEANS_ITERATIONS = 10
+KMEANS_POINTS_PER_CENTROID = 32  # k-means trains on a seeded sample of 32 tickets per micro-cluster
+SETTINGS_KEY = "gap_analysis"
+DEFAULT_SEVERITY_WEIGHTS: Mapping[str, float] = {
+    "critical": 8.0,
+    "high": 4.0,
+    "medium": 2.0,
+    "low": 1.0,
+    "planning": 0.5,
+}
+UNKNOWN_SEVERITY = "unknown"
+CENTRAL_TICKETS = 5
+NOTES_FROM_MEMBERS = 200  # resolution notes are read from the most central members only
+NOTES_SHOWN = 6
+LABEL_SAMPLE = 200  # the most central members read for the label; plus noise as background
+BACKGROUND_SAMPLE = 2000
+LABEL_TERMS = 3
+TOP_TERMS = 8
+TREND_BUCKETS = 6
+TREND_FACTOR = 1.5  # share up by half or more: growing; down to 2/3 or less: fading
+ROW_CHUNK = 2000
+VECTOR_CHUNK = 4096
+
+
+class GapAnalysisError(RunbookDeskError):
+    """Gap analysis could not run; the message says why."""
+
+
+class GapAnalysisCancelledError(GapAnalysisError):
+    """The caller cancelled the analysis."""
+
+
+ProgressCallback = Callable[[int, int, str], None]
+CancelCheck = Callable[[], bool]
+TicketVectors = Callable[[Sequence[int]], np.ndarray]
+
+
+# --- Settings --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GapSettings:
+    """Tenant settings of gap analysis (``tenants.settings["gap_analysis"]``); every field has a default."""
+
+    severity_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SEVERITY_WEIGHTS))
+    unknown_severity_weight: float = 1.0
+    default_resolve_hours: float = 8.0
+    distance_cut: float = 0.55  # join groups while their mean pairwise cosine is >= 0.45
+    min_cluster_size: int = 5
+    dismissal_similarity: float = 0.85
+    dismissal_overlap: float = 0.5
+    seed: int = 20261127
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.distance_cut < 2.0:
+            raise ValueError(f"distance_cut must be in (0, 2), got {self.distance_cut}")
+        if self.min_cluster_size < 2:
+            raise ValueError(f"min_cluster_size must be at least 2, got {self.min_cluster_size}")
+        if any(w < 0 for w in self.severity_weights.values()) or self.unknown_severity_weight < 0:
+            raise ValueError("severity weights must not be negative")
+        if self.default_resolve_hours <= 0:
+            raise ValueError("default_resolve_hours must be positive")
+
+    def weight(self, severity: str | None) -> float:
+        if severity is None:
+            return self.unknown_severity_weight
+        return float(self.severity_weights.get(severity.lower(), self.unknown_severity_weight))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "severity_weights": dict(self.severity_weights),
+            "unknown_severity_weight": self.unknown_severity_weight,
+            "default_resolve_hours": self.default_resolve_hours,
+            "distance_cut": self.distance_cut,
+            "min_cluster_size": self.min_cluster_size,
+            "dismissal_similarity": self.dismissal_similarity,
+            "dismissal_overlap": self.dismissal_overlap,
+            "seed": self.seed,
+        }
+
+
+def gap_settings(session: TenantSession) -> GapSettings:
+    tenant = session.get(Tenant, session.tenant_id)
+    stored = dict((tenant.settings if tenant else {}).get(SETTINGS_KEY) or {})
+    defaults = GapSettings()
+    return GapSettings(
+        severity_weights={
+            **defaults.severity_weights,
+            **{str(k).lower(): float(v) for k, v in dict(stored.get("severity_weights") or {}).items()},
+        },
+        unknown_severity_weight=float(
+            stored.get("unknown_severity_weight", defaults.unknown_severity_weight)
+        ),
+        default_resolve_hours=float(stored.get("default_resolve_hours", defaults.default_resolve_hours)),
+        distance_cut=float(stored.get("distance_cut", defaults.distance_cut)),
+        min_cluster_size=int(stored.get("min_cluster_size", defaults.min_cluster_size)),
+        dismissal_similarity=float(stored.get("dismissal_similarity", defaults.dismissal_similarity)),
+        dismissal_overlap=float(stored.get("dismissal_overlap", defaults.dismissal_overlap)),
+        seed=int(stored.get("seed", defaults.seed)),
+    )
+
+
+def set_gap_settings(session: TenantSession, settings: GapSettings) -> None:
+    tenant = session.get(Tenant, session.tenant_id)
+    if tenant is None:
+        raise LookupError(f"tenant {session.tenant_id} is gone")
+    tenant.settings = {**tenant.settings, SETTINGS_KEY: settings.as_dict()}
+
+
+# --- Results ---------------------------------------------------------------------------------------------
+
+
+class Trend(enum.StrEnum):
+    GROWING = "growing"
+    STABLE = "stable"
+    FADING = "fading"
+
+
+@dataclass(frozen=True, slots=True)
+class GapQuery:
+    """Which tickets to look at. ``since`` inclusive, ``until`` exclusive, on the source's ``created_at``
+    (the import time when the source gave none); empty sets mean "any"."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    source_systems: frozenset[str] = frozenset()
+    kinds: frozenset[TicketKind] = frozenset()
+    categories: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleTicket:
+    ticket_id: int
+    external_id: str
+    title: str
+    severity: str | None
+    created_at: datetime | None
+    similarity: float  # cosine to the cluster's centroid
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionNote:
+    text: str
+    count: int  # how many of the central members closed with this note
+    source_ticket: str  # external id of the most central ticket with it
+    source_ticket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class NearestRunbook:
+    runbook_id: int
+    title: str
+    confidence: float  # mean best confidence of the members whose analysis ranked it first
+    share: float  # of the cluster's tickets ranked it first
+    missing_terms: tuple[str, ...]  # the cluster's top terms the runbook does not mention
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GapCluster:
+    key: str  # stable for the same members: "g" + 10 hex digits
+    rank: int
+    label: str
+    terms: tuple[str, ...]
+    size: int
+    share: float  # of the uncovered tickets
+    trend: Trend
+    trend_counts: tuple[int, ...]  # tickets per equal slice of the range
+    severity_mix: tuple[tuple[str, int], ...]  # most frequent first
+    mttr_hours: float | None  # mean created -> resolved, None when none resolved
+    resolved_count: int
+    mean_severity_weight: float
+    impact: float  # size x mean severity weight x hours to resolve (MTTR or the fallback)
+    impact_hours: float  # the hours used in the impact
+    impact_share: float
+    cumulative_share: float  # Pareto: share of the total impact of this and every higher-ranked gap
+    cohesion: float  # mean cosine of the members to the centroid
+    central_tickets: tuple[ExampleTicket, ...]
+    resolution_notes: tuple[ResolutionNote, ...]
+    nearest_runbook: NearestRunbook | None
+    member_ticket_ids: tuple[int, ...]
+    centroid: bytes  # float32, unit length
+
+
+@dataclass(frozen=True, slots=True)
+class DismissedGap:
+    cluster: GapCluster
+    dismissal_id: int
+    dismissed_by: str
+    dismissed_at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    query: GapQuery
+    settings: GapSettings
+    model_id: str
+    generated_at: datetime
+    range_start: datetime | None
+    range_end: datetime | None
+    review_threshold: float
+    in_range: int  # tickets matching the query
+    not_analysed: int
+    covered: int
+    uncovered: int
+    noise: int  # uncovered tickets in no cluster
+    clusters: tuple[GapCluster, ...]  # ranked by impact, dismissed ones left out
+    dismissed: tuple[DismissedGap, ...]
+    method: str
+
+    @property
+    def clustered(self) -> int:
+        return sum(c.size for c in self.clusters) + sum(d.cluster.size for d in self.dismissed)
+
+    def cluster(self, key: str) -> GapCluster:
+        for candidate in self.clusters:
+            if candidate.key == key:
+                return candidate
+        raise KeyError(key)
+
+
+# --- Clustering ------------------------------------------------------------------------------------------
+
+
+def _check_cancel(cancelled: CancelCheck | None) -> None:
+    if cancelled is not None and cancelled():
+        raise GapAnalysisCancelledError("gap analysis cancelled")
+
+
+def _micro_clusters(vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Assign each row to one of ``count`` spherical k-means centroids (seeded, so repeatable)."""
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        count,
+        niter=KMEANS_ITERATIONS,
+        seed=seed,
+        spherical=True,
+        max_points_per_centroid=KMEANS_POINTS_PER_CENTROID,
+        min_points_per_centroid=1,
+        verbose=False,
+    )
+    kmeans.train(vectors)
+    assignment = np.empty(len(vectors), dtype=np.int64)
+    for start in range(0, len(vectors), VECTOR_CHUNK):
+        _, nearest = kmeans.index.search(vectors[start : start + VECTOR_CHUNK], 1)
+        assignment[start : start + VECTOR_CHUNK] = nearest[:, 0]
+    return assignment
+
+
+def _average_linkage(sums: np.ndarray, sizes: np.ndarray, min_similarity: float) -> np.ndarray:
+    """UPGMA on groups given by sum vectors and sizes; returns each group's final cluster number.
+
+    Merges the two groups with the highest mean pairwise cosine while it is at least ``min_similarity``;
+    the merged row is the size-weighted mean of the two (Lance-Williams), so starting from single vectors
+    this is exactly average-linkage clustering. Ties go to the lowest index, so the result is repeatable.
+    """
+    count = len(sizes)
+    if count == 1:
+        return np.zeros(1, dtype=np.int64)
+    weights = sizes.astype(np.float64)
+    similarity = sums @ sums.T  # divided in place: no second m x m temporary
+    similarity /= weights[:, None]
+    similarity /= weights[None, :]
+    np.fill_diagonal(similarity, -np.inf)
+    active = np.ones(count, dtype=bool)
+    parent = np.arange(count)
+    row_best = similarity.max(axis=1)
+    row_arg = similarity.argmax(axis=1)
+    while True:
+        first = int(np.argmax(row_best))
+        if not row_best[first] >= min_similarity:
+            break
+        second = int(row_arg[first])
+        keep, drop = min(first, second), max(first, second)
+        merged = (weights[keep] * similarity[keep] + weights[drop] * similarity[drop]) / (
+            weights[keep] + weights[drop]
+        )
+        weights[keep] += weights[drop]
+        active[drop] = False
+        parent[parent == drop] = keep
+        merged[~active] = -np.inf
+        merged[keep] = -np.inf
+        similarity[keep, :] = merged
+        similarity[:, keep] = merged
+        similarity[drop, :] = -np.inf
+        similarity[:, drop] = -np.inf
+        row_best[drop] = -np.inf
+        row_best[keep] = merged.max()
+        row_arg[keep] = int(merged.argmax())
+        # Rows whose best partner was one of the pair: their best may have dropped, look again.
+        stale = np.flatnonzero(active & ((row_arg == keep) | (row_arg == drop)))
+        stale = stale[stale != keep]
+        if len(stale):
+            row_best[stale] = similarity[stale].max(axis=1)
+            row_arg[stale] = similarity[stale].argmax(axis=1)
+        # Every other row may now prefer the merged group.
+        better = active & (merged > row_best)
+        row_best[better] = merged[better]
+        row_arg[better] = keep
+    _, labels = np.unique(parent, return_inverse=True)
+    return labels.astype(np.int64)
+
+
+def cluster_vectors(
+    vectors: np.ndarray,
+    *,
+    distance_cut: float,
+    min_cluster_size: int,
+    seed: int,
+    micro_limit: int = MICRO_LIMIT,
+) -> np.ndarray:
+    """A cluster number per row (0, 1, ... by first appearance), ``-1`` for noise. Rows: unit vectors."""
+    count = len(vectors)
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    groups = np.arange(count) if count <= micro_limit else _micro_clusters(vectors, micro_limit, seed)
+    used, groups = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(used), vectors.shape[1]), dtype=np.float64)
+    # In chunks: a float64 copy of all the vectors at once would double the analysis's memory.
+    for start in range(0, count, VECTOR_CHUNK):
+        chunk = slice(start, start + VECTOR_CHUNK)
+        np.add.at(sums, groups[chunk], vectors[chunk].astype(np.float64))
+    sizes = np.bincount(groups, minlength=len(used))
+    # A micro-cluster is k-means' doing, not the linkage's: one whose own mean pairwise cosine is below the
+    # cut would never have been formed by average linkage (typically scattered noise k-means lumped
+    # together), so its tickets are noise rather than a cluster's seed.
+    norms_squared = (sums * sums).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cohesion = (norms_squared - sizes) / (sizes * (sizes - 1.0))
+    loose = (sizes > 1) & (cohesion < 1.0 - distance_cut)
+    tight = np.flatnonzero(~loose)
+    group_labels = np.full(len(used), -1, dtype=np.int64)
+    if len(tight):
+        group_labels[tight] = _average_linkage(sums[tight], sizes[tight], 1.0 - distance_cut)
+    final = group_labels[groups]
+    member_counts = np.bincount(final[final >= 0], minlength=int(final.max()) + 1 if len(final) else 0)
+    labels = np.where((final >= 0) & (member_counts[np.maximum(final, 0)] >= min_cluster_size), final, -1)
+    # Renumber by first appearance so the numbering does not depend on the merge order.
+    out = np.full(count, -1, dtype=np.int64)
+    mapping: dict[int, int] = {}
+    for row, label in enumerate(labels.tolist()):
+        if label >= 0:
+            out[row] = mapping.setdefault(label, len(mapping))
+    return out
+
+
+# --- Reading the store -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Population:
+    """Uncovered tickets as parallel arrays (no ORM objects: 100k rows stay a few MB)."""
+
+    ids: np.ndarray
+    created: np.ndarray  # epoch seconds
+    severities: list[str | None]
+    resolve_hours: np.ndarray  # NaN when not resolved
+    confidence: np.ndarray
+    best_runbook: np.ndarray  # -1 when none
+    in_range_times: np.ndarray  # created time of every ticket in the range (trend denominators)
+    in_range: int
+    not_analysed: int
+    covered: int
+
+
+def _ticket_time() -> Any:
+    return func.coalesce(Ticket.created_at, Ticket.ingested_at)
+
+
+def _query_filters(query: GapQuery) -> list[Any]:
+    conditions: list[Any] = []
+    if query.since is not None:
+        conditions.append(_ticket_time() >= _as_utc(query.since))
+    if query.until is not None:
+        conditions.append(_ticket_time() < _as_utc(query.until))
+    if query.source_systems:
+        conditions.append(Ticket.source_system.in_(sorted(query.source_systems)))
+    if query.kinds:
+        conditions.append(Ticket.kind.in_(sorted(query.kinds)))
+    if query.categories:
+        conditions.append(Ticket.category.in_(sorted(query.categories)))
+    return conditions
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # coalesce() loses the column type: SQLite hands back the stored text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _read_population(session: TenantSession, query: GapQuery, threshold: float) -> _Population:
+    latest = (
+        select(Analysis.ticket_id.label("ticket_id"), func.max(Analysis.id).label("analysis_id"))
+        .group_by(Analysis.ticket_id)
+        .subquery("latest_analysis")
+    )
+    approved = exists().where(
+        and_(TicketRunbookLink.ticket_id == Ticket.id, TicketRunbookLink.decision == LinkDecision.LINKED)
+    )
+    statement = (
+        select(
+            Ticket.id,
+            _ticket_time().label("opened"),
+            Ticket.created_at,
+            Ticket.severity,
+            Ticket.resolved_at,
+            Analysis.confidence,
+            Analysis.best_runbook_id,
+            approved.label("approved"),
+        )
+        .outerjoin(latest, latest.c.ticket_id == Ticket.id)
+        .outerjoin(Analysis, Analysis.id == latest.c.analysis_id)
+        .where(*_query_filters(query))
+        .order_by(Ticket.id)
+        .execution_options(yield_per=ROW_CHUNK)
+    )
+    ids: list[int] = []
+    created: list[float] = []
+    severities: list[str | None] = []
+    hours: list[float] = []
+    confidence: list[float] = []
+    best: list[int] = []
+    times: list[float] = []
+    not_analysed = covered = 0
+    for row in session.execute(statement):
+        opened = _as_utc(row.opened)
+        stamp = opened.timestamp() if opened else math.nan
+        times.append(stamp)
+        if row.confidence is None:
+            not_analysed += 1
+            continue
+        if row.approved or row.confidence >= threshold:
+            covered += 1
+            continue
+        ids.append(row.id)
+        created.append(stamp)
+        severities.append(row.severity.lower() if row.severity else None)
+        source_created = _as_utc(row.created_at)
+        resolved = _as_utc(row.resolved_at)
+        if source_created is not None and resolved is not None and resolved >= source_created:
+            hours.append((resolved - source_created).total_seconds() / 3600)
+        else:
+            hours.append(math.nan)
+        confidence.append(float(row.confidence))
+        best.append(row.best_runbook_id if row.best_runbook_id is not None else -1)
+    return _Population(
+        ids=np.asarray(ids, dtype=np.int64),
+        created=np.asarray(created, dtype=np.float64),
+        severities=severities,
+        resolve_hours=np.asarray(hours, dtype=np.float64),
+        confidence=np.asarray(confidence, dtype=np.float64),
+        best_runbook=np.asarray(best, dtype=np.int64),
+        in_range_times=np.asarray(times, dtype=np.float64),
+        in_range=len(times),
+        not_analysed=not_analysed,
+        covered=covered,
+    )
+
+
+def engine_ticket_vectors(engine: Any, sessions: sessionmaker[TenantSession]) -> TicketVectors:
+    """Vectors of tickets from a :class:`~core.matching.engine.MatchingEngine`'s ticket index (read back, no
+    model);
+    tickets missing from the index go through the engine's cached embedder (the SQLite cache first)."""
+    from core.matching.engine import (
+        ticket_text,
+    )  # not at the top: core.matching.engine pulls in the embedder stack
+
+    def fetch(ids: Sequence[int]) -> np.ndarray:
+        indexed = engine.ticket_index.ids()
+        present = [i for i in ids if i in indexed]
+        missing = [i for i in ids if i not in indexed]
+        out = np.empty((len(ids), engine.ticket_index.dimension), dtype=np.float32)
+        position = {ticket_id: row for row, ticket_id in enumerate(ids)}
+        if present:
+            out[[position[i] for i in present]] = engine.ticket_index.vectors(present)
+        if missing:
+            with sessions() as session:
+                tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(missing)))}
+            out[[position[i] for i in missing]] = engine.embedder.encode(
+                [ticket_text(tickets[i]) for i in missing]
+            )
+        return out
+
+    return fetch
+
+
+def _load_vectors(
+    ids: np.ndarray,
+    fetch: TicketVectors,
+    progress: ProgressCallback | None,
+    cancelled: CancelCheck | None,
+) -> np.ndarray:
+    matrix: np.ndarray | None = None
+    for start in range(0, len(ids), VECTOR_CHUNK):
+        _check_cancel(cancelled)
+        chunk = np.asarray(fetch(ids[start : start + VECTOR_CHUNK].tolist()), dtype=np.float32)
+        if matrix is None:
+            matrix = np.empty((len(ids), chunk.shape[1]), dtype=np.float32)
+        # Normalised per chunk: a norm over the whole matrix would build a full-size temporary.
+        norms = np.linalg.norm(chunk, axis=1, keepdims=True)
+        matrix[start : start + len(chunk)] = chunk / np.where(norms > 0, norms, 1.0)
+        if progress is not None:
+            done = min(start + VECTOR_CHUNK, len(ids))
+            progress(10 + int(30 * done / max(len(ids), 1)), 100, f"Reading vectors {done:,}/{len(ids):,}")
+    if matrix is None:
+        return np.zeros((0, 1), dtype=np.float32)
+    return matrix
+
+
+# --- Describing clusters ---------------------------------------------------------------------------------
+
+
+def _chunks(values: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _document_terms(session: TenantSession, ids: Sequence[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for chunk in _chunks(list(ids)):
+        for ticket_id, title, description in session.execute(
+            select(Ticket.id, Ticket.title, Ticket.description).where(Ticket.id.in_(chunk))
+        ):
+            out[ticket_id] = set(lexical_terms(prepare_ticket_text(title, description)))
+    return out
+
+
+def _class_tfidf(class_docs: Sequence[Sequence[set[str]]]) -> list[list[tuple[str, float]]]:
+    """Per class, its terms by c-TF-IDF: (share of the class's documents with the term) x
+    log(1 + mean documents per class / documents with the term overall). The last class is background."""
+    frequencies = [Counter(term for doc in docs for term in doc) for docs in class_docs]
+    overall: Counter[str] = Counter()
+    for counts in frequencies:
+        overall.update(counts)
+    mean_docs = sum(len(docs) for docs in class_docs) / max(len(class_docs), 1)
+    ranked = []
+    for docs, counts in zip(class_docs, frequencies, strict=True):
+        size = max(len(docs), 1)
+        scores = [
+            (term, (count / size) * math.log(1 + mean_docs / overall[term]))
+            for term, count in counts.items()
+            if count >= 2 or size < 4  # a term in one ticket is that ticket's, not the cluster's
+        ]
+        scores.sort(key=lambda item: (-item[1], item[0]))
+        ranked.append(scores)
+    return ranked
+
+
+def _trend(counts: np.ndarray, totals: np.ndarray) -> Trend:
+    half = len(counts) // 2
+    first_total, second_total = totals[:half].sum(), totals[half:].sum()
+    if first_total == 0 or second_total == 0:
+        return Trend.STABLE
+    first = counts[:half].sum() / first_total
+    second = counts[half:].sum() / second_total
+    if counts.sum() < 4:  # too few tickets to call a direction
+        return Trend.STABLE
+    if second >= first * TREND_FACTOR:
+        return Trend.GROWING
+    if second * TREND_FACTOR <= first:
+        return Trend.FADING
+    return Trend.STABLE
+
+
+def _bucket_counts(times: np.ndarray, start: float, end: float) -> np.ndarray:
+    finite = times[np.isfinite(times)]
+    if end <= start:
+        return np.asarray([len(finite)] + [0] * (TREND_BUCKETS - 1))
+    edges = np.linspace(start, end, TREND_BUCKETS + 1)
+    edges[-1] = np.nextafter(edges[-1], np.inf)
+    counts, _ = np.histogram(finite, bins=edges)
+    return counts
+
+
+def _resolution_notes(session: TenantSession, ordered_ids: Sequence[int]) -> tuple[ResolutionNote, ...]:
+    rows = {
+        ticket_id: (external_id, notes)
+        for chunk in _chunks(list(ordered_ids))
+        for ticket_id, external_id, notes in session.execute(
+            select(Ticket.id, Ticket.external_id, Ticket.resolution_notes).where(Ticket.id.in_(chunk))
+        )
+    }
+    found: dict[str, list[Any]] = {}
+    for ticket_id in ordered_ids:  # most central first: the first ticket with a note is its citation
+        external_id, raw = rows.get(ticket_id, ("", None))
+        if not raw:
+            continue
+        text = clean_note(raw)
+        if not text or says_only_closed(text):
+            continue
+        entry = found.setdefault(text.casefold(), [text, 0, external_id, ticket_id])
+        entry[1] += 1
+    notes = sorted(found.values(), key=lambda e: -e[1])  # stable: ties stay in centrality order
+    return tuple(ResolutionNote(text, count, source, source_id) for text, count, source, source_id in notes)[
+        :NOTES_SHOWN
+    ]
+
+
+def _nearest_runbook(
+    session: TenantSession,
+    best: np.ndarray,
+    confidence: np.ndarray,
+    terms: Sequence[str],
+    threshold: float,
+) -> NearestRunbook | None:
+    known = best[best >= 0]
+    if not len(known):
+        return None
+    values, counts = np.unique(known, return_counts=True)
+    runbook_id = int(values[np.argmax(counts)])  # ties: the lowest id (np.unique sorts)
+    runbook = session.get(Runbook, runbook_id)
+    if runbook is None:
+        return None
+    chosen = best == runbook_id
+    mean_confidence = float(confidence[chosen].mean())
+    runbook_terms = set(lexical_terms(f"{runbook.title}\n{runbook.body}"))
+    missing = tuple(term for term in terms if term not in runbook_terms)
+    reason = (
+        f"its best confidence for these tickets averages {mean_confidence:.0%}, below the review threshold "
+        f"{threshold:.0%}"
+    )
+    if missing:
+        reason += f"; it never mentions {', '.join(missing[:5])}"
+    return NearestRunbook(
+        runbook_id=runbook_id,
+        title=runbook.title,
+        confidence=mean_confidence,
+        share=float(chosen.sum() / len(best)),
+        missing_terms=missing,
+        reason=reason,
+    )
+
+
+def _cluster_key(member_ids: np.ndarray) -> str:
+    digest = hashlib.sha256(np.sort(member_ids).astype("<i8").tobytes()).hexdigest()
+    return "g" + digest[:10]
+
+
+@dataclass
+class _Draft:
+    """A cluster being described (mutable while the analysis runs; frozen into a GapCluster at the end)."""
+
+    rows: np.ndarray  # positions in the population
+    centroid: np.ndarray
+    similarities: np.ndarray  # of rows, to the centroid
+    key: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Dismissals ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Dismissal:
+    id: int
+    centroid: np.ndarray
+    members: frozenset[int]
+    dismissed_by: str
+    dismissed_at: datetime
+    reason: str | None
+
+
+def _load_dismissals(session: TenantSession, model_id: str, dimension: int) -> list[_Dismissal]:
+    out = []
+    for row in session.scalars(select(GapDismissal).order_by(GapDismissal.id)):
+        centroid = np.frombuffer(row.centroid, dtype=np.float32)
+        usable = row.model_id == model_id and len(centroid) == dimension
+        out.append(
+            _Dismissal(
+                id=row.id,
+                # Another model's centroid is not comparable: such a dismissal matches by members only.
+                centroid=centroid if usable else np.zeros(0, dtype=np.float32),
+                members=frozenset(int(i) for i in row.member_ticket_ids),
+                dismissed_by=row.dismissed_by,
+                dismissed_at=row.dismissed_at,
+                reason=row.reason,
+            )
+        )
+    return out
+
+
+def _matching_dismissal(
+    centroid: np.ndarray, members: Sequence[int], dismissals: Sequence[_Dismissal], settings: GapSettings
+) -> _Dismissal | None:
+    member_set = set(members)
+    for dismissal in dismissals:
+        if len(dismissal.centroid) and float(centroid @ dismissal.centroid) >= settings.dismissal_similarity:
+            return dismissal
+        if member_set and len(member_set & dismissal.members) / len(member_set) >= settings.dismissal_overlap:
+            return dismissal
+    return None
+
+
+def dismiss_gap(
+    session: TenantSession, cluster: GapCluster, model_id: str, *, actor: str, reason: str | None = None
+) -> int:
+    """Remember "not a gap" for this cluster (and clusters like it later), audited; returns the dismissal
+    id. The caller commits."""
+    dismissal = GapDismissal(
+        tenant_id=session.tenant_id,
+        label=cluster.label[:500],
+        terms=list(cluster.terms),
+        model_id=model_id,
+        centroid=cluster.centroid,
+        member_ticket_ids=list(cluster.member_ticket_ids),
+        reason=reason or None,
+        dismissed_by=actor,
+    )
+    session.add(dismissal)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="gap.dismissed",
+        entity_type="gap_dismissal",
+        entity_id=dismissal.id,
+        after={
+            "label": cluster.label,
+            "key": cluster.key,
+            "size": cluster.size,
+            "reason": reason or None,
+            "tickets": list(cluster.member_ticket_ids[:50]),
+        },
+    )
+    return dismissal.id
+
+
+def restore_gap(session: TenantSession, dismissal_id: int, *, actor: str) -> None:
+    """Undo a "not a gap": the cluster is ranked again on the next analysis. Audited; the caller commits."""
+    dismissal = session.get(GapDismissal, dismissal_id)
+    if dismissal is None:
+        raise LookupError(f"no gap dismissal {dismissal_id}")
+    record_audit(
+        session,
+        actor=actor,
+        action="gap.restored",
+        entity_type="gap_dismissal",
+        entity_id=dismissal_id,
+        before={"label": dismissal.label, "reason": dismissal.reason, "dismissed_by": dismissal.dismissed_by},
+    )
+    session.delete(dismissal)
+
+
+# --- The analysis ----------------------------------------------------------------------------------------
+
+
+def analyse_gaps(
+    sessions: sessionmaker[TenantSession],
+    ticket_vectors: TicketVectors,
+    model_id: str,
+    query: GapQuery = GapQuery(),
+    *,
+    settings: GapSettings | None = None,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+    micro_limit: int = MICRO_LIMIT,
+    now: datetime | None = None,
+) -> GapReport:
+    """Find, describe and rank the gaps in ``query``'s tickets; ``ticket_vectors(ids)`` gives their vectors
+    (see :func:`engine_ticket_vectors`), ``model_id`` names the model they come from.
+
+    ``progress(done, total, message)`` is called between steps (``total`` is 100) and ``cancelled()`` checked
+    between steps and chunks: it raises :class:`GapAnalysisCancelledError`.
+    """
+
+    def report(done: int, message: str) -> None:
+        if progress is not None:
+            progress(done, 100, message)
+
+    report(0, "Reading tickets")
+    with sessions() as session:
+        settings = settings or gap_settings(session)
+        threshold = tenant_thresholds(session).partial
+        population = _read_population(session, query, threshold)
+    _check_cancel(cancelled)
+    report(10, f"{len(population.ids):,} uncovered tickets")
+    vectors = _load_vectors(population.ids, ticket_vectors, progress, cancelled)
+    _check_cancel(cancelled)
+    report(40, "Clustering")
+    labels = cluster_vectors(
+        vectors,
+        distance_cut=settings.distance_cut,
+        min_cluster_size=settings.min_cluster_size,
+        seed=settings.seed,
+        micro_limit=micro_limit,
+    )
+    _check_cancel(cancelled)
+    report(70, "Describing clusters")
+
+    finite_times = population.in_range_times[np.isfinite(population.in_range_times)]
+    since, until = _as_utc(query.since), _as_utc(query.until)
+    first_seen = float(finite_times.min()) if len(finite_times) else 0.0
+    last_seen = float(finite_times.max()) if len(finite_times) else 0.0
+    range_start = since.timestamp() if since else first_seen
+    range_end = until.timestamp() if until else last_seen
+    totals = _bucket_counts(population.in_range_times, range_start, range_end)
+    resolved_hours = population.resolve_hours[np.isfinite(population.resolve_hours)]
+    fallback_hours = float(resolved_hours.mean()) if len(resolved_hours) else settings.default_resolve_hours
+    uncovered = len(population.ids)
+
+    drafts: list[_Draft] = []
+    for label in range(int(labels.max()) + 1 if len(labels) else 0):
+        rows = np.flatnonzero(labels == label)
+        centroid = vectors[rows].sum(axis=0)
+        centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+        similarities = vectors[rows] @ centroid
+        order = np.lexsort((population.ids[rows], -similarities))  # most central first, ties by id
+        drafts.append(
+            _Draft(
+                rows=rows[order],
+                centroid=centroid.astype(np.float32),
+                similarities=similarities[order],
+                key=_cluster_key(population.ids[rows]),
+            )
+        )
+    noise_rows = np.flatnonzero(labels < 0)
+    del vectors
+
+    with sessions() as session:
+        # Labels: c-TF-IDF over the central members of each cluster, with the noise as background.
+        background = noise_rows[:: max(1, len(noise_rows) // BACKGROUND_SAMPLE)][:BACKGROUND_SAMPLE]
+        wanted = [int(population.ids[r]) for d in drafts for r in d.rows[:LABEL_SAMPLE]]
+        wanted += [int(population.ids[r]) for r in background]
+        doc_terms = _document_terms(session, wanted)
+        class_docs = [
+            [doc_terms.get(int(population.ids[r]), set()) for r in d.rows[:LABEL_SAMPLE]] for d in drafts
+        ]
+        class_docs.append([doc_terms.get(int(population.ids[r]), set()) for r in background])
+        ranked_terms = _class_tfidf(class_docs)
+        del doc_terms
+        dismissals = _load_dismissals(session, model_id, len(drafts[0].centroid) if drafts else 0)
+        for number, draft in enumerate(drafts):
+            _check_cancel(cancelled)
+            report(70 + int(25 * number / max(len(drafts), 1)), f"Describing cluster {number + 1}")
+            _describe(session, draft, population, ranked_terms[number], settings, threshold, fallback_hours)
+            counts = _bucket_counts(population.created[draft.rows], range_start, range_end)
+            draft.values["trend_counts"] = tuple(int(c) for c in counts)
+            draft.values["trend"] = _trend(counts, totals)
+            draft.values["share"] = len(draft.rows) / uncovered if uncovered else 0.0
+        ranked_drafts: list[_Draft] = []
+        dismissed_drafts: list[tuple[_Draft, _Dismissal]] = []
+        for draft in drafts:
+            members = population.ids[draft.rows].tolist()
+            match = _matching_dismissal(draft.centroid, members, dismissals, settings)
+            if match is None:
+                ranked_drafts.append(draft)
+            else:
+                dismissed_drafts.append((draft, match))
+
+    ranked_drafts.sort(key=lambda d: (-d.values["impact"], -len(d.rows), d.key))
+    total_impact = sum(d.values["impact"] for d in ranked_drafts)
+    clusters: list[GapCluster] = []
+    running = 0.0
+    for rank, draft in enumerate(ranked_drafts, start=1):
+        running += draft.values["impact"]
+        clusters.append(
+            _freeze(
+                draft,
+                population,
+                rank=rank,
+                impact_share=draft.values["impact"] / total_impact if total_impact else 0.0,
+                cumulative_share=running / total_impact if total_impact else 0.0,
+            )
+        )
+    dismissed = tuple(
+        DismissedGap(
+            cluster=_freeze(draft, population, rank=0, impact_share=0.0, cumulative_share=0.0),
+            dismissal_id=match.id,
+            dismissed_by=match.dismissed_by,
+            dismissed_at=match.dismissed_at,
+            reason=match.reason,
+        )
+        for draft, match in dismissed_drafts
+    )
+    report(100, f"{len(clusters)} gaps")
+    return GapReport(
+        query=query,
+        settings=settings,
+        model_id=model_id,
+        generated_at=now or datetime.now(UTC),
+        range_start=datetime.fromtimestamp(range_start, UTC) if population.in_range or since else None,
+        range_end=datetime.fromtimestamp(range_end, UTC) if population.in_range or until else None,
+        review_threshold=threshold,
+        in_range=population.in_range,
+        not_analysed=population.not_analysed,
+        covered=population.covered,
+        uncovered=uncovered,
+        noise=len(noise_rows),
+        clusters=tuple(clusters),
+        dismissed=dismissed,
+        method=(
+            f"average-linkage clustering on cosine similarity, cut at mean cosine "
+            f"{1 - settings.distance_cut:.2f}, clusters of at least {settings.min_cluster_size} tickets"
+            + (f" (from {micro_limit:,} k-means micro-clusters)" if uncovered > micro_limit else "")
+        ),
+    )
+
+
+def _describe(
+    session: TenantSession,
+    draft: _Draft,
+    population: _Population,
+    ranked_terms: list[tuple[str, float]],
+    settings: GapSettings,
+    threshold: float,
+    fallback_hours: float,
+) -> None:
+    rows = draft.rows
+    terms = tuple(term for term, _ in ranked_terms[:TOP_TERMS])
+    severities = [population.severities[r] for r in rows]
+    mix = Counter(s or UNKNOWN_SEVERITY for s in severities)
+    hours = population.resolve_hours[rows]
+    resolved = hours[np.isfinite(hours)]
+    mttr = float(resolved.mean()) if len(resolved) else None
+    mean_weight = float(np.mean([settings.weight(s) for s in severities]))
+    impact_hours = mttr if mttr is not None else fallback_hours
+    central_ids = [int(population.ids[r]) for r in rows[:CENTRAL_TICKETS]]
+    tickets = {t.id: t for t in session.execute(select(Ticket).where(Ticket.id.in_(central_ids))).scalars()}
+    draft.values.update(
+        label=" / ".join(terms[:LABEL_TERMS]) or f"cluster {draft.key}",
+        terms=terms,
+        severity_mix=tuple(sorted(mix.items(), key=lambda item: (-item[1], item[0]))),
+        mttr_hours=mttr,
+        resolved_count=len(resolved),
+        mean_severity_weight=mean_weight,
+        impact=len(rows) * mean_weight * impact_hours,
+        impact_hours=impact_hours,
+        cohesion=float(draft.similarities.mean()),
+        central_tickets=tuple(
+            ExampleTicket(
+                ticket_id=ticket_id,
+                external_id=tickets[ticket_id].external_id,
+                title=tickets[ticket_id].title,
+                severity=tickets[ticket_id].severity,
+                created_at=tickets[ticket_id].created_at,
+                similarity=float(draft.similarities[position]),
+            )
+            for position, ticket_id in enumerate(central_ids)
+            if ticket_id in tickets
+        ),
+        resolution_notes=_resolution_notes(
+            session, [int(population.ids[r]) for r in rows[:NOTES_FROM_MEMBERS]]
+        ),
+        nearest_runbook=_nearest_runbook(
+            session, population.best_runbook[rows], population.confidence[rows], terms, threshold
+        ),
+    )
+
+
+def _freeze(
+    draft: _Draft, population: _Population, *, rank: int, impact_share: float, cumulative_share: float
+) -> GapCluster:
+    values = draft.values
+    return GapCluster(
+        key=draft.key,
+        rank=rank,
+        label=values["label"],
+        terms=values["terms"],
+        size=len(draft.rows),
+        share=values["share"],
+        trend=values["trend"],
+        trend_counts=values["trend_counts"],
+        severity_mix=values["severity_mix"],
+        mttr_hours=values["mttr_hours"],
+        resolved_count=values["resolved_count"],
+        mean_severity_weight=values["mean_severity_weight"],
+        impact=values["impact"],
+        impact_hours=values["impact_hours"],
+        impact_share=impact_share,
+        cumulative_share=cumulative_share,
+        cohesion=values["cohesion"],
+        central_tickets=values["central_tickets"],
+        resolution_notes=values["resolution_notes"],
+        nearest_runbook=values["nearest_runbook"],
+        member_ticket_ids=tuple(int(i) for i in population.ids[draft.rows]),
+        centroid=draft.centroid.astype(np.float32).tobytes(),
+    )
+
+
+def rerank(clusters: Sequence[GapCluster]) -> tuple[GapCluster, ...]:
+    """The clusters ranked again by impact with fresh Pareto shares (after one was dismissed)."""
+    ordered = sorted(clusters, key=lambda c: (-c.impact, -c.size, c.key))
+    total = sum(c.impact for c in ordered)
+    out = []
+    running = 0.0
+    for rank, cluster in enumerate(ordered, start=1):
+        running += cluster.impact
+        out.append(
+            replace(
+                cluster,
+                rank=rank,
+                impact_share=cluster.impact / total if total else 0.0,
+                cumulative_share=running / total if total else 0.0,
+            )
+        )
+    return tuple(out)
+
+
+# --- Drafting a runbook ----------------------------------------------------------------------------------
+
+
+def draft_from_gap(cluster: GapCluster) -> RunbookDraft:
+    """A new runbook pre-filled from a gap: title from its label, symptoms from its most central tickets,
+    candidate steps from the resolution notes its tickets share, each citing the ticket it came from."""
+    words = [term for term in cluster.terms[:LABEL_TERMS]]
+    title = " ".join(words).capitalize() if words else cluster.label
+    symptoms = "\n".join(
+        f"- {ticket.title.strip()} ({ticket.external_id})" for ticket in cluster.central_tickets
+    )
+    steps = tuple(
+        CandidateStep(text=note.text, source_ticket=note.source_ticket) for note in cluster.resolution_notes
+    )
+    return RunbookDraft(
+        title=title,
+        symptoms=f"{cluster.size} tickets without a runbook, for example:\n\n{symptoms}" if symptoms else "",
+        steps=steps,
+        tags=tuple(cluster.terms[:LABEL_TERMS]),
+        source_ticket_ids=tuple(ticket.ticket_id for ticket in cluster.central_tickets),
+    )

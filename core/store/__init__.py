@@ -1,0 +1,2 @@
+"""The store: the SQLite (later PostgreSQL) schema, tenant-scoped sessions, migrations, the workspace
+folder."""

@@ -1,0 +1,415 @@
+"""The store's tables, as SQLAlchemy 2 typed ORM classes.
+
+Every table except ``tenants`` carries ``tenant_id`` through :class:`TenantScoped`; the session layer in
+:mod:`core.store.tenancy` adds the tenant filter to every query on those classes, so no caller can forget it.
+
+Times are stored as UTC and handed back timezone-aware (:class:`UtcDateTime`): SQLite has no timestamp type
+and a naive datetime in one place and an aware one in another is the classic source of off-by-hours bugs.
+
+``tickets.created_at`` / ``updated_at`` are the *source system's* times (the seed's columns, used for
+incremental sync and MTTR); the row's own times are ``ingested_at`` / ``row_updated_at``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as naive UTC; returns them aware (UTC). Naive input is taken as UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TenantScoped:
+    """Marker + column for rows that belong to one tenant (see :mod:`core.store.tenancy`)."""
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class RunbookStatus(enum.StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    RETIRED = "retired"
+
+
+class RunbookSource(enum.StrEnum):
+    AUTHORED = "authored"
+    IMPORTED = "imported"
+    KB = "kb"
+
+
+class TicketKind(enum.StrEnum):
+    INCIDENT = "incident"
+    CHANGE = "change"
+    REQUEST = "request"
+    PROBLEM = "problem"
+    ALERT = "alert"
+
+
+class LinkDecision(enum.StrEnum):
+    SUGGESTED = "suggested"
+    LINKED = "linked"
+    REJECTED = "rejected"
+
+
+class AnalysisDecision(enum.StrEnum):
+    LINK_RUNBOOK = "link_runbook"
+    FLAG_REVIEW = "flag_review"
+    GENERATE_RUNBOOK = "generate_runbook"
+
+
+class SyncStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def _enum(kind: type[enum.StrEnum], length: int = 20) -> Any:
+    # Stored as the plain value string (not the member name) so the database reads naturally.
+    from sqlalchemy import Enum
+
+    return Enum(
+        kind,
+        values_callable=lambda members: [m.value for m in members],
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+    )
+
+
+class Tenant(Timestamps, Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Runbook(TenantScoped, Timestamps, Base):
+    __tablename__ = "runbooks"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    service: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[RunbookStatus] = mapped_column(_enum(RunbookStatus), default=RunbookStatus.DRAFT)
+    source: Mapped[RunbookSource] = mapped_column(_enum(RunbookSource), default=RunbookSource.AUTHORED)
+    # Where an imported runbook came from (file name, KB number): the re-import key.
+    external_ref: Mapped[str | None] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    current_revision: Mapped[int] = mapped_column(Integer, default=0)
+
+    revisions: Mapped[list[RunbookRevision]] = relationship(
+        back_populates="runbook", cascade="all, delete-orphan", order_by="RunbookRevision.revision"
+    )
+
+
+class RunbookRevision(TenantScoped, Timestamps, Base):
+    __tablename__ = "runbook_revisions"
+    __table_args__ = (UniqueConstraint("runbook_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    runbook_id: Mapped[int] = mapped_column(ForeignKey("runbooks.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    service: Mapped[str | None] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(200))
+
+    runbook: Mapped[Runbook] = relationship(back_populates="revisions")
+
+
+class Ticket(TenantScoped, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("external_id", "source_system", "tenant_id"),
+        Index("ix_tickets_tenant_updated", "tenant_id", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    source_system: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(1000))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str | None] = mapped_column(String(100))
+    severity: Mapped[str | None] = mapped_column(String(50))
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[TicketKind] = mapped_column(_enum(TicketKind), default=TicketKind.INCIDENT)
+    category: Mapped[str | None] = mapped_column(String(200))
+    configuration_item: Mapped[str | None] = mapped_column(String(200))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The connector config that last stored this ticket (NULL for file imports): "remove and purge" uses it.
+    # The database has ON DELETE SET NULL (migration 0004); it is not repeated here because SQLite cannot
+    # reflect the options of a column-level REFERENCES, and the schema check compares them.
+    connector_config_id: Mapped[int | None] = mapped_column(ForeignKey("connector_configs.id"), index=True)
+    # Source system's own times (seed columns).
+    created_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime | None] = mapped_column()
+    # This row's times.
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    row_updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TicketRunbookLink(TenantScoped, Timestamps, Base):
+    __tablename__ = "ticket_runbook_links"
+    __table_args__ = (UniqueConstraint("ticket_id", "runbook_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    runbook_id: Mapped[int] = mapped_column(ForeignKey("runbooks.id", ondelete="CASCADE"), index=True)
+    confidence_score: Mapped[float | None] = mapped_column(Float)
+    linked_automatically: Mapped[bool] = mapped_column(Boolean, default=False)
+    linked_at: Mapped[datetime | None] = mapped_column()
+    reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    decision: Mapped[LinkDecision] = mapped_column(_enum(LinkDecision), default=LinkDecision.SUGGESTED)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ConnectorConfig(TenantScoped, Timestamps, Base):
+    """A configured connector. ``config_json`` holds non-secrets only; secrets live in the OS keychain."""
+
+    __tablename__ = "connector_configs"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_type: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    config_json: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_sync_at: Mapped[datetime | None] = mapped_column()
+    last_successful_sync_at: Mapped[datetime | None] = mapped_column()
+    sync_frequency_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncRun(TenantScoped, Timestamps, Base):
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_config_id: Mapped[int] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    status: Mapped[SyncStatus] = mapped_column(_enum(SyncStatus), default=SyncStatus.RUNNING)
+    items_new: Mapped[int] = mapped_column(Integer, default=0)
+    items_updated: Mapped[int] = mapped_column(Integer, default=0)
+    items_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+    error_text: Mapped[str | None] = mapped_column(Text)
+    # The lowest remaining/limit of the source's rate-limit headers during the run (None: it sent none);
+    # the "API rate limit approaching" alert reads it (core.analytics.alerts).
+    rate_limit_remaining: Mapped[int | None] = mapped_column(Integer)
+    rate_limit_limit: Mapped[int | None] = mapped_column(Integer)
+
+
+class SyncCursor(TenantScoped, Timestamps, Base):
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("connector_config_id", "stream"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_config_id: Mapped[int] = mapped_column(ForeignKey("connector_configs.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(100))
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class KnowledgeArticle(TenantScoped, Timestamps, Base):
+    __tablename__ = "knowledge_articles"
+    __table_args__ = (UniqueConstraint("external_id", "source_system", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL")
+    )
+    external_id: Mapped[str] = mapped_column(String(200))
+    source_system: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(1000))
+    body: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(2000))
+    status: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source_updated_at: Mapped[datetime | None] = mapped_column()
+
+
+class Analysis(TenantScoped, Timestamps, Base):
+    __tablename__ = "analyses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[AnalysisDecision] = mapped_column(_enum(AnalysisDecision))
+    confidence: Mapped[float] = mapped_column(Float)
+    best_runbook_id: Mapped[int | None] = mapped_column(ForeignKey("runbooks.id", ondelete="SET NULL"))
+    model_id: Mapped[str] = mapped_column(String(200))
+    threshold_existing: Mapped[float] = mapped_column(Float)
+    threshold_partial: Mapped[float] = mapped_column(Float)
+    # The ticket text the analysis saw: unchanged hash means the analysis is still current.
+    ticket_content_hash: Mapped[str] = mapped_column(String(64))
+    analysed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(TenantScoped, Timestamps, Base):
+    """Append-only: the database refuses UPDATE and DELETE on this table (migration 0002)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    entity_type: Mapped[str] = mapped_column(String(100))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RunbookSection(TenantScoped, Timestamps, Base):
+    """A runbook cut into the parts the model embeds (title, symptoms, steps...); ids index the runbook FAISS.
+
+    Derived data: rebuilt from the runbook body whenever its content hash changes.
+    """
+
+    __tablename__ = "runbook_sections"
+    __table_args__ = (UniqueConstraint("runbook_id", "ordinal"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    runbook_id: Mapped[int] = mapped_column(ForeignKey("runbooks.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    runbook_content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class EmbeddingCacheEntry(TenantScoped, Base):
+    """One vector per (model, prepared text): unchanged text is never embedded twice, across runs."""
+
+    __tablename__ = "embedding_cache"
+    __table_args__ = (UniqueConstraint("tenant_id", "model_id", "text_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    text_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GapDismissal(TenantScoped, Base):
+    """An analyst's "not a gap" on a gap cluster (core.analytics.gaps): later clusters that match it are left
+    out.
+
+    A later run's clusters are different objects, so the match is by content: the cosine of the centroids
+    (``centroid``: float32 bytes of the model ``model_id``) or the overlap with ``member_ticket_ids``.
+    """
+
+    __tablename__ = "gap_dismissals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(500))
+    terms: Mapped[list[str]] = mapped_column(default=list)
+    model_id: Mapped[str] = mapped_column(String(200))
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    member_ticket_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(Text)
+    dismissed_by: Mapped[str] = mapped_column(String(200))
+    dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alert(TenantScoped, Base):
+    """A monitoring alert (:mod:`core.analytics.alerts`): one row per occurrence, raised when its condition
+    starts and
+    cleared when it ends; ``subject`` says what it is about ("tenant", "connector:3")."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last evaluation that found it true
+    cleared_at: Mapped[datetime | None] = mapped_column()
+
+
+# At most one *active* alert per rule and subject, whatever two evaluations racing each other do.
+Index(
+    "ix_alerts_active_rule_subject",
+    Alert.tenant_id,
+    Alert.rule,
+    Alert.subject,
+    unique=True,
+    sqlite_where=Alert.cleared_at.is_(None),
+)

@@ -1,0 +1,898 @@
+"""The review workspace's domain: the queue of tickets awaiting an analyst, their decisions, undo, drafts.
+
+Queue. A ticket is in the queue while its *latest* analysis stands without an analyst's decision, i.e. no
+``ticket_runbook_links`` row of the ticket has ``reviewed_at`` set. Order: ``flag_review`` first (a human is
+needed), then ``generate_runbook`` (a gap to fill), then ``link_runbook`` (auto-linked, to spot-check). Within
+the first two groups the highest confidence comes first (the quickest decisions: likely approvals, nearest
+runbooks to extend); among auto-links the *lowest* comes first, because those are the ones most likely wrong.
+Filtering, ordering and counting run in SQL: the queue may hold a 100k-ticket backlog.
+
+Decisions. ``approve``, ``reject``, ``link_other`` and ``record_draft`` change links and append one
+``audit_events`` row per link changed, in the caller's transaction (``with sessions.begin() as session:``),
+so a decision is all-or-nothing. Each returns a :class:`DecisionRecord` with every touched link's state
+before and after; :func:`undo` puts the "before" back exactly (including an automatic link the analyst
+overruled), refuses if the link changed since (:class:`ReviewConflictError`) and is audited itself: the
+audit table is append-only, so undo adds history and never deletes it. An undo returns a record too.
+
+Reject semantics: rejecting a suggestion *is* a decision about the ticket, so the ticket leaves the queue
+(an analyst who gives a reason expects to move on). A ticket whose best match was rejected and nothing linked
+stays uncovered, which is exactly what gap analysis looks for; ``link_other`` and ``record_draft`` exist for
+the analyst who knows the better answer. Linking another runbook or a new draft also rejects the machine's
+unreviewed *automatic* link on the ticket: the analyst has said it is not the right runbook.
+
+Re-analysis (:func:`core.matching.analysis.record_result`) skips links with ``reviewed_at`` set, so decisions
+survive;
+the ticket stays out of the queue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy.orm import aliased
+
+from core.errors import RunbookDeskError
+from core.matching.engine import RunbookMatch, SimilarTicket, ticket_text
+from core.matching.text import (
+    lexical_terms,
+    normalise_whitespace,
+    prepare_ticket_text,
+    strip_servicenow_journal,
+)
+from core.store.models import (
+    Analysis,
+    AnalysisDecision,
+    LinkDecision,
+    Runbook,
+    RunbookSection,
+    RunbookStatus,
+    Ticket,
+    TicketRunbookLink,
+)
+from core.store.repository import RunbookRow, TicketRow, record_audit, runbook_row, ticket_row
+from core.store.tenancy import TenantSession
+from core.workflow.drafts import CandidateStep, RunbookDraft
+
+LINK_ENTITY = "ticket_runbook_link"
+DRAFT_STEP_LIMIT = 6
+SIMILAR_FOR_DRAFT = 10
+# Resolution notes made only of these words say that a ticket was closed, not how: no step to propose.
+_CLOSING_WORDS = frozenset(
+    [
+        "resolved",
+        "user",
+        "users",
+        "confirmed",
+        "confirm",
+        "fixed",
+        "closed",
+        "close",
+        "done",
+        "issue",
+        "working",
+        "works",
+        "work",
+        "now",
+        "ticket",
+        "duplicate",
+        "further",
+        "action",
+        "required",
+        "solved",
+        "sorted",
+        "ok",
+        "okay",
+        "no",
+        "longer",
+    ]
+)
+
+
+class ReviewError(RunbookDeskError):
+    """A decision could not be made: unknown ticket or runbook, nothing to approve."""
+
+
+class ReviewConflictError(ReviewError):
+    """Undo refused: a link changed after the decision, so restoring it would overwrite someone's work."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Queue
+# ----------------------------------------------------------------------------------------------------------
+
+DECISION_ORDER: tuple[AnalysisDecision, ...] = (
+    AnalysisDecision.FLAG_REVIEW,
+    AnalysisDecision.GENERATE_RUNBOOK,
+    AnalysisDecision.LINK_RUNBOOK,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQueueRow:
+    ticket_id: int
+    external_id: str
+    title: str
+    source_system: str
+    severity: str | None
+    status: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    decision: AnalysisDecision
+    confidence: float
+    best_runbook_id: int | None
+    best_runbook_title: str | None
+    analysed_at: datetime
+
+    @property
+    def id(self) -> int:
+        """The ticket id, under the name the desktop's row helpers select by."""
+        return self.ticket_id
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilters:
+    """What the filter bar asks for; empty collections and ``None`` mean "no restriction".
+
+    Confidence bounds are fractions (0..1), inclusive. ``date_from`` is inclusive, ``date_to`` exclusive,
+    applied to the ticket's ``created_at`` or ``updated_at`` (the source system's times) per ``date_field``.
+    ``text`` matches title, description or external id, case-insensitively, as a plain substring.
+    """
+
+    decisions: frozenset[AnalysisDecision] = frozenset()
+    source_systems: frozenset[str] = frozenset()
+    severities: frozenset[str] = frozenset()
+    confidence_min: float | None = None
+    confidence_max: float | None = None
+    date_field: Literal["created", "updated"] = "updated"
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    text: str = ""
+
+
+def _latest_analysis_ids() -> Any:
+    # Analysis ids grow with every run, so the highest id per ticket is its latest analysis.
+    return (
+        select(Analysis.ticket_id.label("ticket_id"), func.max(Analysis.id).label("analysis_id"))
+        .group_by(Analysis.ticket_id)
+        .subquery("latest_analysis")
+    )
+
+
+def _undecided() -> Any:
+    return ~exists().where(
+        TicketRunbookLink.ticket_id == Ticket.id,
+        TicketRunbookLink.reviewed_at.is_not(None),
+    )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _apply_filters(query: Select[Any], filters: QueueFilters, *, with_decisions: bool) -> Select[Any]:
+    if with_decisions and filters.decisions:
+        query = query.where(Analysis.decision.in_(sorted(filters.decisions)))
+    if filters.source_systems:
+        query = query.where(Ticket.source_system.in_(sorted(filters.source_systems)))
+    if filters.severities:
+        query = query.where(Ticket.severity.in_(sorted(filters.severities)))
+    if filters.confidence_min is not None:
+        query = query.where(Analysis.confidence >= filters.confidence_min)
+    if filters.confidence_max is not None:
+        query = query.where(Analysis.confidence <= filters.confidence_max)
+    date_column = Ticket.created_at if filters.date_field == "created" else Ticket.updated_at
+    if filters.date_from is not None:
+        query = query.where(date_column >= filters.date_from)
+    if filters.date_to is not None:
+        query = query.where(date_column < filters.date_to)
+    text = filters.text.strip()
+    if text:
+        pattern = _like_pattern(text)
+        query = query.where(
+            or_(
+                Ticket.title.ilike(pattern, escape="\\"),
+                Ticket.description.ilike(pattern, escape="\\"),
+                Ticket.external_id.ilike(pattern, escape="\\"),
+            )
+        )
+    return query
+
+
+def _queue_base(columns: Sequence[Any]) -> Select[Any]:
+    latest = _latest_analysis_ids()
+    return (
+        select(*columns)
+        .select_from(Ticket)
+        .join(latest, latest.c.ticket_id == Ticket.id)
+        .join(Analysis, Analysis.id == latest.c.analysis_id)
+        .where(_undecided())
+    )
+
+
+def load_review_queue(
+    session: TenantSession, filters: QueueFilters | None = None, *, limit: int | None = None
+) -> list[ReviewQueueRow]:
+    """The tickets awaiting a decision, in queue order (see the module docstring)."""
+    filters = filters or QueueFilters()
+    best = aliased(Runbook)
+    group = case(
+        {decision: position for position, decision in enumerate(DECISION_ORDER)},
+        value=Analysis.decision,
+        else_=len(DECISION_ORDER),
+    )
+    within_group = case(
+        (Analysis.decision == AnalysisDecision.LINK_RUNBOOK, Analysis.confidence), else_=-Analysis.confidence
+    )
+    query = (
+        _queue_base(
+            (
+                Ticket.id,
+                Ticket.external_id,
+                Ticket.title,
+                Ticket.source_system,
+                Ticket.severity,
+                Ticket.status,
+                Ticket.created_at,
+                Ticket.updated_at,
+                Analysis.decision,
+                Analysis.confidence,
+                Analysis.best_runbook_id,
+                best.title,
+                Analysis.analysed_at,
+            )
+        )
+        .outerjoin(best, best.id == Analysis.best_runbook_id)
+        .order_by(group, within_group, Ticket.id)
+        .limit(limit)
+    )
+    query = _apply_filters(query, filters, with_decisions=True)
+    return [ReviewQueueRow(*values) for values in session.execute(query).all()]
+
+
+def queue_counts(session: TenantSession, filters: QueueFilters | None = None) -> dict[AnalysisDecision, int]:
+    """Tickets awaiting a decision per analysis decision, under every filter *except* the decision one.
+
+    The decision filter is left out on purpose: the counts tell the analyst what choosing each decision
+    would show, which is what a count next to a filter is for.
+    """
+    filters = filters or QueueFilters()
+    query = _queue_base((Analysis.decision, func.count())).group_by(Analysis.decision)
+    query = _apply_filters(query, filters, with_decisions=False)
+    counts = dict.fromkeys(DECISION_ORDER, 0)
+    for decision, count in session.execute(query).all():
+        counts[AnalysisDecision(decision)] = int(count)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFacets:
+    """The values the source-system and severity filters offer (only those that occur)."""
+
+    source_systems: tuple[str, ...]
+    severities: tuple[str, ...]
+
+
+def queue_facets(session: TenantSession) -> QueueFacets:
+    sources = session.scalars(select(Ticket.source_system).distinct().order_by(Ticket.source_system))
+    severities = session.scalars(
+        select(Ticket.severity).where(Ticket.severity.is_not(None)).distinct().order_by(Ticket.severity)
+    )
+    return QueueFacets(tuple(sources), tuple(s for s in severities if s))
+
+
+def is_in_queue(session: TenantSession, ticket_id: int) -> bool:
+    query = _queue_base((Ticket.id,)).where(Ticket.id == ticket_id)
+    return session.execute(query).first() is not None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Decisions
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """Every column of a link a decision may change; enough to put the link back exactly."""
+
+    decision: LinkDecision
+    confidence_score: float | None
+    linked_automatically: bool
+    linked_at: datetime | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, link: TicketRunbookLink) -> LinkState:
+        return cls(
+            decision=LinkDecision(link.decision),
+            confidence_score=link.confidence_score,
+            linked_automatically=bool(link.linked_automatically),
+            linked_at=link.linked_at,
+            reviewed_by=link.reviewed_by,
+            reviewed_at=link.reviewed_at,
+            reason=link.reason,
+        )
+
+    def apply_to(self, link: TicketRunbookLink) -> None:
+        link.decision = self.decision
+        link.confidence_score = self.confidence_score
+        link.linked_automatically = self.linked_automatically
+        link.linked_at = self.linked_at
+        link.reviewed_by = self.reviewed_by
+        link.reviewed_at = self.reviewed_at
+        link.reason = self.reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision.value,
+            "confidence_score": self.confidence_score,
+            "linked_automatically": self.linked_automatically,
+            "linked_at": _iso(self.linked_at),
+            "reviewed_by": self.reviewed_by,
+            "reviewed_at": _iso(self.reviewed_at),
+            "reason": self.reason,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """One link's state before (``None``: the link did not exist) and after a decision."""
+
+    link_id: int
+    ticket_id: int
+    runbook_id: int
+    before: LinkState | None
+    after: LinkState | None  # None only in an undo that removed a link the decision had created
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """What a decision did, for the undo stack; plain data, safe to hand to the GUI thread."""
+
+    action: str
+    actor: str
+    decided_at: datetime
+    changes: tuple[LinkChange, ...]
+    skipped_ticket_ids: tuple[int, ...] = ()  # bulk: tickets with nothing to decide on (no best match)
+
+    @property
+    def ticket_ids(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(change.ticket_id for change in self.changes))
+
+
+StateMaker = Callable[[LinkState | None], LinkState]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _require_ticket(session: TenantSession, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or ticket.tenant_id != session.tenant_id:
+        raise ReviewError(f"ticket {ticket_id} does not exist in this tenant")
+    return ticket
+
+
+def _require_runbook(session: TenantSession, runbook_id: int) -> Runbook:
+    runbook = session.get(Runbook, runbook_id)
+    if runbook is None or runbook.tenant_id != session.tenant_id:
+        raise ReviewError(f"runbook {runbook_id} does not exist in this tenant")
+    return runbook
+
+
+def _link(session: TenantSession, ticket_id: int, runbook_id: int) -> TicketRunbookLink | None:
+    return session.scalars(
+        select(TicketRunbookLink).where(
+            TicketRunbookLink.ticket_id == ticket_id, TicketRunbookLink.runbook_id == runbook_id
+        )
+    ).one_or_none()
+
+
+def _audit_json(change: LinkChange, state: LinkState | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "ticket_id": change.ticket_id,
+        "runbook_id": change.runbook_id,
+        "link": state.to_json() if state is not None else None,
+        **extra,
+    }
+
+
+def _set_link(
+    session: TenantSession,
+    ticket_id: int,
+    runbook_id: int,
+    make_state: StateMaker,
+    *,
+    action: str,
+    actor: str,
+) -> LinkChange:
+    """Create or update one link to ``make_state(before)`` and audit it; the caller owns the transaction."""
+    link = _link(session, ticket_id, runbook_id)
+    before = LinkState.of(link) if link is not None else None
+    after: LinkState = make_state(before)
+    if link is None:
+        link = TicketRunbookLink(tenant_id=session.tenant_id, ticket_id=ticket_id, runbook_id=runbook_id)
+        session.add(link)
+    after.apply_to(link)
+    session.flush()  # the new link's id, for the audit row and the undo record
+    change = LinkChange(link.id, ticket_id, runbook_id, before, after)
+    record_audit(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=LINK_ENTITY,
+        entity_id=link.id,
+        before=_audit_json(change, before) if before is not None else None,
+        after=_audit_json(change, after),
+    )
+    return change
+
+
+def _linked_by(actor: str, now: datetime, confidence: float | None) -> StateMaker:
+    def make(before: LinkState | None) -> LinkState:
+        if confidence is None and before is not None:
+            confidence_score = before.confidence_score  # linking by hand keeps the machine's score, if any
+        else:
+            confidence_score = confidence
+        return LinkState(
+            decision=LinkDecision.LINKED,
+            confidence_score=confidence_score,
+            # Provenance: a confirmed automatic link stays marked automatic (auto-link precision metrics).
+            linked_automatically=bool(before and before.linked_automatically),
+            linked_at=before.linked_at if before and before.linked_at else now,
+            reviewed_by=actor,
+            reviewed_at=now,
+            reason=None,
+        )
+
+    return make
+
+
+def _rejected_by(actor: str, now: datetime, reason: str | None) -> StateMaker:
+    def make(before: LinkState | None) -> LinkState:
+        return LinkState(
+            decision=LinkDecision.REJECTED,
+            confidence_score=before.confidence_score if before else None,
+            linked_automatically=bool(before and before.linked_automatically),
+            linked_at=None,
+            reviewed_by=actor,
+            reviewed_at=now,
+            reason=(reason or "").strip() or None,
+        )
+
+    return make
+
+
+def approve(
+    session: TenantSession, ticket_id: int, runbook_id: int, confidence: float | None, actor: str
+) -> DecisionRecord:
+    """Link the ticket to the runbook the analyst confirmed (a suggestion or an automatic link)."""
+    _require_ticket(session, ticket_id)
+    _require_runbook(session, runbook_id)
+    now = _now()
+    change = _set_link(
+        session,
+        ticket_id,
+        runbook_id,
+        _linked_by(actor, now, confidence),
+        action="review.approve",
+        actor=actor,
+    )
+    return DecisionRecord("review.approve", actor, now, (change,))
+
+
+def reject(
+    session: TenantSession, ticket_id: int, runbook_id: int, reason: str | None, actor: str
+) -> DecisionRecord:
+    """Mark the suggestion wrong (with an optional reason); the ticket leaves the queue (module docstring)."""
+    _require_ticket(session, ticket_id)
+    _require_runbook(session, runbook_id)
+    now = _now()
+    change = _set_link(
+        session, ticket_id, runbook_id, _rejected_by(actor, now, reason), action="review.reject", actor=actor
+    )
+    return DecisionRecord("review.reject", actor, now, (change,))
+
+
+def _link_instead(
+    session: TenantSession, ticket_id: int, runbook_id: int, actor: str, action: str, reason: str
+) -> DecisionRecord:
+    _require_ticket(session, ticket_id)
+    _require_runbook(session, runbook_id)
+    now = _now()
+    changes = [
+        _set_link(session, ticket_id, runbook_id, _linked_by(actor, now, None), action=action, actor=actor)
+    ]
+    machine_links = session.scalars(
+        select(TicketRunbookLink).where(
+            TicketRunbookLink.ticket_id == ticket_id,
+            TicketRunbookLink.runbook_id != runbook_id,
+            TicketRunbookLink.linked_automatically.is_(True),
+            TicketRunbookLink.decision == LinkDecision.LINKED,
+            TicketRunbookLink.reviewed_at.is_(None),
+        )
+    ).all()
+    for link in machine_links:
+        changes.append(
+            _set_link(
+                session,
+                ticket_id,
+                link.runbook_id,
+                _rejected_by(actor, now, reason),
+                action="review.supersede",
+                actor=actor,
+            )
+        )
+    return DecisionRecord(action, actor, now, tuple(changes))
+
+
+def link_other(session: TenantSession, ticket_id: int, runbook_id: int, actor: str) -> DecisionRecord:
+    """Link a runbook the analyst picked; an unreviewed automatic link to another runbook is rejected."""
+    return _link_instead(
+        session, ticket_id, runbook_id, actor, "review.link_other", f"analyst linked runbook {runbook_id}"
+    )
+
+
+def record_draft(
+    session: TenantSession, ticket_id: int, runbook_id_of_new_draft: int, actor: str
+) -> DecisionRecord:
+    """Link the ticket to the draft runbook written for it (after the editor saved it)."""
+    return _link_instead(
+        session,
+        ticket_id,
+        runbook_id_of_new_draft,
+        actor,
+        "review.draft",
+        f"analyst drafted runbook {runbook_id_of_new_draft}",
+    )
+
+
+def _latest_best(session: TenantSession, ticket_ids: Sequence[int]) -> dict[int, tuple[int | None, float]]:
+    latest = _latest_analysis_ids()
+    rows = session.execute(
+        select(Analysis.ticket_id, Analysis.best_runbook_id, Analysis.confidence)
+        .join(latest, latest.c.analysis_id == Analysis.id)
+        .where(Analysis.ticket_id.in_(list(ticket_ids)))
+    ).all()
+    return {ticket_id: (runbook_id, confidence) for ticket_id, runbook_id, confidence in rows}
+
+
+def _bulk(
+    session: TenantSession,
+    ticket_ids: Iterable[int],
+    actor: str,
+    action: str,
+    make: Callable[[datetime, float], StateMaker],
+) -> DecisionRecord:
+    ids = list(dict.fromkeys(ticket_ids))
+    best = _latest_best(session, ids)
+    now = _now()
+    changes: list[LinkChange] = []
+    skipped: list[int] = []
+    for ticket_id in ids:
+        runbook_id, confidence = best.get(ticket_id, (None, 0.0))
+        if runbook_id is None:
+            skipped.append(ticket_id)
+            continue
+        changes.append(
+            _set_link(session, ticket_id, runbook_id, make(now, confidence), action=action, actor=actor)
+        )
+    return DecisionRecord(action, actor, now, tuple(changes), tuple(skipped))
+
+
+def bulk_approve(session: TenantSession, ticket_ids: Iterable[int], actor: str) -> DecisionRecord:
+    """Approve each ticket's best match (its latest analysis), all in the caller's one transaction."""
+    return _bulk(
+        session,
+        ticket_ids,
+        actor,
+        "review.approve",
+        lambda now, confidence: _linked_by(actor, now, confidence),
+    )
+
+
+def bulk_reject(
+    session: TenantSession, ticket_ids: Iterable[int], reason: str | None, actor: str
+) -> DecisionRecord:
+    """Reject each ticket's best match, with one reason for all."""
+    return _bulk(
+        session, ticket_ids, actor, "review.reject", lambda now, _confidence: _rejected_by(actor, now, reason)
+    )
+
+
+def undo(session: TenantSession, record: DecisionRecord, actor: str) -> DecisionRecord:
+    """Put every link the record touched back as it was, audited as ``review.undo``.
+
+    Refuses (nothing written) when a link no longer is what the decision left, e.g. another decision or an
+    edit came in between: restoring would silently throw that work away.
+    """
+    now = _now()
+    inverse: list[LinkChange] = []
+    for change in reversed(record.changes):
+        link = _link(session, change.ticket_id, change.runbook_id)
+        current = LinkState.of(link) if link is not None else None
+        if current != change.after:
+            raise ReviewConflictError(
+                f"link of ticket {change.ticket_id} to runbook {change.runbook_id} changed after "
+                f"{record.action}; not undoing"
+            )
+        if change.before is None:
+            if link is not None:
+                session.delete(link)
+        else:
+            if link is None:
+                link = TicketRunbookLink(
+                    tenant_id=session.tenant_id, ticket_id=change.ticket_id, runbook_id=change.runbook_id
+                )
+                session.add(link)
+            change.before.apply_to(link)
+        session.flush()
+        reverted = LinkChange(
+            link.id if link is not None else change.link_id,
+            change.ticket_id,
+            change.runbook_id,
+            current,
+            change.before,
+        )
+        record_audit(
+            session,
+            actor=actor,
+            action="review.undo",
+            entity_type=LINK_ENTITY,
+            entity_id=reverted.link_id,
+            before=_audit_json(reverted, current),
+            after=_audit_json(reverted, change.before, undoes=record.action),
+        )
+        inverse.append(reverted)
+    return DecisionRecord("review.undo", actor, now, tuple(inverse))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The side-by-side view's data
+# ----------------------------------------------------------------------------------------------------------
+
+
+class SimilarTicketSource(Protocol):
+    """What drafting and the side-by-side view need of the matcher (``MatchingEngine`` fits)."""
+
+    def similar_tickets(self, ticket_id: int, k: int = 5) -> list[SimilarTicket]: ...
+
+
+class TicketMatcher(SimilarTicketSource, Protocol):
+    def search(self, query_text: str, k: int = 5) -> list[RunbookMatch]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    """One ranked runbook for the ticket, with the text that explains it."""
+
+    rank: int
+    match: RunbookMatch
+    runbook: RunbookRow
+    section_text: str  # the best-matching section (or the runbook's opening when only words matched)
+    link_decision: str | None  # the ticket's existing link to this runbook: suggested, linked, rejected
+    linked_automatically: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReview:
+    ticket: TicketRow
+    ticket_terms_text: str  # the text of the ticket the match terms came from (title + cleaned description)
+    similar: tuple[SimilarTicket, ...]
+    matches: tuple[MatchView, ...]
+    analysis_decision: AnalysisDecision | None
+    analysis_confidence: float | None
+
+
+def _section_text(session: TenantSession, runbook: Runbook, section_name: str | None) -> str:
+    query = select(RunbookSection.name, RunbookSection.text).where(RunbookSection.runbook_id == runbook.id)
+    sections = session.execute(query.order_by(RunbookSection.ordinal)).all()
+    if section_name is not None:
+        parts = [body for name, body in sections if name == section_name]
+        if parts:
+            return "\n\n".join(dict.fromkeys(parts))
+    # Words matched but no section was near in meaning: the first section after the title tells what it is.
+    return sections[1][1] if len(sections) > 1 else runbook.body[:2000]
+
+
+def load_ticket_review(
+    session: TenantSession, matcher: TicketMatcher, ticket_id: int, *, k: int = 5, similar_k: int = 5
+) -> TicketReview:
+    """Everything the side-by-side view shows for one ticket (run in a worker: it encodes the ticket)."""
+    ticket = _require_ticket(session, ticket_id)
+    prepared = ticket_text(ticket)
+    matches = matcher.search(prepared, k)
+    links = {
+        link.runbook_id: link
+        for link in session.scalars(select(TicketRunbookLink).where(TicketRunbookLink.ticket_id == ticket_id))
+    }
+    runbooks = {
+        runbook.id: runbook
+        for runbook in session.scalars(select(Runbook).where(Runbook.id.in_([m.runbook_id for m in matches])))
+    }
+    views = []
+    for rank, match in enumerate(matches, start=1):
+        runbook = runbooks.get(match.runbook_id)
+        if runbook is None:  # deleted since the index was written
+            continue
+        link = links.get(match.runbook_id)
+        views.append(
+            MatchView(
+                rank=rank,
+                match=match,
+                runbook=runbook_row(runbook),
+                section_text=_section_text(session, runbook, match.best_section),
+                link_decision=LinkDecision(link.decision).value if link is not None else None,
+                linked_automatically=bool(link and link.linked_automatically),
+            )
+        )
+    analysis = session.scalars(
+        select(Analysis).where(Analysis.ticket_id == ticket_id).order_by(Analysis.id.desc()).limit(1)
+    ).first()
+    return TicketReview(
+        ticket=ticket_row(ticket),
+        ticket_terms_text=prepared,
+        similar=tuple(matcher.similar_tickets(ticket_id, similar_k)),
+        matches=tuple(views),
+        analysis_decision=AnalysisDecision(analysis.decision) if analysis else None,
+        analysis_confidence=analysis.confidence if analysis else None,
+    )
+
+
+# Mirrors core.matching.text's term pattern: runs of word characters joined by . - @ ' so that the spans
+# found here
+# are exactly the terms lexical_terms() produced on the other side.
+_TERM_SPAN = re.compile(r"\w+(?:[.\-@'’]\w+)*")
+
+
+def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+    """Character spans in ``text`` of the given lexical terms (shared terms), for highlighting.
+
+    Each candidate word is normalised by :func:`core.matching.text.lexical_terms` itself, so "Outlook's",
+    "OUTLOOK"
+    and "outlook" all light up for the term ``outlook`` just as the matcher counted them.
+    """
+    wanted = set(terms)
+    if not wanted:
+        return []
+    spans = []
+    for match in _TERM_SPAN.finditer(text):
+        normalised = lexical_terms(match.group())
+        if normalised and normalised[0] in wanted:
+            spans.append((match.start(), match.end()))
+    return spans
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Drafts
+# ----------------------------------------------------------------------------------------------------------
+
+
+def clean_note(note: str) -> str:
+    """A resolution note as a candidate step: journal headers stripped, whitespace normalised."""
+    return normalise_whitespace(strip_servicenow_journal(note))
+
+
+def says_only_closed(note: str) -> bool:
+    """True for notes like "Closed." or "Resolved, closing" that hold no step worth proposing."""
+    return all(term in _CLOSING_WORDS for term in lexical_terms(note))
+
+
+def draft_from_ticket(
+    session: TenantSession, engine_or_similar: SimilarTicketSource, ticket_id: int
+) -> RunbookDraft:
+    """A new runbook pre-filled from a ticket no runbook covers.
+
+    Title: the ticket's title without mail prefixes. Symptoms: its description, cleaned like the matcher
+    cleans it (markup, greetings, signatures and quoted replies go; error codes and hostnames stay). Steps:
+    the resolution notes of the most similar *resolved* tickets, most similar first, each citing its ticket
+    so the author can check it; notes that only say the ticket was closed ("Resolved - user confirmed.")
+    and repeated notes are left out.
+    """
+    ticket = _require_ticket(session, ticket_id)
+    title = prepare_ticket_text(ticket.title, None) or ticket.title.strip() or ticket.external_id
+    symptoms = prepare_ticket_text("", ticket.description)
+    notes: list[tuple[str, str | None]] = []
+    if ticket.resolution_notes:  # the ticket's own fix, when it already has one, comes first
+        notes.append((ticket.resolution_notes, ticket.external_id))
+    for similar in engine_or_similar.similar_tickets(ticket_id, SIMILAR_FOR_DRAFT):
+        if similar.resolved and similar.resolution_notes:
+            notes.append((similar.resolution_notes, similar.external_id))
+    steps: list[CandidateStep] = []
+    seen: set[str] = set()
+    for note, source in notes:
+        text = clean_note(note)
+        key = text.casefold()
+        if not text or key in seen or says_only_closed(text):
+            continue
+        seen.add(key)
+        steps.append(CandidateStep(text=text, source_ticket=source))
+        if len(steps) >= DRAFT_STEP_LIMIT:
+            break
+    tags = tuple(dict.fromkeys(t for t in (ticket.category, ticket.configuration_item) if t and t.strip()))
+    return RunbookDraft(
+        title=title,
+        symptoms=symptoms,
+        steps=tuple(steps),
+        tags=tuple(tag.strip().lower() for tag in tags[:1]),
+        service=ticket.configuration_item or None,
+        source_ticket_ids=(ticket.id,),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookChoice:
+    """A runbook as the "link to another runbook" dialog lists it."""
+
+    id: int
+    title: str
+    status: str
+    service: str | None
+    tags: tuple[str, ...] = field(default=())
+
+
+_STATUS_RANK = {
+    RunbookStatus.APPROVED: 0,
+    RunbookStatus.IN_REVIEW: 1,
+    RunbookStatus.DRAFT: 2,
+    RunbookStatus.RETIRED: 3,
+}
+
+
+def runbook_choices(session: TenantSession) -> list[RunbookChoice]:
+    """Every runbook, approved first (what matching links to), then in review, drafts, retired; by title."""
+    status_rank = case(dict(_STATUS_RANK), value=Runbook.status, else_=len(_STATUS_RANK))
+    rows = session.execute(
+        select(Runbook.id, Runbook.title, Runbook.status, Runbook.service, Runbook.tags).order_by(
+            status_rank, func.lower(Runbook.title), Runbook.id
+        )
+    ).all()
+    return [
+        RunbookChoice(rid, title, RunbookStatus(status).value, service, tuple(tags or ()))
+        for rid, title, status, service, tags in rows
+    ]
+
+
+__all__ = [
+    "DECISION_ORDER",
+    "DecisionRecord",
+    "LinkChange",
+    "LinkState",
+    "MatchView",
+    "QueueFacets",
+    "QueueFilters",
+    "ReviewConflictError",
+    "ReviewError",
+    "ReviewQueueRow",
+    "RunbookChoice",
+    "SimilarTicketSource",
+    "TicketMatcher",
+    "TicketReview",
+    "approve",
+    "bulk_approve",
+    "bulk_reject",
+    "draft_from_ticket",
+    "is_in_queue",
+    "link_other",
+    "load_review_queue",
+    "load_ticket_review",
+    "queue_counts",
+    "queue_facets",
+    "record_draft",
+    "reject",
+    "runbook_choices",
+    "term_spans",
+    "undo",
+]

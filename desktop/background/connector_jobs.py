@@ -1,0 +1,282 @@
+"""What the connector wizard and the Connectors page run on worker threads: plain functions, rows out.
+
+The wizard's test and preview build a connector from a :class:`ConnectorDraft` (what the analyst typed, with
+typed secrets only: in edit mode the stored ones are read from the keychain here, on the worker, because a
+keychain may block on an unlock prompt). Saving goes through :mod:`connectors.configs`, the same validation
+and keychain handling as the CLI, plus the first sync's start date (:mod:`connectors.onboarding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from connectors.base import CheckResult, ConnectorSettings, connector_class, diagnose
+from connectors.configs import (
+    ConfigRow,
+    RemoveResult,
+    create_config,
+    list_configs,
+    remove_config,
+    set_active,
+    update_config,
+)
+from connectors.errors import ConnectorError
+from connectors.onboarding import set_first_sync_start
+from connectors.secrets import load_secrets
+from core.importing.tickets import TicketValues
+from core.store.models import SyncRun, SyncStatus, Ticket
+from core.store.tenancy import TenantSession
+from desktop.background.sync_jobs import TransportFactory, run_coroutine, transport_for
+from desktop.background.tasks import TaskContext
+
+PREVIEW_LIMIT = 10
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ConnectorDraft:
+    """A connector as the wizard holds it before (or instead of) saving it."""
+
+    connector_type: str
+    name: str
+    base_url: str
+    auth_mode: str
+    options: Mapping[str, Any]
+    secrets: Mapping[str, str] = field(default_factory=dict)  # typed in this wizard; never logged
+    ca_bundle: str | None = None
+    sync_frequency_minutes: int = 5
+    first_sync_start: datetime | None = None
+    existing_id: int | None = None  # edit mode
+    keychain_key: str = ""  # edit mode: where the secrets not typed again are
+    stored_secret_fields: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # like ConnectorSettings: a secret never reaches a log through repr()
+        return (
+            f"ConnectorDraft(type={self.connector_type!r}, name={self.name!r}, base_url={self.base_url!r}, "
+            f"auth_mode={self.auth_mode!r}, options={dict(self.options)!r}, "
+            f"secrets=<{len(self.secrets)} hidden>, existing_id={self.existing_id!r})"
+        )
+
+
+def draft_settings(draft: ConnectorDraft) -> ConnectorSettings:
+    """The settings a connector needs: typed secrets, else (edit mode) the stored ones from the keychain."""
+    secrets = dict(draft.secrets)
+    missing = [key for key in draft.stored_secret_fields if key not in secrets]
+    if missing and draft.keychain_key:
+        secrets = load_secrets(draft.name, draft.keychain_key, missing) | secrets
+    return ConnectorSettings(
+        name=draft.name,
+        base_url=draft.base_url,
+        auth_mode=draft.auth_mode,
+        options=dict(draft.options),
+        secrets=secrets,
+        ca_bundle=draft.ca_bundle or None,
+    )
+
+
+def check_connection(
+    task: TaskContext, draft: ConnectorDraft, transport_factory: TransportFactory | None
+) -> CheckResult:
+    """Reachability, TLS, authentication and read permission, as the connector's ``check`` diagnoses them."""
+
+    async def check() -> CheckResult:
+        try:
+            settings = draft_settings(draft)
+            connector = connector_class(draft.connector_type).create(
+                settings, transport=transport_for(transport_factory, settings)
+            )
+        except ConnectorError as exc:  # an unreadable CA bundle, a locked keychain
+            return diagnose(exc)
+        try:
+            return await connector.check()
+        finally:
+            await connector.close()
+
+    return run_coroutine(task, check)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    tickets: tuple[TicketValues, ...]
+    problem: CheckResult | None = None  # why there is no preview
+
+
+def preview_records(
+    task: TaskContext,
+    draft: ConnectorDraft,
+    transport_factory: TransportFactory | None,
+    limit: int = PREVIEW_LIMIT,
+) -> PreviewResult:
+    """The first ``limit`` records as the sync would store them, so the analyst sees the mapping works."""
+
+    async def preview() -> PreviewResult:
+        try:
+            settings = draft_settings(draft)
+            connector = connector_class(draft.connector_type).create(
+                settings, transport=transport_for(transport_factory, settings)
+            )
+        except ConnectorError as exc:
+            return PreviewResult((), diagnose(exc))
+        try:
+            return PreviewResult(tuple(await connector.preview(limit)))
+        except ConnectorError as exc:
+            return PreviewResult((), diagnose(exc))
+        finally:
+            await connector.close()
+
+    return run_coroutine(task, preview)
+
+
+def save_connector(sessions: sessionmaker[TenantSession], draft: ConnectorDraft, actor: str) -> ConfigRow:
+    """Create (secrets to the keychain, audited) or update the config; a new one gets its first-sync start."""
+    if draft.existing_id is None:
+        row = create_config(
+            sessions,
+            connector_type=draft.connector_type,
+            name=draft.name,
+            base_url=draft.base_url,
+            auth_mode=draft.auth_mode,
+            options=draft.options,
+            secrets=draft.secrets,
+            ca_bundle=draft.ca_bundle or None,
+            sync_frequency_minutes=draft.sync_frequency_minutes,
+            actor=actor,
+        )
+        if draft.first_sync_start is not None:
+            set_first_sync_start(sessions, row.id, draft.first_sync_start)
+        return row
+    spec = connector_class(draft.connector_type).spec
+    # update_config merges options: every option the draft does not set is removed explicitly.
+    options: dict[str, Any] = {f.key: None for f in spec.fields if not f.secret}
+    options.update(draft.options)
+    return update_config(
+        sessions,
+        draft.existing_id,
+        name=draft.name,
+        base_url=draft.base_url,
+        auth_mode=draft.auth_mode,
+        options=options,
+        secrets={key: value for key, value in draft.secrets.items() if value} or None,
+        ca_bundle=draft.ca_bundle or "",
+        sync_frequency_minutes=draft.sync_frequency_minutes,
+        actor=actor,
+    )
+
+
+# --- the Connectors page --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorOverviewRow:
+    """One configured connector with what the page shows beside its config."""
+
+    config: ConfigRow
+    system: str  # the connector type's display name
+    items_synced: int  # tickets in the store that this connector brought
+    last_status: str | None  # of its latest run
+    last_error: str | None
+
+    @property
+    def id(self) -> int:
+        return self.config.id
+
+
+def load_overview(sessions: sessionmaker[TenantSession]) -> tuple[ConnectorOverviewRow, ...]:
+    with sessions() as session:
+        configs = list_configs(session)
+        counts = dict(
+            session.execute(
+                select(Ticket.connector_config_id, func.count())
+                .where(Ticket.connector_config_id.is_not(None))
+                .group_by(Ticket.connector_config_id)
+            ).all()
+        )
+        latest_ids = select(func.max(SyncRun.id)).group_by(SyncRun.connector_config_id).scalar_subquery()
+        latest = {
+            run.connector_config_id: run
+            for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(latest_ids)))
+        }
+        rows = []
+        for config in configs:
+            run = latest.get(config.id)
+            rows.append(
+                ConnectorOverviewRow(
+                    config=config,
+                    system=_display_name(config.connector_type),
+                    items_synced=int(counts.get(config.id, 0)),
+                    last_status=run.status.value if run is not None else None,
+                    last_error=run.error_text if run is not None else None,
+                )
+            )
+    return tuple(rows)
+
+
+def _display_name(connector_type: str) -> str:
+    try:
+        return connector_class(connector_type).spec.display_name
+    except ConnectorError:  # a config of a connector this build no longer has
+        return connector_type
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRunRow:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    items_new: int
+    items_updated: int
+    items_unchanged: int
+    items_failed: int
+    error_text: str | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+
+def load_history(
+    sessions: sessionmaker[TenantSession], config_id: int, limit: int = HISTORY_LIMIT
+) -> tuple[SyncRunRow, ...]:
+    """The config's runs, newest first."""
+    with sessions() as session:
+        runs = session.scalars(
+            select(SyncRun)
+            .where(SyncRun.connector_config_id == config_id)
+            .order_by(SyncRun.id.desc())
+            .limit(limit)
+        )
+        return tuple(
+            SyncRunRow(
+                id=run.id,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                status=SyncStatus(run.status).value,
+                items_new=run.items_new,
+                items_updated=run.items_updated,
+                items_unchanged=run.items_unchanged,
+                items_failed=run.items_failed,
+                error_text=run.error_text,
+            )
+            for run in runs
+        )
+
+
+def delete_connector(
+    sessions: sessionmaker[TenantSession], config_id: int, purge_tickets: bool, actor: str
+) -> RemoveResult:
+    return remove_config(sessions, config_id, purge_tickets=purge_tickets, actor=actor)
+
+
+def set_connector_active(
+    sessions: sessionmaker[TenantSession], config_id: int, active: bool, actor: str
+) -> ConfigRow:
+    return set_active(sessions, config_id, active, actor=actor)

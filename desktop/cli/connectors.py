@@ -1,0 +1,227 @@
+"""``runbook-desk connectors types|add|list|check|sync|remove``: connectors for headless, scripted use.
+
+Secrets are never command-line arguments (they would sit in the shell history and in ``ps``): each secret
+field is read from ``RUNBOOK_DESK_SECRET_<FIELD>`` (upper case) or, in a terminal, from a hidden prompt.
+``sync`` prints the run's counts and exits 1 with the connector's error when the run failed, so a cron job
+or CI step notices; ``check`` exits 1 with the diagnosis when the connector cannot connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.base import CheckResult, ConnectorSpec, connector_class, connector_types
+from connectors.configs import (
+    ConfigRow,
+    create_config,
+    get_config,
+    list_configs,
+    remove_config,
+    required_secrets,
+    resolve_auth_mode,
+    settings_for,
+    validate_options,
+)
+from connectors.errors import ConfigurationError
+from connectors.secrets import install_secret_redaction
+from connectors.sync import run_sync
+from core.errors import RunbookDeskError
+from core.store.workspace import Workspace
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+SECRET_ENV_PREFIX = "RUNBOOK_DESK_SECRET_"
+
+
+def add_connectors_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    group = commands.add_parser("connectors", help="configure and sync ticketing systems")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("types", parents=[common], help="the connector types this build knows")
+    add = sub.add_parser(
+        "add",
+        parents=[common],
+        help="configure a connector (secrets from RUNBOOK_DESK_SECRET_<FIELD> or a hidden prompt)",
+    )
+    add.add_argument("type", help="a type from `connectors types`, e.g. servicenow")
+    add.add_argument("--name", required=True, help="your name for it; errors and the UI use it")
+    add.add_argument("--url", required=True, help="the instance's base URL, https://...")
+    add.add_argument("--auth", metavar="MODE", help="auth mode (default: the type's first)")
+    add.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a non-secret setting (repeatable), e.g. --option tables=incident",
+    )
+    add.add_argument("--ca-bundle", metavar="PEM", help="CA bundle that signed the server's certificate")
+    add.add_argument("--every", type=int, default=5, metavar="MINUTES", help="sync frequency (default: 5)")
+    sub.add_parser("list", parents=[common], help="configured connectors and their last sync")
+    check = sub.add_parser("check", parents=[common], help="test reachability, TLS, auth and read access")
+    check.add_argument("name")
+    sync = sub.add_parser("sync", parents=[common], help="sync one connector now and print the counts")
+    sync.add_argument("name")
+    sync.add_argument("--full", action="store_true", help="re-read everything, not only what changed")
+    remove = sub.add_parser("remove", parents=[common], help="remove a connector and its keychain entries")
+    remove.add_argument("name")
+    remove.add_argument("--purge-tickets", action="store_true", help="also delete the tickets it brought")
+
+
+def run_connectors_command(args: argparse.Namespace) -> int:
+    install_secret_redaction()
+    if args.action == "types":
+        return _types(args)
+    with Workspace.open(args.workspace) as workspace:
+        sessions = workspace.session_factory(args.tenant)
+        if args.action == "add":
+            spec = connector_class(args.type).spec
+            options = parse_options(args.option)
+            # The options are checked before anyone is asked for a password.
+            validate_options(spec, args.name, resolve_auth_mode(spec, args.name, args.auth), options)
+            row = create_config(
+                sessions,
+                connector_type=args.type,
+                name=args.name,
+                base_url=args.url,
+                auth_mode=args.auth,
+                options=options,
+                secrets=read_secrets(spec, args.name, args.auth),
+                ca_bundle=args.ca_bundle,
+                sync_frequency_minutes=args.every,
+            )
+            _print(args, row.public_dict(), f"added {row.name} ({row.connector_type}, {row.base_url})")
+            return EXIT_OK
+        if args.action == "list":
+            with sessions() as session:
+                rows = list_configs(session)
+            _print(
+                args,
+                [r.public_dict() for r in rows],
+                "\n".join(_list_line(r) for r in rows) or "no connectors",
+            )
+            return EXIT_OK
+        with sessions() as session:
+            row = get_config(session, args.name)
+        if args.action == "check":
+            result = asyncio.run(_check(row))
+            payload = {"name": row.name, "ok": result.ok, "problem": result.problem.value}
+            payload |= {"message": result.message, "hint": result.hint}
+            text = f"{row.name}: {result.message}" if result.ok else f"{result.message}"
+            if not result.ok and result.hint:
+                text += f"\nhint: {result.hint}"
+            if result.ok or args.json:
+                _print(args, payload, text)
+            else:
+                print(f"runbook-desk: error: {text}", file=sys.stderr)
+            return EXIT_OK if result.ok else EXIT_ERROR
+        if args.action == "sync":
+            report = asyncio.run(run_sync(sessions, row.id, full=args.full))
+            if report.ok or args.json:
+                _print(args, report.as_dict(), report.headline())
+            else:
+                print(f"runbook-desk: error: {report.headline()}", file=sys.stderr)
+            return EXIT_OK if report.ok else EXIT_ERROR
+        if args.action == "remove":
+            result = remove_config(sessions, row.id, purge_tickets=args.purge_tickets)
+            text = f"removed {row.name}: {result.tickets_purged} tickets deleted, {result.tickets_kept} kept"
+            _print(
+                args,
+                {
+                    "name": row.name,
+                    "tickets_purged": result.tickets_purged,
+                    "tickets_kept": result.tickets_kept,
+                }
+                | {"keychain_problem": result.keychain_problem},
+                text,
+            )
+            if result.keychain_problem:
+                print(f"runbook-desk: warning: {result.keychain_problem}", file=sys.stderr)
+            return EXIT_OK
+    raise RunbookDeskError(f"unknown connectors action {args.action}")
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise RunbookDeskError(f"--option {pair}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def read_secrets(
+    spec: ConnectorSpec, name: str, auth_mode: str | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Each secret of the auth mode from its environment variable, else a hidden prompt in a terminal."""
+    environ = os.environ if environ is None else environ
+    mode = resolve_auth_mode(spec, name, auth_mode)
+    needed = set(required_secrets(spec, mode))
+    secrets: dict[str, str] = {}
+    for config_field in spec.fields:
+        if not config_field.secret or not config_field.applies_to(mode):
+            continue
+        variable = SECRET_ENV_PREFIX + config_field.key.upper()
+        value = environ.get(variable, "")
+        if not value and sys.stdin.isatty():
+            optional = "" if config_field.key in needed else " (optional, Enter to skip)"
+            value = getpass.getpass(f"{config_field.label}{optional}: ")
+        if not value and config_field.key in needed:
+            raise ConfigurationError(
+                name, f"{config_field.label} is required: set {variable} or run the command in a terminal"
+            )
+        if value:
+            secrets[config_field.key] = value
+    return secrets
+
+
+async def _check(row: ConfigRow) -> CheckResult:
+    connector = connector_class(row.connector_type).create(settings_for(row))
+    try:
+        return await connector.check()
+    finally:
+        await connector.close()
+
+
+def _types(args: argparse.Namespace) -> int:
+    specs = connector_types()
+    payload = [
+        {
+            "type": s.type,
+            "name": s.display_name,
+            "kind": s.kind.value,
+            "auth_modes": [m.key for m in s.auth_modes],
+            "options": [f.key for f in s.fields if not f.secret],
+            "secrets": [f.key for f in s.fields if f.secret],
+        }
+        for s in specs
+    ]
+    lines = [
+        f"{s.type:<18} {s.kind.value:<11} {s.display_name}  (auth: {', '.join(m.key for m in s.auth_modes)})"
+        for s in specs
+    ]
+    _print(args, payload, "\n".join(lines) or "no connector types")
+    return EXIT_OK
+
+
+def _list_line(row: ConfigRow) -> str:
+    state = "active" if row.is_active else "paused"
+    last = row.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if row.last_sync_at else "never synced"
+    failing = f", {row.consecutive_failures} failures in a row" if row.consecutive_failures else ""
+    every = f"every {row.sync_frequency_minutes} min"
+    return f"{row.name:<24} {row.connector_type:<16} {state:<7} {every}, {last}{failing}"
+
+
+def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(text)

@@ -1,0 +1,351 @@
+"""``runbook-desk``: no arguments opens the desktop app; subcommands work headless.
+
+Exit codes: 0 success, 1 error (one line on stderr), 2 usage error, 4 import finished but some rows were
+rejected (the rows are listed on stderr, or in the JSON output).
+
+Qt is imported only when the window is opened, so the headless commands start fast and run with no display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.errors import RunbookDeskError
+from core.importing import ImportSummary, import_runbooks, import_tickets
+from core.store.models import RunbookStatus
+from core.store.repository import count_tickets, list_runbooks, list_tickets
+from core.store.workspace import DEFAULT_TENANT, Workspace
+from desktop.cli.connectors import add_connectors_parser, run_connectors_command
+from desktop.cli.gaps import add_gaps_parser, run_gaps_command
+from desktop.cli.metrics import add_metrics_parser, run_metrics_command
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_REJECTED_ROWS = 4
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the command must not be reset by the subcommand's default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="workspace folder (default: $RUNBOOK_DESK_WORKSPACE or the user data folder)",
+    )
+    common.add_argument(
+        "--tenant", default=argparse.SUPPRESS, help=f"tenant slug (default: {DEFAULT_TENANT})"
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="runbook-desk",
+        description="Match IT tickets to runbooks offline. With no command, opens the desktop app.",
+        parents=[common],
+    )
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo workspace")
+    parser.add_argument(
+        "--self-test", action="store_true", help="check this installation in a temporary workspace and exit"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    importing = commands.add_parser("import", help="import tickets or runbooks from files")
+    what = importing.add_subparsers(dest="what", metavar="WHAT", required=True)
+    tickets = what.add_parser("tickets", parents=[common], help="tickets from CSV, JSON or JSONL")
+    tickets.add_argument("file", type=Path)
+    tickets.add_argument("--format", choices=("csv", "json", "jsonl"), help="default: from the extension")
+    tickets.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="take FIELD from COLUMN (repeatable), e.g. --map title=Subject",
+    )
+    tickets.add_argument("--source-system", help="source system name when the file has none")
+    tickets.add_argument("--timezone", default="UTC", help="time zone of times without an offset (IANA name)")
+    runbooks = what.add_parser(
+        "runbooks", parents=[common], help="runbooks from a Markdown folder or CSV/JSON"
+    )
+    runbooks.add_argument("path", type=Path)
+    runbooks.add_argument(
+        "--status",
+        choices=[s.value for s in RunbookStatus],
+        default="approved",
+        help="status of runbooks that do not state one (default: %(default)s)",
+    )
+
+    for name, help_text in (("tickets", "list tickets"), ("runbooks", "list runbooks")):
+        group = commands.add_parser(name, help=help_text)
+        sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+        lister = sub.add_parser("list", parents=[common], help=help_text)
+        lister.add_argument("--search", help="text in the title or body")
+        lister.add_argument("--limit", type=int, default=50)
+        if name == "runbooks":
+            lister.add_argument("--status", choices=[s.value for s in RunbookStatus])
+
+    analyze = commands.add_parser("analyze", parents=[common], help="match tickets to runbooks and decide")
+    scope = analyze.add_mutually_exclusive_group()
+    scope.add_argument("--all", action="store_true", help="re-analyse every ticket, not only new or changed")
+    scope.add_argument("--since", metavar="DATE", help="only tickets updated since DATE (ISO 8601)")
+    search = commands.add_parser("search", parents=[common], help="rank runbooks for a text")
+    search.add_argument("text")
+    search.add_argument("-k", type=int, default=5, help="how many runbooks (default: %(default)s)")
+    index = commands.add_parser("index", help="the search indexes")
+    index_sub = index.add_subparsers(dest="action", metavar="ACTION", required=True)
+    index_sub.add_parser("rebuild", parents=[common], help="rebuild the indexes from the store")
+    index_sub.add_parser("check", parents=[common], help="compare the indexes with the store")
+
+    ws = commands.add_parser("workspace", help="create or describe a workspace")
+    ws_sub = ws.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ws_sub.add_parser("init", parents=[common], help="create the workspace (and the tenant) if missing")
+    ws_sub.add_parser("info", parents=[common], help="where the workspace is and what it holds")
+    add_connectors_parser(commands, common)
+    add_gaps_parser(commands, common)
+    add_metrics_parser(commands, common)
+    return parser
+
+
+def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise RunbookDeskError(f"--map {pair}: expected FIELD=COLUMN")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+    else:
+        print(text)
+
+
+def _report_import(args: argparse.Namespace, summary: ImportSummary) -> int:
+    _print(args, summary.as_dict(), summary.headline())
+    if not args.json:
+        for row in summary.rejected:
+            print(f"rejected: {row}", file=sys.stderr)
+        if summary.rejected_count > len(summary.rejected):
+            print(f"... and {summary.rejected_count - len(summary.rejected)} more", file=sys.stderr)
+    return EXIT_REJECTED_ROWS if summary.rejected_count else EXIT_OK
+
+
+def _progress_printer(enabled: bool) -> Any:
+    if not enabled:
+        return None
+
+    def show(done: int, fraction: float) -> None:
+        print(f"\r{done} rows ({fraction:.0%})", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if args.command == "connectors":
+        return run_connectors_command(args)
+    if args.command == "workspace" and args.action == "init":
+        with Workspace.open(args.workspace) as workspace:
+            tenant = workspace.ensure_tenant(args.tenant)
+            _print(
+                args,
+                {"workspace": str(workspace.root), "tenant": tenant.slug},
+                f"workspace {workspace.root} ready (tenant {tenant.slug})",
+            )
+        return EXIT_OK
+    with Workspace.open(args.workspace) as workspace:
+        sessions = workspace.session_factory(args.tenant)
+        if args.command == "import":
+            show_progress = sys.stderr.isatty() and not args.json
+            if args.what == "tickets":
+                try:
+                    tz = ZoneInfo(args.timezone)
+                except (ZoneInfoNotFoundError, ValueError) as exc:
+                    raise RunbookDeskError(f"--timezone {args.timezone}: unknown time zone") from exc
+                summary = import_tickets(
+                    sessions,
+                    args.file,
+                    fmt=args.format,
+                    mapping=_parse_mapping(args.map),
+                    source_system=args.source_system,
+                    source_tz=tz,
+                    progress=_progress_printer(show_progress),
+                )
+            else:
+                summary = import_runbooks(sessions, args.path, default_status=RunbookStatus(args.status))
+            if show_progress:
+                print(file=sys.stderr)
+            return _report_import(args, summary)
+        if args.command == "tickets":
+            with sessions() as session:
+                rows = list_tickets(session, search=args.search, limit=args.limit)
+            _print(
+                args,
+                [_row_dict(r) for r in rows],
+                "\n".join(
+                    f"{r.external_id:<14} {r.severity or '-':<9} {r.status or '-':<12} {r.title}"
+                    for r in rows
+                )
+                or "no tickets",
+            )
+            return EXIT_OK
+        if args.command == "runbooks":
+            status = RunbookStatus(args.status) if args.status else None
+            with sessions() as session:
+                runbook_rows = list_runbooks(session, status=status, search=args.search)[: args.limit]
+            _print(
+                args,
+                [_row_dict(r) for r in runbook_rows],
+                "\n".join(f"{r.id:>5} {r.status:<10} {r.title}" for r in runbook_rows) or "no runbooks",
+            )
+            return EXIT_OK
+        if args.command == "gaps":
+            return run_gaps_command(args, workspace)
+        if args.command == "metrics":
+            return run_metrics_command(args, workspace)
+        if args.command in ("analyze", "search", "index"):
+            return run_matching_command(args, workspace)
+        if args.command == "workspace" and args.action == "info":
+            with sessions() as session:
+                tickets = count_tickets(session)
+                runbooks = len(list_runbooks(session))
+            info = {
+                "workspace": str(workspace.root),
+                "database": str(workspace.db_path),
+                "tenants": [t.slug for t in workspace.tenants()],
+                "tenant": args.tenant,
+                "tickets": tickets,
+                "runbooks": runbooks,
+            }
+            _print(args, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
+            return EXIT_OK
+    raise RunbookDeskError(f"unknown command {args.command}")
+
+
+def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
+    # Imported here: the matcher pulls numpy and faiss, which listing tickets does not need.
+    from core.matching.analysis import analyze_pending
+    from core.matching.embedding_onnx import default_embedder
+    from core.matching.engine import open_engine
+
+    engine = open_engine(workspace, args.tenant, default_embedder())
+    if args.command == "index" and args.action == "check":
+        expected = engine.expected_ids()
+        report = {
+            name: {
+                "indexed": len(index),
+                "missing": len(expected[name] - index.ids()),
+                "extra": len(index.ids() - expected[name]),
+            }
+            for name, index in (("runbook_sections", engine.runbook_index), ("tickets", engine.ticket_index))
+        }
+        ok = all(r["missing"] == 0 and r["extra"] == 0 for r in report.values())
+        _print(
+            args,
+            report | {"ok": ok},
+            "\n".join(
+                f"{name}: {r['indexed']} indexed, {r['missing']} missing, {r['extra']} extra"
+                for name, r in report.items()
+            ),
+        )
+        return EXIT_OK if ok else EXIT_ERROR
+    if args.command == "index":
+        engine.reset_indexes()
+    refresh = engine.refresh()
+    if args.command == "index":
+        _print(
+            args,
+            {"runbook_sections": refresh.runbook_index, "tickets": refresh.ticket_index},
+            f"rebuilt: runbook sections {refresh.runbook_index}, tickets {refresh.ticket_index}",
+        )
+        return EXIT_OK
+    if args.command == "search":
+        matches = engine.search(args.text, args.k)
+        _print(
+            args,
+            [_row_dict(m) for m in matches],
+            "\n".join(f"{m.confidence:5.2f}  {m.title}  [{', '.join(m.shared_terms[:6])}]" for m in matches)
+            or "no approved runbooks match",
+        )
+        return EXIT_OK
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError as exc:
+            raise RunbookDeskError(f"--since {args.since}: not an ISO 8601 date") from exc
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    report = analyze_pending(
+        engine, workspace.session_factory(args.tenant), since=since, reanalyse_all=args.all
+    )
+    _print(
+        args,
+        report.__dict__,
+        f"analysed {report.analysed} tickets ({report.skipped_current} already current): "
+        f"{report.linked} linked, {report.flagged} to review, {report.drafts} need a runbook "
+        f"in {report.elapsed_s:.1f} s",
+    )
+    return EXIT_OK
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    return dataclasses.asdict(row)
+
+
+class OpenWindow(Protocol):
+    """Opens the desktop window (``desktop.launcher`` hands it in; this package never imports Qt)."""
+
+    def __call__(self, workspace_arg: str | None, tenant: str, *, demo: bool) -> int: ...
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    open_window: OpenWindow | None = None,
+    self_test: Callable[[], int] | None = None,
+) -> int:
+    """Run one headless command. ``desktop.launcher`` hands in what needs Qt: the window and the self-test
+    (which checks the Qt plugins too); without them those two report that this build has none."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Not parser.set_defaults: parent-parser actions are shared, so that would reset them in subcommands too.
+    for name, default in (("workspace", None), ("tenant", DEFAULT_TENANT), ("json", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    try:
+        if args.self_test:
+            if self_test is None:
+                raise RunbookDeskError("this build has no self-test: run it through `runbook-desk`")
+            return self_test()
+        if args.command is None:
+            if open_window is None:
+                raise RunbookDeskError("this build has no desktop window: name a command (see --help)")
+            return open_window(args.workspace, args.tenant, demo=args.demo)
+        return run_command(args)
+    except RunbookDeskError as exc:
+        print(f"runbook-desk: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("runbook-desk: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `runbook-desk tickets list | head`: the reader left; not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Settings: who decisions are recorded as, this tenant's decision thresholds, and the workspace folder.
+
+The reviewer name and the workspace folder are per-user preferences (``QSettings``); the thresholds belong to
+the tenant and live in the workspace, so every analyst of that tenant sees the same decisions. Saving the
+thresholds is a small write, still done by the task runner: a long import holding the SQLite write lock must
+not freeze the dialog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.matching.analysis import Thresholds, set_tenant_thresholds, tenant_thresholds
+from core.store.repository import current_actor
+from desktop.context import AppContext
+
+REVIEWER_KEY = "review/reviewer_name"
+WORKSPACE_KEY = "workspace/path"
+
+
+def reviewer_name(settings: QSettings) -> str | None:
+    value = settings.value(REVIEWER_KEY, "", str)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def chosen_workspace(settings: QSettings) -> Path | None:
+    """The workspace folder picked in settings, used at the next start when no --workspace is given."""
+    value = settings.value(WORKSPACE_KEY, "", str)
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def save_thresholds(app: AppContext, thresholds: Thresholds) -> Thresholds:
+    with app.sessions.begin() as session:
+        set_tenant_thresholds(session, thresholds)
+    return thresholds
+
+
+class SettingsDialog(QDialog):
+    """Emits ``thresholds_saved`` once the tenant's thresholds are stored (the window re-analyses then)."""
+
+    thresholds_saved = Signal(object)
+
+    def __init__(self, app: AppContext, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._app = app
+        self._settings = settings
+        with app.sessions() as session:  # a read: WAL readers never wait for a writer
+            self._initial = tenant_thresholds(session)
+
+        reviewer_box = QGroupBox("Review", self)
+        self.reviewer_edit = QLineEdit(reviewer_name(settings) or "", reviewer_box)
+        self.reviewer_edit.setPlaceholderText(current_actor())
+        self.reviewer_edit.setToolTip("Recorded as reviewed_by on every decision; empty = your OS user name")
+        reviewer_form = QFormLayout(reviewer_box)
+        reviewer_form.addRow("Record decisions as", self.reviewer_edit)
+
+        tenant = app.workspace.tenant(app.tenant_slug)
+        thresholds_box = QGroupBox(f"Decision thresholds for tenant “{tenant.name}”", self)
+        self.link_spin = self._spin(self._initial.existing, thresholds_box)
+        self.review_spin = self._spin(self._initial.partial, thresholds_box)
+        thresholds_form = QFormLayout(thresholds_box)
+        thresholds_form.addRow("Link automatically at or above", self.link_spin)
+        thresholds_form.addRow("Send to review at or above", self.review_spin)
+        thresholds_form.addRow(
+            QLabel("Below the review threshold the ticket is a candidate for a new runbook.")
+        )
+        self.thresholds_error = QLabel(thresholds_box)
+        self.thresholds_error.setObjectName("thresholdsError")
+        thresholds_form.addRow(self.thresholds_error)
+
+        workspace_box = QGroupBox("Workspace", self)
+        self.workspace_edit = QLineEdit(str(chosen_workspace(settings) or app.workspace.root), workspace_box)
+        self.workspace_edit.setToolTip("Takes effect at the next start (unless --workspace is given)")
+        browse = QPushButton("Choose…", workspace_box)
+        browse.clicked.connect(self._choose_workspace)
+        row = QHBoxLayout()
+        row.addWidget(self.workspace_edit, 1)
+        row.addWidget(browse)
+        workspace_layout = QVBoxLayout(workspace_box)
+        workspace_layout.addWidget(QLabel(f"Open now: {app.workspace.root}"))
+        workspace_layout.addLayout(row)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for widget in (reviewer_box, thresholds_box, workspace_box, self.buttons):
+            layout.addWidget(widget)
+
+    @staticmethod
+    def _spin(value: float, parent: QWidget) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox(parent)
+        spin.setRange(0.0, 1.0)
+        spin.setDecimals(2)
+        spin.setSingleStep(0.05)
+        spin.setValue(value)
+        return spin
+
+    def _choose_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Workspace folder", self.workspace_edit.text())
+        if folder:
+            self.workspace_edit.setText(folder)
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(existing=self.link_spin.value(), partial=self.review_spin.value())
+
+    def save(self) -> None:
+        try:
+            thresholds = self.thresholds()
+        except ValueError as exc:
+            self.thresholds_error.setText(str(exc))
+            return
+        self._settings.setValue(REVIEWER_KEY, self.reviewer_edit.text().strip())
+        workspace_text = self.workspace_edit.text().strip()
+        if workspace_text and Path(workspace_text) != self._app.workspace.root:
+            self._settings.setValue(WORKSPACE_KEY, workspace_text)
+        self._app.reviewer_name = reviewer_name(self._settings)
+        if thresholds == self._initial:
+            self.accept()
+            return
+        self.buttons.setEnabled(False)
+        self._app.runner.run(
+            save_thresholds,
+            self._app,
+            thresholds,
+            title="Saving thresholds",
+            on_done=self._saved,
+            on_error=self._failed,
+        )
+
+    def _saved(self, thresholds: object) -> None:
+        self.thresholds_saved.emit(thresholds)
+        self.accept()
+
+    def _failed(self, exc: Exception, _traceback_text: str) -> None:
+        self.buttons.setEnabled(True)
+        self.thresholds_error.setText(f"Could not save the thresholds: {exc}")

@@ -1,0 +1,701 @@
+"""The Gaps page: recurring tickets no runbook covers, ranked by impact, with a Pareto chart and the actions.
+
+The analysis (:func:`core.analytics.gaps.analyse_gaps`) runs in a worker of the context's
+:class:`~desktop.background.tasks.TaskRunner` with progress and cancel; the page holds only the frozen
+:class:`~core.analytics.gaps.GapReport` it returns. The Pareto chart is drawn with ``QPainter`` (QtCharts is
+not in
+PySide6-Essentials and would grow the installer for one chart).
+
+For the window: :attr:`GapsPage.draft_requested` ``(RunbookDraft)`` opens the runbook editor;
+:attr:`GapsPage.error_occurred` ``(str)`` reports a failed analysis, dismissal or export.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from PySide6.QtCore import QDate, QModelIndex, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from core.analytics.gap_report import write_csv, write_html
+from core.analytics.gaps import (
+    GapAnalysisCancelledError,
+    GapCluster,
+    GapQuery,
+    GapReport,
+    analyse_gaps,
+    dismiss_gap,
+    draft_from_gap,
+    engine_ticket_vectors,
+    rerank,
+)
+from core.store.models import Ticket, TicketKind
+from core.store.tenancy import TenantSession
+from core.workflow.drafts import RunbookDraft
+from desktop.background.tasks import Task, TaskCancelledError, TaskContext
+from desktop.context import AppContext
+from desktop.widgets.table_models import Column, RowTableModel
+
+log = logging.getLogger(__name__)
+
+ALL = "All"
+DEFAULT_MONTHS = 12
+ERROR_STYLE = "color: palette(bright-text); background: #b3261e; padding: 4px;"
+BAR_COLOUR = QColor("#3b6ea8")
+SELECTED_BAR_COLOUR = QColor("#f0a030")
+LINE_COLOUR = QColor("#c0392b")
+_NUMBER = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+def _hours(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value / 24:.1f} d" if value >= 48 else f"{value:.1f} h"
+
+
+GAP_COLUMNS: tuple[Column[GapCluster], ...] = (
+    Column("#", lambda c: c.rank, alignment=_NUMBER),
+    Column("Gap", lambda c: c.label, tooltip=lambda c: ", ".join(c.terms)),
+    Column("Tickets", lambda c: c.size, alignment=_NUMBER),
+    Column("Share", lambda c: f"{c.share:.0%}", alignment=_NUMBER),
+    Column("Trend", lambda c: c.trend.value),
+    Column("MTTR", lambda c: _hours(c.mttr_hours), alignment=_NUMBER),
+    Column("Impact", lambda c: round(c.impact), alignment=_NUMBER),
+    Column("Cumulative", lambda c: f"{c.cumulative_share:.0%}", alignment=_NUMBER),
+)
+
+
+class GapTableModel(RowTableModel[GapCluster]):
+    """The ranked gaps: a thin adapter over frozen :class:`GapCluster` rows (see ``table_models``)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(GAP_COLUMNS, parent)
+
+
+# --- Work done on pool threads -----------------------------------------------------------------------------
+
+
+def run_gap_analysis(task: TaskContext, context: AppContext, query: GapQuery) -> GapReport:
+    engine = context.engine()
+    sessions = context.sessions
+    try:
+        return analyse_gaps(
+            sessions,
+            engine_ticket_vectors(engine, sessions),
+            engine.embedder.model_id,
+            query,
+            progress=task.report,
+            cancelled=lambda: task.cancelled,
+        )
+    except GapAnalysisCancelledError as exc:
+        raise TaskCancelledError(task.title) from exc
+
+
+def load_facets(sessions: sessionmaker[TenantSession]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    with sessions() as session:
+        sources = tuple(
+            session.scalars(select(Ticket.source_system).distinct().order_by(Ticket.source_system))
+        )
+        categories = tuple(
+            c
+            for c in session.scalars(select(Ticket.category).distinct().order_by(Ticket.category))
+            if c is not None
+        )
+    return sources, categories
+
+
+def dismiss(
+    sessions: sessionmaker[TenantSession], cluster: GapCluster, model_id: str, actor: str, reason: str | None
+) -> str:
+    with sessions.begin() as session:
+        dismiss_gap(session, cluster, model_id, actor=actor, reason=reason)
+    return cluster.key
+
+
+def export(report: GapReport, path: Path, kind: str) -> Path:
+    (write_html if kind == "html" else write_csv)(report, path)
+    return path
+
+
+# --- Rendering ---------------------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def cluster_html(cluster: GapCluster) -> str:
+    """The detail pane: every ticket and runbook value escaped (external text)."""
+    severity = ", ".join(f"{_e(s)} {n}" for s, n in cluster.severity_mix)
+    trend = " ".join(str(n) for n in cluster.trend_counts)
+    mttr = _hours(cluster.mttr_hours) or f"none resolved (impact uses {_hours(cluster.impact_hours)})"
+    tickets = "".join(
+        f"<li><b>{_e(t.external_id)}</b> {_e(t.title)} <i>({_e(t.severity or 'no severity')}, "
+        f"similarity {t.similarity:.2f})</i></li>"
+        for t in cluster.central_tickets
+    )
+    notes = "".join(
+        f"<li>{_e(n.text)} <i>({_e(n.source_ticket)}{f', {n.count} tickets' if n.count > 1 else ''})</i></li>"
+        for n in cluster.resolution_notes
+    )
+    runbook = cluster.nearest_runbook
+    runbook_html = (
+        f"<p><b>Nearest runbook:</b> {_e(runbook.title)} — confidence {runbook.confidence:.0%}, first choice "
+        f"for {runbook.share:.0%} of these tickets.</p><p><b>Why it does not cover them:</b> "
+        f"{_e(runbook.reason)}</p>"
+        if runbook
+        else "<p><b>Nearest runbook:</b> none ranked.</p>"
+    )
+    return (
+        f"<h2>#{cluster.rank} {_e(cluster.label)}</h2>"
+        f"<p><b>Terms:</b> {_e(', '.join(cluster.terms))}</p>"
+        f'<table cellspacing="0" cellpadding="2">'
+        f"<tr><th align='left'>Tickets</th><td>{cluster.size} ({cluster.share:.0%} of uncovered)</td></tr>"
+        f"<tr><th align='left'>Trend</th><td>{cluster.trend.value} (per period: {trend})</td></tr>"
+        f"<tr><th align='left'>Severity</th><td>{severity}</td></tr>"
+        f"<tr><th align='left'>MTTR</th><td>{_e(mttr)}</td></tr>"
+        f"<tr><th align='left'>Impact</th><td>{cluster.impact:,.0f} ({cluster.impact_share:.0%} of total; "
+        f"{cluster.size} × weight {cluster.mean_severity_weight:.1f} × {_hours(cluster.impact_hours)})"
+        "</td></tr>"
+        f"</table><h3>Most typical tickets</h3><ol>{tickets}</ol>"
+        + (
+            f"<h3>How they were resolved</h3><ul>{notes}</ul>"
+            if notes
+            else "<p><i>No resolution notes.</i></p>"
+        )
+        + runbook_html
+    )
+
+
+class ParetoChart(QWidget):
+    """Bars: each gap's impact, highest first; line: cumulative share (right axis). Click a bar to select."""
+
+    bar_clicked = Signal(int)  # row in the ranked list
+
+    MAX_BARS = 15
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._clusters: tuple[GapCluster, ...] = ()
+        self._selected: int | None = None
+        self.setMinimumHeight(170)
+        self.setToolTip("Impact per gap (bars) and cumulative share of the total impact (line)")
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, 200)
+
+    def set_clusters(self, clusters: tuple[GapCluster, ...]) -> None:
+        self._clusters = clusters[: self.MAX_BARS]
+        self._selected = None
+        self.update()
+
+    def set_selected(self, row: int | None) -> None:
+        self._selected = row
+        self.update()
+
+    def _plot_rect(self) -> QRectF:
+        return QRectF(44, 10, max(self.width() - 88, 10), max(self.height() - 34, 10))
+
+    def bar_rects(self) -> list[QRectF]:
+        plot = self._plot_rect()
+        if not self._clusters:
+            return []
+        peak = max(c.impact for c in self._clusters) or 1.0
+        slot = plot.width() / len(self._clusters)
+        rects = []
+        for number, cluster in enumerate(self._clusters):
+            height = plot.height() * cluster.impact / peak
+            rects.append(
+                QRectF(plot.left() + slot * number + slot * 0.15, plot.bottom() - height, slot * 0.7, height)
+            )
+        return rects
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
+        text_colour = palette.color(QPalette.ColorRole.Text)
+        plot = self._plot_rect()
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF() - 1, 6))
+        painter.setFont(font)
+        if not self._clusters:
+            painter.setPen(text_colour)
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No gaps to chart")
+            painter.end()
+            return
+        painter.setPen(QPen(text_colour, 1))
+        painter.drawLine(plot.bottomLeft(), plot.bottomRight())
+        painter.drawLine(plot.topLeft(), plot.bottomLeft())
+        painter.drawLine(plot.topRight(), plot.bottomRight())
+        peak = max(c.impact for c in self._clusters)
+        metrics = painter.fontMetrics()
+        for fraction in (0.0, 0.5, 1.0):
+            y = plot.bottom() - plot.height() * fraction
+            painter.drawText(
+                QRectF(0, y - 8, plot.left() - 4, 16),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{peak * fraction:,.0f}",
+            )
+        painter.setPen(LINE_COLOUR)
+        for percent in (0, 50, 80, 100):
+            y = plot.bottom() - plot.height() * percent / 100
+            painter.drawText(QPointF(plot.right() + 4, y + metrics.ascent() / 2), f"{percent}%")
+        dashed = QPen(LINE_COLOUR, 1, Qt.PenStyle.DashLine)
+        painter.setPen(dashed)
+        y80 = plot.bottom() - plot.height() * 0.8
+        painter.drawLine(QPointF(plot.left(), y80), QPointF(plot.right(), y80))
+        painter.setPen(Qt.PenStyle.NoPen)
+        points = []
+        for number, (cluster, rect) in enumerate(zip(self._clusters, self.bar_rects(), strict=True)):
+            painter.setBrush(SELECTED_BAR_COLOUR if number == self._selected else BAR_COLOUR)
+            painter.drawRect(rect)
+            points.append(
+                QPointF(rect.center().x(), plot.bottom() - plot.height() * cluster.cumulative_share)
+            )
+        painter.setPen(text_colour)
+        for cluster, rect in zip(self._clusters, self.bar_rects(), strict=True):
+            painter.drawText(
+                QRectF(rect.left() - 6, plot.bottom() + 2, rect.width() + 12, 16),
+                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                f"#{cluster.rank}",
+            )
+        painter.setPen(QPen(LINE_COLOUR, 2))
+        for start, end in itertools.pairwise(points):
+            painter.drawLine(start, end)
+        painter.setBrush(LINE_COLOUR)
+        for point in points:
+            painter.drawEllipse(point, 3, 3)
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        position = event.position()
+        for number, rect in enumerate(self.bar_rects()):
+            column = QRectF(rect.left(), self._plot_rect().top(), rect.width(), self._plot_rect().height())
+            if column.contains(position):
+                self.bar_clicked.emit(number)
+                return
+        super().mousePressEvent(event)
+
+
+# --- The page ----------------------------------------------------------------------------------------------
+
+
+class GapsPage(QWidget):
+    draft_requested = Signal(object)  # RunbookDraft
+    error_occurred = Signal(str)
+    analysed = Signal(object)  # GapReport
+    dismissed = Signal(str)  # the dismissed cluster's key
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._task: Task | None = None
+        self.report: GapReport | None = None
+
+        today = QDate.currentDate()
+        self.date_from = QDateEdit(today.addMonths(-DEFAULT_MONTHS), self)
+        self.date_from.setObjectName("gapsDateFrom")
+        self.date_to = QDateEdit(today, self)
+        self.date_to.setObjectName("gapsDateTo")
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+        self.source_combo = QComboBox(self)
+        self.source_combo.setObjectName("gapsSource")
+        self.kind_combo = QComboBox(self)
+        self.kind_combo.setObjectName("gapsKind")
+        self.category_combo = QComboBox(self)
+        self.category_combo.setObjectName("gapsCategory")
+        for combo in (self.source_combo, self.kind_combo, self.category_combo):
+            combo.addItem(ALL, None)
+        for kind in TicketKind:
+            self.kind_combo.addItem(kind.value.capitalize(), kind.value)
+        self.analyse_button = QPushButton("Find gaps", self)
+        self.analyse_button.setObjectName("gapsAnalyseButton")
+        self.analyse_button.setToolTip("Group the uncovered tickets of this range and rank them by impact")
+        self.analyse_button.clicked.connect(self.start_analysis)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("gapsCancelButton")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setMaximumWidth(180)
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.hide()
+
+        filter_strip = QWidget(self)
+        filters = QHBoxLayout(filter_strip)
+        filters.setContentsMargins(0, 0, 0, 0)
+        for text, widget in (
+            ("From", self.date_from),
+            ("to", self.date_to),
+            ("Source", self.source_combo),
+            ("Kind", self.kind_combo),
+            ("Category", self.category_combo),
+        ):
+            filters.addWidget(QLabel(text, self))
+            filters.addWidget(widget)
+        filters.addStretch(1)
+        filters.addWidget(self.progress_bar)
+        filters.addWidget(self.analyse_button)
+        filters.addWidget(self.cancel_button)
+
+        self.summary_label = QLabel("Choose a range and press “Find gaps”.", self)
+        self.summary_label.setObjectName("gapsSummary")
+        self.summary_label.setWordWrap(True)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("gapsError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.hide()
+
+        self.model = GapTableModel(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("gapsTable")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(
+            self.model.column_index("Gap"), QHeaderView.ResizeMode.Stretch
+        )
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.chart = ParetoChart(self)
+        self.chart.setObjectName("gapsPareto")
+        self.chart.bar_clicked.connect(self.select_row)
+
+        self.detail = QTextBrowser(self)
+        self.detail.setObjectName("gapDetail")
+        self.detail.setOpenLinks(False)
+        self.draft_button = QPushButton("Draft runbook from this gap", self)
+        self.draft_button.setObjectName("gapsDraftButton")
+        self.draft_button.clicked.connect(self.request_draft)
+        self.dismiss_button = QPushButton("Not a gap…", self)
+        self.dismiss_button.setObjectName("gapsDismissButton")
+        self.dismiss_button.setToolTip(
+            "Hide this cluster now and in later analyses (recorded in the audit trail)"
+        )
+        self.dismiss_button.clicked.connect(self.ask_dismiss)
+        self.export_html_button = QPushButton("Export HTML…", self)
+        self.export_html_button.clicked.connect(lambda: self.choose_export("html"))
+        self.export_csv_button = QPushButton("Export CSV…", self)
+        self.export_csv_button.clicked.connect(lambda: self.choose_export("csv"))
+
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.chart)
+        left_layout.addWidget(self.table, 1)
+        exports = QHBoxLayout()
+        exports.addWidget(self.export_html_button)
+        exports.addWidget(self.export_csv_button)
+        exports.addStretch(1)
+        left_layout.addLayout(exports)
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.detail, 1)
+        actions = QHBoxLayout()
+        actions.addWidget(self.draft_button)
+        actions.addWidget(self.dismiss_button)
+        actions.addStretch(1)
+        right_layout.addLayout(actions)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("gapsSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        # A strip that scrolls sideways when the window is narrow, so the filters do not set the window's
+        # minimum width (every other page shrinks to a few hundred pixels).
+        self.filter_scroll = QScrollArea(self)
+        self.filter_scroll.setWidget(filter_strip)
+        self.filter_scroll.setWidgetResizable(True)
+        self.filter_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.filter_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.filter_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.filter_scroll.setFixedHeight(
+            filter_strip.sizeHint().height() + self.filter_scroll.horizontalScrollBar().sizeHint().height()
+        )
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filter_scroll)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.splitter, 1)
+        self._update_actions()
+        self._facets_loaded = False
+        runner = context.runner
+        runner.task_progress.connect(self._on_progress)
+        runner.task_finished.connect(self._on_finished)
+        runner.task_failed.connect(self._on_failed_task)
+
+    # --- inputs ------------------------------------------------------------------------------------------
+
+    def query(self) -> GapQuery:
+        since = datetime.combine(self.date_from.date().toPython(), time.min, UTC)
+        # The "to" day is included: the query's end is exclusive, so it is the next midnight.
+        until = datetime.combine(self.date_to.date().addDays(1).toPython(), time.min, UTC)
+        return GapQuery(
+            since=since,
+            until=until,
+            source_systems=frozenset({self.source_combo.currentData()} - {None}),
+            kinds=frozenset({TicketKind(k) for k in {self.kind_combo.currentData()} - {None}}),
+            categories=frozenset({self.category_combo.currentData()} - {None}),
+        )
+
+    def set_range(self, since: QDate, until: QDate) -> None:
+        self.date_from.setDate(since)
+        self.date_to.setDate(until)
+
+    def load_facets(self) -> Task:
+        return self._context.runner.run(
+            load_facets, self._context.sessions, title="Loading gap filters", on_done=self._facets_done
+        )
+
+    def _facets_done(self, result: object) -> None:
+        assert isinstance(result, tuple)
+        sources, categories = result
+        for combo, values in ((self.source_combo, sources), (self.category_combo, categories)):
+            current = combo.currentData()
+            combo.clear()
+            combo.addItem(ALL, None)
+            for value in values:
+                combo.addItem(value, value)
+            combo.setCurrentIndex(max(combo.findData(current), 0))
+        self._facets_loaded = True
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._facets_loaded:  # the first show reads the sources and categories for the filters
+            self._facets_loaded = True
+            self.load_facets()
+        super().showEvent(event)
+
+    # --- analysis ----------------------------------------------------------------------------------------
+
+    def start_analysis(self) -> Task | None:
+        if self.is_running():
+            return None
+        self.error_label.hide()
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.cancel_button.setEnabled(True)
+        self.analyse_button.setEnabled(False)
+        self.summary_label.setText("Finding gaps…")
+        self._task = self._context.runner.run(
+            run_gap_analysis,
+            self._context,
+            self.query(),
+            title="Finding gaps",
+            on_done=self._analysis_done,
+            on_error=self._failed,
+            progress=True,
+        )
+        return self._task
+
+    def is_running(self) -> bool:
+        return self._task is not None and self._task.is_active
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self.cancel_button.setEnabled(False)
+
+    def stop(self) -> None:
+        self.cancel()
+
+    def _on_progress(self, task: Task) -> None:
+        if task is self._task and task.progress is not None:
+            self.progress_bar.setValue(task.progress.done)
+            if task.progress.message:
+                self.summary_label.setText(task.progress.message)
+
+    def _on_finished(self, task: Task) -> None:
+        if task is not self._task:
+            return
+        self._idle()
+        if task.cancel_requested and self.report is None:
+            self.summary_label.setText("Cancelled.")
+        elif task.cancel_requested:
+            self.summary_label.setText(self._summary(self.report) + " (a newer run was cancelled)")
+
+    def _on_failed_task(self, task: Task, _exc: object, _traceback_text: str) -> None:
+        if task is self._task:
+            self._idle()
+
+    def _idle(self) -> None:
+        self.progress_bar.hide()
+        self.cancel_button.setEnabled(False)
+        self.analyse_button.setEnabled(True)
+
+    def _analysis_done(self, result: object) -> None:
+        assert isinstance(result, GapReport)
+        self.show_report(result)
+        self.analysed.emit(result)
+
+    def show_report(self, report: GapReport) -> None:
+        self.report = report
+        self.model.set_rows(report.clusters)
+        self.chart.set_clusters(report.clusters)
+        self.summary_label.setText(self._summary(report))
+        if report.clusters:
+            self.select_row(0)
+        else:
+            self._show_none()
+        self._update_actions()
+
+    @staticmethod
+    def _summary(report: GapReport | None) -> str:
+        if report is None:
+            return ""
+        text = (
+            f"{report.in_range:,} tickets in range, {report.uncovered:,} uncovered: "
+            f"{len(report.clusters)} gaps, {report.noise:,} tickets in no gap"
+        )
+        if report.dismissed:
+            text += f", {len(report.dismissed)} dismissed as not a gap"
+        if report.not_analysed:
+            text += f". {report.not_analysed:,} tickets are not analysed yet and were left out"
+        return text + "."
+
+    def _failed(self, exc: Exception, traceback_text: str) -> None:
+        log.error("gap page task failed:\n%s", traceback_text)
+        message = f"Gap analysis failed: {exc}"
+        self.error_label.setText(message)
+        self.error_label.setToolTip(traceback_text)
+        self.error_label.show()
+        self.error_occurred.emit(message)
+
+    # --- selection ---------------------------------------------------------------------------------------
+
+    def select_row(self, row: int) -> None:
+        if 0 <= row < self.model.rowCount():
+            self.table.selectRow(row)
+
+    def current_cluster(self) -> GapCluster | None:
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return None
+        return self.model.row_at(index)
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        cluster = self.current_cluster()
+        self.chart.set_selected(current.row() if cluster is not None else None)
+        if cluster is None:
+            self._show_none()
+        else:
+            self.detail.setHtml(cluster_html(cluster))
+        self._update_actions()
+
+    def _show_none(self) -> None:
+        self.detail.setHtml("<p><i>Select a gap to see its tickets, resolutions and nearest runbook.</i></p>")
+
+    def _update_actions(self) -> None:
+        has_cluster = self.current_cluster() is not None
+        self.draft_button.setEnabled(has_cluster)
+        self.dismiss_button.setEnabled(has_cluster)
+        has_report = self.report is not None
+        self.export_html_button.setEnabled(has_report)
+        self.export_csv_button.setEnabled(has_report)
+
+    # --- actions -----------------------------------------------------------------------------------------
+
+    def request_draft(self) -> RunbookDraft | None:
+        cluster = self.current_cluster()
+        if cluster is None:
+            return None
+        draft = draft_from_gap(cluster)
+        self.draft_requested.emit(draft)
+        return draft
+
+    def ask_dismiss(self) -> None:
+        cluster = self.current_cluster()
+        if cluster is None:
+            return
+        reason, accepted = QInputDialog.getText(
+            self,
+            "Not a gap",
+            f"Hide “{cluster.label}” ({cluster.size} tickets) now and in later analyses.\nReason (optional):",
+            QLineEdit.EchoMode.Normal,
+        )
+        if accepted:
+            self.dismiss_current(reason.strip() or None)
+
+    def dismiss_current(self, reason: str | None = None) -> Task | None:
+        cluster = self.current_cluster()
+        if cluster is None or self.report is None:
+            return None
+        return self._context.runner.run(
+            dismiss,
+            self._context.sessions,
+            cluster,
+            self.report.model_id,
+            self._context.reviewer(),
+            reason,
+            title="Dismissing a gap",
+            on_done=self._dismissed,
+            on_error=self._failed,
+        )
+
+    def _dismissed(self, result: object) -> None:
+        assert isinstance(result, str) and self.report is not None
+        remaining = rerank([c for c in self.report.clusters if c.key != result])
+        self.report = replace(self.report, clusters=remaining)
+        row = max(self.table.currentIndex().row(), 0)
+        self.show_report(self.report)
+        self.select_row(min(row, len(remaining) - 1))
+        self.dismissed.emit(result)
+
+    def choose_export(self, kind: str) -> None:
+        if self.report is None:
+            return
+        pattern = "HTML report (*.html)" if kind == "html" else "CSV (*.csv)"
+        file_name, _ = QFileDialog.getSaveFileName(self, "Export gaps", f"gaps.{kind}", pattern)
+        if file_name:
+            self.export_to(Path(file_name), kind)
+
+    def export_to(self, path: Path, kind: str) -> Task | None:
+        if self.report is None:
+            return None
+        return self._context.runner.run(
+            export,
+            self.report,
+            path,
+            kind,
+            title=f"Exporting {path.name}",
+            on_done=lambda p: self.summary_label.setText(f"{self._summary(self.report)} Exported to {p}."),
+            on_error=self._failed,
+        )

@@ -1,0 +1,1 @@
+"""Reusable widgets and Qt item models: no page logic, no store access."""
