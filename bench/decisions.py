@@ -3,8 +3,7 @@
 Run: ``.venv/bin/python bench/decisions.py``. About a minute: the demo runbooks and tickets are embedded once.
 
 The demo (``resources/demo``) is imported into a temporary workspace and matched by the real engine, like
-``scripts/fit_calibration.py`` does. A ticket's decision is the app's: ``core.matching.analysis.Thresholds``
-applied
+``scripts/fit_calibration.py`` does. A ticket's decision is the app's: ``core.settings.Thresholds`` applied
 to its best calibrated confidence (``analyze_pending`` is run once with the shipped calibration to check that
 this bench counts exactly what the app decides).
 
@@ -35,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from core.matching.analysis import Thresholds, analyze_pending
+from core.matching.analysis import analyze_pending
 from core.matching.calibration import FUSED_SCORE, Calibrator, IsotonicCalibrator, expected_calibration_error
 from core.matching.engine import FEATURES, features, load_default_calibrator
 from core.resources import default_calibration_path
+from core.settings import Thresholds
 from core.store.models import AnalysisDecision
 
 REPO = Path(__file__).resolve().parent.parent

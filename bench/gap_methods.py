@@ -35,9 +35,9 @@ import numpy as np
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from core.analytics.gaps import GapQuery, GapSettings, _read_population, cluster_vectors
-from core.matching.analysis import tenant_thresholds
+from core.analytics.gaps import GapQuery, _read_population, cluster_vectors
 from core.matching.vector_index import VectorIndex
+from core.settings import GapSettings, Thresholds, load_settings
 from core.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def load(root: Path) -> tuple[np.ndarray, list[str]]:
     with Workspace.open(root) as workspace:
         sessions = workspace.session_factory()
         with sessions() as session:
-            population = _read_population(session, GapQuery(), tenant_thresholds(session).partial)
+            population = _read_population(session, GapQuery(), load_settings(session, Thresholds).partial)
             from sqlalchemy import select
 
             from core.store.models import Ticket

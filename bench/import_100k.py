@@ -94,14 +94,19 @@ def main() -> None:
             sessions = workspace.session_factory()
             checkpoints: dict[int, float] = {}
 
-            def progress(done: int, fraction: float) -> None:
-                for mark in (10, 25, 50, 75, 100):
-                    if mark not in checkpoints and fraction * 100 >= mark:
-                        checkpoints[mark] = rss_mb()
+            class RssAtCheckpoints:
+                """A core.progress.Progress that notes the memory in use at 10, 25, ... % of the file."""
+
+                cancelled = False
+
+                def report(self, done: int, total: int | None = None, message: str = "") -> None:
+                    for mark in (10, 25, 50, 75, 100):
+                        if mark not in checkpoints and total and done * 100 >= mark * total:
+                            checkpoints[mark] = rss_mb()
 
             print(f"RSS before import: {rss_mb():.0f} MB")
             started = time.perf_counter()
-            first = import_tickets(sessions, export, progress=progress)
+            first = import_tickets(sessions, export, progress=RssAtCheckpoints())
             elapsed = time.perf_counter() - started
             print(f"first import:  {first.headline()}  {args.rows / elapsed:,.0f} rows/s ({elapsed:.1f} s)")
             print(

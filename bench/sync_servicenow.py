@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO_ROOT))  # the fake ServiceNow and the memory keyring
 
 import keyring  # noqa: E402
 
-from connectors.base import connector_class  # noqa: E402
 from connectors.configs import create_config  # noqa: E402
+from connectors.registry import connector_class  # noqa: E402
 from connectors.sync import run_sync  # noqa: E402
 from core.store.workspace import Workspace  # noqa: E402
 from tests.connectors.fake_servicenow import FakeServiceNow  # noqa: E402

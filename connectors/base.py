@@ -1,29 +1,32 @@
-"""The connector contract: what a connector declares, what it returns, and the registry that lists them.
+"""The connector contract: what a connector declares, what it returns, and the page loop every one shares.
 
 A connector is one module that declares a :class:`ConnectorSpec` (type, display name, kind, auth modes and a
 config schema in which secret fields are marked) and a :class:`Connector` subclass with two jobs:
 
 - :meth:`Connector.probe` makes the cheapest request that proves reachability, TLS, authentication and read
   permission; :meth:`Connector.check` turns whatever it raised into a precise :class:`CheckResult`.
-- :meth:`Connector.fetch` is an async generator of :class:`Page` objects: normalised records (with their raw
-  payload) and the :class:`Cursor` *after* that page. The sync engine stores each page's records and its
-  cursor in one transaction, so a sync killed anywhere resumes from the last stored cursor.
+- :meth:`Connector.streams` names the paged listings to read (a table, a search), each an
+  :class:`HttpStream` that supplies only the request and the parsing. :meth:`Connector.fetch` reads them
+  with :meth:`HttpStream.read_pages`, which owns the page loop (as airbyte-cdk's ``HttpStream._read_pages``
+  does): send, normalise, collect record failures, the :class:`Cursor` *after* each page, and one no-progress
+  guard that stops a server answering the same records for ever. The sync engine stores each page's records
+  and its cursor in one transaction, so a sync killed anywhere resumes from the last stored cursor.
 
-Like airbyte's HTTP streams, a connector holds no state between pages beyond what the cursor carries. The
-registry is read without creating connectors: by the wizard (forms from the schema), the scheduler, the CLI
-and ``build.spec`` (hidden imports from :data:`CONNECTOR_MODULES`).
+Like airbyte's HTTP streams, a connector holds no state between syncs beyond what the cursor carries. The
+registry (:mod:`connectors.registry`) reads specs without creating connectors: for the wizard (forms from the
+schema), the scheduler, the CLI and ``build.spec``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import importlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Generic, Self, TypeVar, final
 
 import httpx
 
@@ -37,21 +40,14 @@ from connectors.errors import (
     GoneError,
     HttpStatusError,
     NotFoundError,
+    PagingStalledError,
     PermissionDeniedError,
     RateLimitedError,
     ServerError,
     TlsError,
 )
 from connectors.http import ErrorText, HttpClient, RetryPolicy, Sleep, create_client, default_error_text
-from core.importing.tickets import TicketValues
-
-# Every connector module, imported by load_all(): the one list build.spec and the registry share.
-CONNECTOR_MODULES: tuple[str, ...] = (
-    "connectors.ticketing.servicenow",
-    "connectors.ticketing.jira",
-    "connectors.ticketing.servicedesk_plus",
-    "connectors.ticketing.remedy",
-)
+from core.store.tickets import TicketValues
 
 
 class ConnectorKind(enum.StrEnum):
@@ -339,15 +335,26 @@ class Connector(ABC):
         return CheckResult(CheckProblem.OK, f"{self.name}: connected and allowed to read")
 
     @abstractmethod
-    def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
+    def streams(self, since: Cursor | None, page_size: int | None) -> Sequence[HttpStream[Any]]:
+        """The listings one sync reads, in order, each starting from ``since``; settings mistakes raise
+        :class:`~connectors.errors.ConfigurationError` here, before any request."""
+
+    @final
+    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
         """Pages of records updated at or after ``since`` (minus the spec's precision), oldest first.
 
-        The engine passes the stored cursor as it is; the connector subtracts ``spec.timestamp_precision``
-        when it builds the source's query (only it knows how its query language rounds), so the overlap is
-        re-read. The cursor of each page is the (updated_at, id) of its last record; records at exactly the
-        cursor with an id <= last_id were stored already: the engine skips them (:meth:`already_stored`),
-        and other re-reads of the overlap are counted as unchanged. ``None`` means from the beginning.
+        The engine passes the stored cursor as it is; a stream subtracts ``spec.timestamp_precision`` when it
+        builds the source's query (only it knows how its query language rounds), so the overlap is re-read.
+        The cursor of each page is the (updated_at, id) of its last record; records at exactly the cursor
+        with an id <= last_id were stored already: the engine skips them (:meth:`already_stored`), and other
+        re-reads of the overlap are counted as unchanged. ``None`` means from the beginning.
+
+        Final: a connector supplies :meth:`streams`, so every connector, a plugin's too, runs under the one
+        page loop and its no-progress guard.
         """
+        for stream in self.streams(since, page_size):
+            async for page in stream.read_pages():
+                yield page
 
     async def preview(self, limit: int = 10) -> list[TicketValues]:
         """The first few normalised records, for the wizard's preview of the mapping."""
@@ -359,33 +366,217 @@ class Connector(ABC):
         """Log out or release server-side sessions (Remedy's JWT); the HTTP client is closed by its owner."""
 
 
-_REGISTRY: dict[str, type[Connector]] = {}
+# ----------------------------------------------------------------------------------------------------------
+# The page loop: a stream supplies the request and the parsing, read_pages does the rest
+# ----------------------------------------------------------------------------------------------------------
+
+TokenT = TypeVar("TokenT")
 
 
-def register(connector_class: type[Connector]) -> type[Connector]:
-    """Class decorator: make a connector known by its ``spec.type``."""
-    connector_type = connector_class.spec.type
-    existing = _REGISTRY.get(connector_type)
-    if existing is not None and existing is not connector_class:
-        raise RuntimeError(f"two connectors claim the type {connector_type!r}")
-    _REGISTRY[connector_type] = connector_class
-    return connector_class
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One page's request as :meth:`HttpStream.send` sends it; ``path`` also names it in errors."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json_body: Any = None
 
 
-def load_all() -> None:
-    for module_name in CONNECTOR_MODULES:
-        importlib.import_module(module_name)
+@dataclass(frozen=True, slots=True)
+class AlreadyRead:
+    """What :meth:`HttpStream.normalise` returns for a record the sync has already: one behind the cursor
+    it started from (the lookback overlap) or one this run read before (an overlapping re-read). It is not
+    handed to the engine, but the no-progress guard counts it: a page of nothing but records read earlier
+    in the run means the server ignored where the request asked to start."""
+
+    external_id: str
+    updated_at: datetime | None
 
 
-def connector_types() -> list[ConnectorSpec]:
-    load_all()
-    return sorted((c.spec for c in _REGISTRY.values()), key=lambda spec: (spec.kind, spec.display_name))
+# How the guard knows a record: (id, update time); an edited record comes back with a new time.
+RecordIdentity = tuple[str, datetime | None]
+
+# What normalising one record gives: a ticket, a record read already, or None for one to pass over silently
+# (reported once already, or re-read on purpose); a ValueError makes it a RecordFailure.
+Reading = TicketValues | AlreadyRead | None
 
 
-def connector_class(connector_type: str) -> type[Connector]:
-    load_all()
-    try:
-        return _REGISTRY[connector_type]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigurationError(connector_type, f"unknown connector type (known: {known})") from None
+@dataclass(frozen=True, slots=True)
+class StreamPage(Generic[TokenT]):
+    """One answer of a stream, read: what :meth:`HttpStream.next_page_token` decides the next request from."""
+
+    token: TokenT | None  # the token this page was asked for with; None for the first page
+    request: PageRequest
+    response: httpx.Response
+    body: Any
+    records: Sequence[Any]
+    tickets: tuple[TicketValues, ...]
+    failures: tuple[RecordFailure, ...]
+    cursor: Cursor  # after this page
+
+
+class HttpStream(ABC, Generic[TokenT]):
+    """One paged listing of a connector (a table, a search) for one fetch: the request and the parsing.
+
+    Like airbyte-cdk's ``HttpStream``: :meth:`request` builds the request for a page token (None for the
+    first page), :meth:`records` finds the records in the decoded answer, :meth:`normalise` turns one into a
+    ticket, and :meth:`next_page_token` returns the next page's token or None to stop. A stream may keep
+    state between its pages (a keyset position); what must outlive the sync goes into the cursor, built by
+    :meth:`cursor_after`. :meth:`read_pages` owns the loop, so the guard cannot be forgotten or got wrong
+    per connector.
+    """
+
+    # Pages in a row without a single record the guard tolerates while :meth:`next_page_token` still asks
+    # for more (rows hidden by read permissions are cut from a page after it is counted, so a page can be
+    # empty with more behind it); a server answering empty pages for ever stops here.
+    max_empty_pages: ClassVar[int] = 10
+
+    def __init__(self, connector: Connector, since: Cursor | None) -> None:
+        self.connector = connector
+        self.since = since
+
+    async def prepare(self) -> None:
+        """Requests needed before the first page (Jira asks for the account's time zone); none by default."""
+
+    @abstractmethod
+    def request(self, token: TokenT | None) -> PageRequest:
+        """The request for the page ``token`` names; None: the first page."""
+
+    async def send(self, request: PageRequest) -> httpx.Response:
+        """Send one page's request; a connector overrides it to add per-request auth or explain refusals."""
+        return await self.connector.http.request(
+            request.method, request.path, params=request.params, json_body=request.json_body
+        )
+
+    def decode(self, response: httpx.Response, request: PageRequest) -> Any:
+        """The answer's body (JSON by default); a vendor that reports failures inside a 2xx checks here."""
+        return self.connector.http.json_of(response, request.method, request.path)
+
+    @abstractmethod
+    def records(self, body: Any, request: PageRequest) -> Sequence[Any]:
+        """The page's records; :class:`~connectors.errors.BadResponseError` when the body holds none."""
+
+    @abstractmethod
+    async def normalise(self, record: Any) -> Reading:
+        """One record as a ticket; ValueError (with the reason) when it cannot be one.
+
+        Async because a source may need a request per record (ServiceDesk Plus resolutions).
+        """
+
+    def record_id(self, record: Any) -> str | None:
+        """The source's id of a record that could not be normalised, for its :class:`RecordFailure`."""
+        return None
+
+    def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
+        """The cursor after a page: its last ticket with an update time, else where the stream stood."""
+        for ticket in reversed(tickets):
+            if ticket.updated_at is not None:
+                return Cursor(ticket.updated_at, ticket.external_id)
+        return previous
+
+    @abstractmethod
+    def next_page_token(self, page: StreamPage[TokenT]) -> TokenT | None:
+        """The token of the page after ``page``; None when there is none."""
+
+    @final
+    async def read_pages(self) -> AsyncIterator[Page]:
+        """The page loop: request, decode, normalise (collecting failures), cursor, guard, next token.
+
+        A page goes to the engine when it holds a ticket or a failure. The guard looks at a page only when
+        another is to follow (the last page cannot loop), and stops the sync before the page is stored.
+        """
+        await self.prepare()
+        name = self.connector.name
+        guard = NoProgressGuard(name, self.max_empty_pages)
+        cursor = self.since or Cursor()
+        token: TokenT | None = None
+        while True:
+            request = self.request(token)
+            response = await self.send(request)
+            body = self.decode(response, request)
+            records = self.records(body, request)
+            tickets: list[TicketValues] = []
+            failures: list[RecordFailure] = []
+            seen: list[RecordIdentity] = []
+            for record in records:
+                try:
+                    reading = await self.normalise(record)
+                except ValueError as exc:
+                    failures.append(RecordFailure(self.record_id(record), str(exc)))
+                    continue
+                if isinstance(reading, TicketValues):
+                    tickets.append(reading)
+                    seen.append((reading.external_id, reading.updated_at))
+                elif reading is not None:
+                    seen.append((reading.external_id, reading.updated_at))
+            cursor = self.cursor_after(cursor, tickets)
+            page = StreamPage(
+                token, request, response, body, records, tuple(tickets), tuple(failures), cursor
+            )
+            token = self.next_page_token(page)
+            guard.observe(seen, method=request.method, path=response.request.url.path, more=token is not None)
+            if tickets or failures:
+                yield Page(page.tickets, cursor, page.failures)
+            if token is None:
+                return
+
+
+class NoProgressGuard:
+    """Stops a stream whose server no longer advances, whatever the connector's paging looks like.
+
+    Every page must bring at least one record this run has not read yet, known by (id, update time): a
+    record updated mid-sync comes back with a new time and counts as new. A page of records read already
+    stops the sync at once (the server ignored the filter, offset or token it was sent and would answer the
+    same again); pages without any record stop it after ``max_empty_pages`` in a row. Records read on the
+    last ``WINDOW`` pages are remembered, so memory stays bounded on a million-record first sync.
+    """
+
+    WINDOW = 64
+
+    def __init__(self, connector_name: str, max_empty_pages: int) -> None:
+        self.connector_name = connector_name
+        self.max_empty_pages = max_empty_pages
+        self.requests = 0
+        self._empty_in_a_row = 0
+        self._last_page_of: dict[RecordIdentity, int] = {}
+        self._recent: deque[Sequence[RecordIdentity]] = deque()
+
+    def observe(self, identities: Sequence[RecordIdentity], *, method: str, path: str, more: bool) -> None:
+        """Remember one page's records; raise PagingStalledError when another page is due and this one
+        brought nothing new."""
+        self.requests += 1
+        number = self.requests
+        fresh = False
+        for identity in identities:
+            if identity not in self._last_page_of:
+                fresh = True
+            self._last_page_of[identity] = number
+        self._recent.append(identities)
+        if len(self._recent) > self.WINDOW:
+            oldest = number - self.WINDOW
+            for identity in self._recent.popleft():
+                if self._last_page_of.get(identity) == oldest:
+                    del self._last_page_of[identity]
+        if not more:
+            return
+        if identities:
+            self._empty_in_a_row = 0
+            if not fresh:
+                raise PagingStalledError(
+                    self.connector_name,
+                    method=method,
+                    path=path,
+                    reason=f"page {number} holds only records this sync has read already",
+                    requests=number,
+                )
+            return
+        self._empty_in_a_row += 1
+        if self._empty_in_a_row >= self.max_empty_pages:
+            raise PagingStalledError(
+                self.connector_name,
+                method=method,
+                path=path,
+                reason=f"{self._empty_in_a_row} pages in a row held no record, yet the server offers more",
+                requests=number,
+            )

@@ -17,18 +17,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import ConfigField, ConnectorSettings, ConnectorSpec, FieldType, connector_class
+from connectors.base import ConfigField, ConnectorSettings, ConnectorSpec, FieldType
 from connectors.errors import ConfigurationError, ConnectorError
+from connectors.registry import connector_class
 from connectors.secrets import delete_secrets, load_secrets, new_keychain_key, store_secrets
-from core.store.models import ConnectorConfig, Tenant, Ticket
+from core.store.models import BASE_URL_KEY, ConnectorConfig, Tenant, Ticket
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
+from core.store.tickets import instance_of, move_to_instance
 
-# Keys of config_json besides the options.
-BASE_URL = "base_url"
+# Keys of config_json besides the options. The base URL's is the store's: it names the records' instance.
+BASE_URL = BASE_URL_KEY
 AUTH_MODE = "auth_mode"
 OPTIONS = "options"
 CA_BUNDLE = "ca_bundle"
@@ -182,6 +185,14 @@ def required_secrets(spec: ConnectorSpec, auth_mode: str) -> tuple[str, ...]:
     return tuple(f.key for f in spec.fields if f.secret and f.required and f.applies_to(auth_mode))
 
 
+def _instance(name: str, base_url: str) -> str:
+    """The instance a base URL reaches (core.store.tickets.instance_of), as a configuration error if none."""
+    try:
+        return instance_of(base_url)
+    except ValueError as exc:
+        raise ConfigurationError(name, f"the URL names no instance: {exc}") from None
+
+
 def _check_base_url(name: str, base_url: str) -> str:
     base_url = base_url.strip()
     if not base_url.startswith(("https://", "http://")):
@@ -234,6 +245,7 @@ def create_config(
     if sync_frequency_minutes < 1:
         raise ConfigurationError(name, "the sync frequency must be at least 1 minute")
     url = _check_base_url(name, base_url)
+    _instance(name, url)
     stored = False
     keychain_key = ""
     try:
@@ -341,8 +353,13 @@ def update_config(
             config.sync_frequency_minutes = sync_frequency_minutes
         if is_active is not None:
             config.is_active = is_active
+        new_url = _check_base_url(new_name, base_url) if base_url is not None else before.base_url
+        moved = 0
+        if _instance(new_name, new_url) != _instance(new_name, before.base_url):
+            # Same connector, new address: its tickets follow it rather than being read again as twins.
+            moved = move_to_instance(session, config.id, _instance(new_name, new_url))
         config.config_json = {
-            BASE_URL: _check_base_url(new_name, base_url) if base_url is not None else before.base_url,
+            BASE_URL: new_url,
             AUTH_MODE: mode,
             OPTIONS: cleaned,
             CA_BUNDLE: ca_bundle if ca_bundle is not None else before.ca_bundle,
@@ -358,7 +375,9 @@ def update_config(
             entity_type="connector_config",
             entity_id=config.id,
             before=before.public_dict(),
-            after=after.public_dict() | {"secrets_changed": sorted(secrets or {})},
+            after=after.public_dict()
+            | {"secrets_changed": sorted(secrets or {})}
+            | ({"tickets_moved": moved} if moved else {}),
         )
     return after
 
@@ -397,9 +416,9 @@ def remove_config(
         owned = Ticket.connector_config_id == config.id
         purged = kept = 0
         if purge_tickets:
-            purged = session.execute(delete(Ticket).where(owned)).rowcount or 0
+            purged = _rowcount(session.execute(delete(Ticket).where(owned)))
         else:
-            kept = session.execute(update(Ticket).where(owned).values(connector_config_id=None)).rowcount or 0
+            kept = _rowcount(session.execute(update(Ticket).where(owned).values(connector_config_id=None)))
         session.delete(config)
         session.flush()
         record_audit(
@@ -441,6 +460,13 @@ def settings_for(config: ConfigRow) -> ConnectorSettings:
         secrets=secrets,
         ca_bundle=config.ca_bundle,
     )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows a bulk DELETE / UPDATE touched: Session.execute returns a CursorResult for DML, typed Result."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"expected a CursorResult, got {type(result).__name__}")
+    return result.rowcount
 
 
 def _tenant_slug(session: TenantSession) -> str:

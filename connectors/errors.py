@@ -16,6 +16,7 @@
     │   ├── RequestRejectedError        other 4xx: the server refused the query (bad JQL, bad field)
     │   └── ServerError                 5xx
     └── BadResponseError                a success status with a body we cannot read (not JSON, wrong shape)
+        └── PagingStalledError          the pages stopped advancing (the server ignores the query's position)
 
 Messages name the connector, the method and path (never the query string, which may carry tokens), the status
 and the server's own error text, and never a secret. Lower-level exceptions are chained with ``from``.
@@ -122,3 +123,21 @@ class ServerError(HttpStatusError):
 
 class BadResponseError(ConnectorError):
     pass
+
+
+class PagingStalledError(BadResponseError):
+    """The no-progress guard of :meth:`connectors.base.HttpStream.read_pages` stopped a sync.
+
+    The server answered a page of records this sync had read already, or pages without records for too
+    long: it ignores the filter, offset or page token it was sent, and would answer the same forever.
+    """
+
+    def __init__(self, connector: str, *, method: str, path: str, reason: str, requests: int) -> None:
+        self.method = method
+        self.path = path
+        self.requests = requests
+        super().__init__(
+            connector,
+            f"{method} {path}: the paging does not advance: {reason}; stopped after {requests} requests "
+            "(the server seems to ignore the query's filter, offset or page token)",
+        )

@@ -226,7 +226,7 @@ class HttpClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return min(exc.retry_after, self.retry.max_server_delay) + random.uniform(0, self.retry.jitter)
-        backoff = self.retry.base_delay * 2 ** (state.attempt_number - 1)
+        backoff = self.retry.base_delay * 2.0 ** (state.attempt_number - 1)
         return min(backoff, self.retry.max_delay) + random.uniform(0, self.retry.jitter)
 
     async def _send_once(
@@ -277,20 +277,29 @@ class HttpClient:
             message = redact_text(self.error_text(response))
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             message = _short(response.text)
-        common = {"method": method, "path": path, "status": status, "server_message": message}
-        if status == 401:
-            return AuthenticationError(self.connector_name, **common)
-        if status == 403:
-            return PermissionDeniedError(self.connector_name, **common)
-        if status == 404:
-            return NotFoundError(self.connector_name, **common)
-        if status == 410:
-            return GoneError(self.connector_name, **common)
+        name = self.connector_name
         if status == 429:
-            return RateLimitedError(self.connector_name, **common, retry_after=retry_after_seconds(response))
-        if status >= 500:
-            return ServerError(self.connector_name, **common)
-        return RequestRejectedError(self.connector_name, **common)
+            return RateLimitedError(
+                name,
+                method=method,
+                path=path,
+                status=status,
+                server_message=message,
+                retry_after=retry_after_seconds(response),
+            )
+        error_type = _STATUS_ERRORS.get(status)
+        if error_type is None:
+            error_type = ServerError if status >= 500 else RequestRejectedError
+        return error_type(name, method=method, path=path, status=status, server_message=message)
+
+
+# The statuses with their own error type; other 5xx are ServerError, other 4xx RequestRejectedError.
+_STATUS_ERRORS: dict[int, type[HttpStatusError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    410: GoneError,
+}
 
 
 class _DroppedConnectionError(Exception):

@@ -211,9 +211,10 @@ def _host_typo(
             fixed = ".".join([*labels[:-size], domain])
             return f"{tail!r} looks like a typo of {domain!r}", fixed
     if len(labels) == 1:
-        domain = _SHORT_NAME_DOMAIN.get(connector_type or "")
-        if domain is not None:
-            return f"{host!r} is not a full host name; did you mean {host}.{domain}?", f"{host}.{domain}"
+        short_domain = _SHORT_NAME_DOMAIN.get(connector_type or "")
+        if short_domain is not None:
+            full = f"{host}.{short_domain}"
+            return f"{host!r} is not a full host name; did you mean {full}?", full
         draft.warnings.append(f"{host!r} is a single-label name: it resolves only inside your network")
     return None
 

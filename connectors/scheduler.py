@@ -1,9 +1,12 @@
 """Polls each active connector config every ``sync_frequency_minutes``; "sync now"; pause, resume, stop.
 
-Plain asyncio, no Qt: in the app it runs on qasync's loop, in tests on a plain loop with an injected clock and
-sleep. One rule above all: never two syncs of one config at once (two would race on the cursor). A config is
-due when it never synced or its last attempt (``last_sync_at``, set by failures too, so a broken connector is
-retried once per interval, not hammered) is at least its frequency ago. Pausing clears ``is_active`` in the
+Plain asyncio, no Qt: ``runbook-desk connectors run`` (a server, a systemd unit) runs this class. The desktop
+app drives the same rule (:func:`is_due`) from a Qt timer instead (``desktop.background.sync_jobs``), each
+sync on a worker's own loop, because the sync engine writes SQLite on its loop's thread and the GUI thread
+must not. Tests run this class on a plain loop with an injected clock and sleep. One rule above all: never
+two syncs of one config at once (two would race on the cursor). A config is due when it never synced or its
+last attempt (``last_sync_at``, set by failures too, so a broken connector is retried once per interval, not
+hammered) is at least its frequency ago. Pausing clears ``is_active`` in the
 store, so it survives a restart; a paused config still syncs on "sync now".
 
 A sync's connector errors are in its report (:func:`connectors.sync.run_sync` records them); anything else it
@@ -14,25 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Collection, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
 from connectors.configs import ConfigRow, list_configs, set_active
 from connectors.http import Sleep
-from connectors.sync import SyncReport, run_sync
+from connectors.sync import Clock, SyncReport, run_sync, utcnow
 from core.store.tenancy import TenantSession
 
 log = logging.getLogger(__name__)
 
-SyncFunction = Callable[[int], Awaitable[SyncReport]]
-Clock = Callable[[], datetime]
+SyncFunction = Callable[[int], Coroutine[Any, Any, SyncReport]]
 DEFAULT_POLL_SECONDS = 30.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Clock", "SyncScheduler", "is_due", "next_run_at", "utcnow"]
 
 
 def next_run_at(config: ConfigRow) -> datetime | None:
@@ -64,7 +64,8 @@ class SyncScheduler:
         on_error: Callable[[int, BaseException], None] | None = None,
     ) -> None:
         self._sessions = sessions
-        self._sync = sync or (lambda config_id: run_sync(sessions, config_id))
+        # The sync stamps its times with the scheduler's clock, so "due" compares times of one clock.
+        self._sync = sync or (lambda config_id: run_sync(sessions, config_id, clock=clock))
         self._clock = clock
         self._sleep = sleep
         self._poll_seconds = poll_seconds
@@ -100,6 +101,11 @@ class SyncScheduler:
     @property
     def running(self) -> frozenset[int]:
         return frozenset(cid for cid, task in self._running.items() if not task.done())
+
+    async def wait_for_running(self) -> None:
+        """Return once no sync is running (those started meanwhile included); their errors stay theirs."""
+        while tasks := [task for task in self._running.values() if not task.done()]:
+            await asyncio.wait(tasks)
 
     # --- what the UI calls ------------------------------------------------------------------------------
 

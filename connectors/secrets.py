@@ -205,8 +205,8 @@ def install_secret_redaction(logger_names: Iterable[str] = REDACTED_LOGGERS) -> 
     """Put :data:`REDACTOR` on these loggers and every descendant that exists now.
 
     A filter on a logger sees only records logged through that very logger (not its children's), so each
-    descendant gets it too. Call it after :func:`connectors.base.load_all` so connector modules' loggers
-    exist; calling it again is harmless.
+    descendant gets it too. Call it after :func:`connectors.registry.load_all` so connector modules' loggers
+    exist (the registry puts it on each plugin's package as it loads it); calling it again is harmless.
     """
     names = tuple(logger_names)
     targets = [logging.getLogger(name) for name in names]

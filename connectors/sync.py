@@ -3,7 +3,8 @@
 Per page, ONE transaction holds the page's upserts, the cursor after it and the run's running counts, so a
 sync killed at any point (an error after page k, the task cancelled, the process killed) leaves pages 1..k
 stored and the cursor at page k; the next run resumes from there with nothing lost or duplicated (tickets are
-unique by (external_id, source_system, tenant) and upserted by content hash).
+unique by (system, instance, external id) within a tenant and upserted by content hash; the instance is the
+host of the config's base URL, see the identity rule in :mod:`core.store.models`).
 
 Incremental by the source's update time with the record id as tie-break (:class:`~connectors.base.Cursor`).
 The lookback overlap is the connector's job: the engine hands ``fetch`` the stored cursor unchanged and the
@@ -19,6 +20,11 @@ has no current analysis, which is exactly what an insert or a content change pro
 Every run leaves a ``sync_runs`` row (running, then succeeded / failed / cancelled, with counts and the
 connector error's message), updates ``last_sync_at`` / ``last_successful_sync_at`` and counts consecutive
 failures; at :data:`ALERT_AFTER_FAILURES` the report carries an alert and an audit row records it once.
+
+Progress is reported and cancellation asked for through one :class:`core.progress.Progress`: after each
+stored page the run reports its counts, and a cancelled run is recorded as cancelled (its stored pages kept)
+and raises :class:`SyncCancelledError`, the :class:`~core.errors.OperationCancelledError` every caller treats
+as a clean stop. Cancelling the asyncio task works too (recorded the same, ``CancelledError`` propagates).
 
 The store is written on the event loop thread (short transactions, one per page); the HTTP waits are async.
 """
@@ -37,25 +43,31 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import Connector, Cursor, Page, connector_class
+from connectors.base import Connector, Cursor, Page
 from connectors.configs import ConfigRow, config_row, settings_for
-from connectors.errors import BadResponseError, ConfigurationError, ConnectorError
+from connectors.errors import ConfigurationError, ConnectorError
 from connectors.http import RetryPolicy, Sleep
+from connectors.registry import connector_class
 from connectors.secrets import redact_text
-from core.importing.tickets import upsert_tickets
+from core.errors import OperationCancelledError
+from core.progress import NO_PROGRESS, Progress
 from core.store.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
+from core.store.tickets import instance_of, upsert_tickets
 
 log = logging.getLogger(__name__)
 
 TICKETS_STREAM = "tickets"
-ALERT_AFTER_FAILURES = 3  # the seed's threshold
-# A connector whose pages keep returning the same cursor with records is looping; stop it after this many.
-MAX_STUCK_PAGES = 3
+# roadmap: Monitoring & Observability, Alerts ("connector sync failure > 3 attempts"): raised at the third.
+ALERT_AFTER_FAILURES = 3
 INTERRUPTED = "interrupted: Runbook Desk stopped during this sync; the next sync resumes from its last page"
 
-CancelCheck = Callable[[], bool]
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -99,7 +111,12 @@ class SyncReport:
         return asdict(self) | {"status": self.status.value}
 
 
-ProgressCallback = Callable[[SyncReport], None]
+class SyncCancelledError(OperationCancelledError):
+    """The caller cancelled the sync between two pages; ``report`` holds what was stored until then."""
+
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__(f"sync of {report.config_name} cancelled")
+        self.report = report
 
 
 async def run_sync(
@@ -108,9 +125,9 @@ async def run_sync(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     full: bool = False,
-    cancel: CancelCheck | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress = NO_PROGRESS,
     sleep: Sleep = asyncio.sleep,
+    clock: Clock = utcnow,
     retry: RetryPolicy | None = None,
     page_size: int | None = None,
     actor: str | None = None,
@@ -118,9 +135,10 @@ async def run_sync(
     """Sync one config's tickets; returns the report, also when the connector failed (``report.ok``).
 
     ``full`` ignores the stored cursor (a re-read of everything; unchanged tickets count as unchanged).
-    ``cancel`` is polled after each stored page; cancelling the task works too (the run is recorded as
-    cancelled and ``CancelledError`` propagates). Connector errors are recorded and reported, not raised;
-    anything else is a bug: the run is recorded as failed and the exception propagates.
+    ``progress`` hears the counts after each stored page and is asked then whether to stop: a cancelled run
+    is recorded and raises :class:`SyncCancelledError`. Connector errors are recorded and reported, not
+    raised; anything else is a bug: the run is recorded as failed and the exception propagates. ``clock``
+    stamps the run and the config's last sync times (the scheduler passes its own).
     """
     started = time.perf_counter()
     with sessions.begin() as session:
@@ -128,8 +146,13 @@ async def run_sync(
         if config is None:
             raise ConfigurationError(f"connector #{config_id}", "no such connector config")
         row = config_row(config)
-        _close_interrupted_runs(session, config_id)
-        run = SyncRun(tenant_id=session.tenant_id, connector_config_id=config_id, status=SyncStatus.RUNNING)
+        _close_interrupted_runs(session, config_id, clock())
+        run = SyncRun(
+            tenant_id=session.tenant_id,
+            connector_config_id=config_id,
+            status=SyncStatus.RUNNING,
+            started_at=clock(),
+        )
         session.add(run)
         session.flush()
         report = SyncReport(config_id, row.name, run.id, full=full)
@@ -144,71 +167,64 @@ async def run_sync(
     )
     connector: Connector | None = None
     finished = False
+
+    def finish(status: SyncStatus, error: str | None) -> None:
+        nonlocal finished
+        _finish(sessions, row, report, status, error, connector, started, actor, clock)
+        finished = True
+
     try:
         try:
+            instance = _instance(row)
             settings = settings_for(row)
             connector = connector_class(row.connector_type).create(
                 settings, transport=transport, sleep=sleep, retry=retry
             )
-            await _pull(sessions, connector, row, since, report, cancel, progress, page_size)
+            await _pull(sessions, connector, row, instance, since, report, progress, page_size)
         except ConnectorError as exc:
-            _finish(sessions, row, report, SyncStatus.FAILED, str(exc), connector, started, actor)
-            finished = True
-        except asyncio.CancelledError:
-            _finish(sessions, row, report, SyncStatus.CANCELLED, "cancelled", connector, started, actor)
-            finished = True
+            finish(SyncStatus.FAILED, str(exc))
+        except (asyncio.CancelledError, SyncCancelledError):
+            finish(SyncStatus.CANCELLED, "cancelled")
             raise
         else:
-            status = SyncStatus.CANCELLED if report.status is SyncStatus.CANCELLED else SyncStatus.SUCCEEDED
-            error = "cancelled" if status is SyncStatus.CANCELLED else None
-            _finish(sessions, row, report, status, error, connector, started, actor)
-            finished = True
+            finish(SyncStatus.SUCCEEDED, None)
     finally:
         if not finished:  # a bug, not a connector error: record it, let it propagate
-            _finish(
-                sessions,
-                row,
-                report,
-                SyncStatus.FAILED,
-                "internal error (see the log)",
-                connector,
-                started,
-                actor,
-            )
+            finish(SyncStatus.FAILED, "internal error (see the log)")
             log.error("sync %s: internal error", row.name)
         if connector is not None:
             await _close(connector)
     return report
 
 
+def _instance(row: ConfigRow) -> str:
+    """The instance this config's records belong to (the identity rule in core.store.models)."""
+    try:
+        return instance_of(row.base_url)
+    except ValueError as exc:
+        raise ConfigurationError(row.name, f"the base URL names no instance: {exc}") from None
+
+
 async def _pull(
     sessions: sessionmaker[TenantSession],
     connector: Connector,
     row: ConfigRow,
+    instance: str,
     since: Cursor | None,
     report: SyncReport,
-    cancel: CancelCheck | None,
-    progress: ProgressCallback | None,
+    progress: Progress,
     page_size: int | None,
 ) -> None:
     current = since
-    stuck = 0
+    # A server that stops advancing is stopped by the one guard the page loop owns (connectors.base).
     async for page in connector.fetch(since, page_size=page_size):
-        if page.tickets and current is not None and page.cursor == current:
-            stuck += 1
-            if stuck >= MAX_STUCK_PAGES:
-                raise BadResponseError(
-                    row.name, f"pagination does not advance: {stuck} pages in a row end at the same record"
-                )
-        else:
-            stuck = 0
-        current = _store_page(sessions, connector, row.id, report, page, current)
+        current = _store_page(sessions, connector, row.id, instance, report, page, current)
         report.requests_sent = connector.http.requests_sent
-        if progress is not None:
-            progress(report)
-        if cancel is not None and cancel():
-            report.status = SyncStatus.CANCELLED
-            return
+        progress.report(
+            report.pages, None, f"{report.new:,} new, {report.updated:,} updated ({report.pages:,} pages)"
+        )
+        if progress.cancelled:
+            raise SyncCancelledError(report)
         # Yield to the loop between pages even when the transport never waits (a local fake, a cache): the
         # GUI stays responsive and a cancellation lands here, between two committed pages.
         await asyncio.sleep(0)
@@ -218,6 +234,7 @@ def _store_page(
     sessions: sessionmaker[TenantSession],
     connector: Connector,
     config_id: int,
+    instance: str,
     report: SyncReport,
     page: Page,
     current: Cursor | None,
@@ -230,7 +247,9 @@ def _store_page(
     cursor = _later(current, page.cursor)
     with sessions.begin() as session:
         new, updated, unchanged = (
-            upsert_tickets(session, tickets, connector_config_id=config_id) if tickets else (0, 0, 0)
+            upsert_tickets(session, tickets, instance=instance, connector_config_id=config_id)
+            if tickets
+            else (0, 0, 0)
         )
         if cursor is not None and cursor != current:
             _save_cursor(session, config_id, cursor)
@@ -293,12 +312,12 @@ def stored_cursor(session: TenantSession, config_id: int) -> Cursor | None:
     return Cursor.from_state(state)
 
 
-def _close_interrupted_runs(session: TenantSession, config_id: int) -> None:
+def _close_interrupted_runs(session: TenantSession, config_id: int, now: datetime) -> None:
     """A run still "running" when a new one starts was cut off by a crash or a kill; say so."""
     session.execute(
         update(SyncRun)
         .where(SyncRun.connector_config_id == config_id, SyncRun.status == SyncStatus.RUNNING)
-        .values(status=SyncStatus.FAILED, error_text=INTERRUPTED, finished_at=datetime.now(UTC))
+        .values(status=SyncStatus.FAILED, error_text=INTERRUPTED, finished_at=now)
     )
 
 
@@ -311,8 +330,9 @@ def _finish(
     connector: Connector | None,
     started: float,
     actor: str | None,
+    clock: Clock,
 ) -> None:
-    now = datetime.now(UTC)
+    now = clock()
     error = (
         redact_text(error) if error else error
     )  # the HTTP layer masks secrets already; a connector may not

@@ -1,26 +1,24 @@
-"""Start the GUI: one QApplication, qasync's event loop as the asyncio loop, the main window.
+"""Start the GUI: one QApplication, the main window, Qt's event loop until the last window closes.
 
-Qt's event loop and asyncio's are the same loop (qasync), so coroutines (connector syncs, later) can run in
-the GUI thread without blocking it, and blocking work goes to the
-:class:`~desktop.background.tasks.TaskRunner`. High-DPI
-scaling is on by default in Qt 6, and the platform's own style is kept: forcing Fusion would make the app look
-foreign on every desktop.
+The GUI thread runs Qt's event loop and nothing else: all work, blocking calls and coroutines alike (a
+connector's check, preview or sync), goes to the :class:`~desktop.background.tasks.TaskRunner`, a coroutine
+on its own event loop in its worker (see :mod:`desktop.background.sync_jobs` for why not an asyncio loop on
+the GUI thread). High-DPI scaling is on by default in Qt 6, and the platform's own style is kept: forcing
+Fusion would make the app look foreign on every desktop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
-from connectors.base import load_all
+from connectors.registry import load_all
 from connectors.secrets import install_secret_redaction
 from core.matching.embedding import Embedder
 from core.store.workspace import WORKSPACE_ENV, Workspace, resolve_workspace_dir
@@ -82,22 +80,11 @@ def run_app(
         load_all()  # connector modules' loggers must exist before the redacting filter is put on them
         install_secret_redaction()
         app = _application(argv)
-        # qasync's documented pattern: the Qt loop is the asyncio loop, and it runs until the application's
-        # aboutToQuit (last window closed, or Quit) resolves the awaited event.
-        loop = qasync.QEventLoop(app)
-        asyncio.set_event_loop(loop)
-        app_close_event = asyncio.Event()
-        app.aboutToQuit.connect(app_close_event.set)
-        try:
-            window = MainWindow(workspace, tenant_slug, settings=settings, embedder_factory=embedder_factory)
-            window.show()
-            window.start_startup_jobs(seed_demo=seed_demo)
-            with loop:
-                loop.run_until_complete(app_close_event.wait())
-        finally:
-            app.aboutToQuit.disconnect(app_close_event.set)
-            asyncio.set_event_loop(None)
-        return 0
+        window = MainWindow(workspace, tenant_slug, settings=settings, embedder_factory=embedder_factory)
+        window.show()
+        window.start_startup_jobs(seed_demo=seed_demo)
+        # Returns once the last window is closed (or Quit); 0 unless something called exit() with a code.
+        return app.exec()
     finally:
         if window is not None:
             # The usual path closed the window (and stopped its workers) already; an app.quit() from elsewhere

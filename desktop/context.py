@@ -1,10 +1,14 @@
-"""What every page of the main window shares: the workspace, one tenant's sessions, the task runner and the
-matching engine.
+"""What every page of the main window shares: the workspace, one tenant's sessions, the task runner, the
+matching engine and the test seams.
 
 Built once per window and passed down (no module singletons), so tests build their own with the session's
-embedder. The engine is cheap to construct (it opens the FAISS files) but its embedder loads the model on
-first use (~0.5 s with the ONNX export, 7-10 s with torch): call :meth:`AppContext.engine` and anything that
-encodes only from a worker task.
+embedder. The seams (``embedder_factory``, ``transport_factory``) live here and nowhere else: a page, dialog
+or job that needs one reads it from the context at the moment it uses it, so a test can set it on a window's
+context after the window is built.
+
+The engine is cheap to construct (it opens the FAISS files) but its embedder loads the model on first use
+(~0.5 s with the ONNX export, 7-10 s with torch): call :meth:`AppContext.engine` and anything that encodes
+only from a worker task.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 from sqlalchemy.orm import sessionmaker
 
+from connectors.base import ConnectorSettings
 from core.matching.embedding import Embedder
 from core.matching.embedding_onnx import default_embedder
 from core.matching.engine import MatchingEngine, open_engine
@@ -22,6 +28,10 @@ from core.store.repository import current_actor
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 from desktop.background.tasks import TaskRunner
+
+# Given a connector's settings, the transport its HTTP client uses; None means the real network. Tests plug
+# the local fake systems in here.
+TransportFactory = Callable[[ConnectorSettings], httpx.AsyncBaseTransport | None]
 
 
 @dataclass
@@ -32,6 +42,7 @@ class AppContext:
     # ONNX when an exported model is there (the bundle; `make` in a checkout): loads in ~0.5 s, not ~8 s.
     embedder_factory: Callable[[], Embedder] = default_embedder
     reviewer_name: str | None = None  # from settings; the OS user name when unset
+    transport_factory: TransportFactory | None = None  # tests: every connector's HTTP goes to a fake system
     _sessions: sessionmaker[TenantSession] | None = field(default=None, init=False, repr=False)
     _engine: MatchingEngine | None = field(default=None, init=False, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -52,7 +63,3 @@ class AppContext:
             if self._engine is None:
                 self._engine = open_engine(self.workspace, self.tenant_slug, self.embedder_factory())
             return self._engine
-
-    @property
-    def engine_ready(self) -> bool:
-        return self._engine is not None

@@ -1,73 +1,63 @@
 """The main window: navigation on the left, one page per job, a status bar that shows background work.
 
-Pages load their rows through the :class:`~desktop.background.tasks.TaskRunner`: the worker function opens
-its own
-tenant session, turns ORM objects into frozen rows and returns them; the page's model is reset with those rows
-on the GUI thread. Typing in a search box restarts a short timer, and a new load cancels the previous one so a
-slow, stale result never overwrites a newer one.
+The window owns what outlives a page: the :class:`~desktop.context.AppContext` (workspace, tenant sessions,
+task runner, test seams), the connector :class:`~desktop.background.sync_jobs.SyncDispatcher` (started after
+start-up, stopped on close), the long jobs of the File and Analysis menus (one of each kind at a time) and
+the notification area every page reports to. Pages are independent of each other; the window wires their
+signals together (a review decision refreshes the counts, a draft opens the runbook editor...).
 """
 
 from __future__ import annotations
 
-import html
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import TypeVar
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, QSortFilterProxyModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
     QListWidget,
     QMainWindow,
-    QProgressBar,
     QSplitter,
     QStackedWidget,
-    QTableView,
-    QTextBrowser,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import sessionmaker
 
 from core.importing import ImportSummary
 from core.importing.demo import DemoSeed
 from core.matching.embedding import Embedder
-from core.store.repository import TicketRow, count_tickets, list_tickets
-from core.store.tenancy import TenantSession
+from core.matching.engine import RefreshReport
 from core.store.workspace import Workspace
 from core.workflow.drafts import RunbookDraft
 from desktop.background import jobs
+from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import Task, TaskRunner
 from desktop.context import AppContext
 from desktop.dialogs.settings import SettingsDialog
+from desktop.pages.connectors import ConnectorsPage
+from desktop.pages.gaps import GapsPage
+from desktop.pages.metrics import MetricsPage
+from desktop.pages.review.page import ReviewPage
+from desktop.pages.runbooks import RunbooksPage
+from desktop.pages.tickets import TicketsPage
+from desktop.widgets.browse import BrowsePage
 from desktop.widgets.notifications import Level, NotificationArea
-from desktop.widgets.table_models import (
-    SORT_ROLE,
-    TICKET_COLUMNS,
-    Column,
-    RowTableModel,
-    format_local_datetime,
-    humanize,
-)
+from desktop.widgets.task_status import TaskStatusWidget
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SETTINGS_ORGANIZATION = "RunbookDesk"
 SETTINGS_APPLICATION = "RunbookDesk"
@@ -77,402 +67,10 @@ PAGE_KEY = "main_window/page"
 SPLITTER_KEY_PREFIX = "main_window/splitters/"
 
 SHUTDOWN_WAIT_MS = 60_000
-# The newest tickets first; a search narrows the rest. Loading 100k rows into a table helps nobody.
-TICKET_LOAD_LIMIT = 1000
-SEARCH_DELAY_MS = 250
 DEFAULT_SIZE = (1280, 800)
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
 PAGE_TITLES = ("Review", "Tickets", "Runbooks", "Gaps", "Connectors", "Metrics")
 REVIEW_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(len(PAGE_TITLES))
-PLACEHOLDER_TEXT: dict[int, str] = {}  # every page is real now; kept for pages still to come
-
-
-# --- Work done on pool threads: plain functions, own session, rows out ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TicketLoad:
-    ticket_rows: tuple[TicketRow, ...]
-    total: int
-
-
-def load_tickets(sessions: sessionmaker[TenantSession], search: str, limit: int) -> TicketLoad:
-    with sessions() as session:
-        ticket_rows = tuple(list_tickets(session, search=search or None, limit=limit))
-        total = count_tickets(session)
-    return TicketLoad(ticket_rows, total)
-
-
-# --- Detail rendering -------------------------------------------------------------------------------------
-
-
-def _text_block(text: str | None, empty: str) -> str:
-    if not text or not text.strip():
-        return f"<p><i>{html.escape(empty)}</i></p>"
-    return f'<p style="white-space: pre-wrap;">{html.escape(text)}</p>'
-
-
-def _safe_link(url: str | None) -> str | None:
-    if url and QUrl(url).scheme().lower() in LINK_SCHEMES:
-        return url
-    return None
-
-
-def ticket_detail_html(ticket: TicketRow) -> str:
-    """The ticket as escaped rich text: every value comes from an external system and may contain markup."""
-    metadata: list[tuple[str, str | None]] = [
-        ("Number", ticket.external_id),
-        ("Source", ticket.source_system),
-        ("Kind", humanize(ticket.kind)),
-        ("Status", ticket.status),
-        ("Severity", ticket.severity),
-        ("Category", ticket.category),
-        ("Configuration item", ticket.configuration_item),
-        ("Assignee", ticket.assignee),
-        ("Created", format_local_datetime(ticket.created_at) if ticket.created_at else None),
-        ("Updated", format_local_datetime(ticket.updated_at) if ticket.updated_at else None),
-        ("Resolved", format_local_datetime(ticket.resolved_at) if ticket.resolved_at else None),
-    ]
-    table_rows = "".join(
-        f'<tr><th align="left">{html.escape(label)}</th><td>{html.escape(value)}</td></tr>'
-        for label, value in metadata
-        if value
-    )
-    link = _safe_link(ticket.source_url)
-    if link:
-        escaped = html.escape(link, quote=True)
-        table_rows += f'<tr><th align="left">Link</th><td><a href="{escaped}">{escaped}</a></td></tr>'
-    return (
-        f"<h2>{html.escape(ticket.title)}</h2>"
-        f'<table cellspacing="0" cellpadding="2">{table_rows}</table>'
-        f"<h3>Description</h3>{_text_block(ticket.description, 'No description.')}"
-        f"<h3>Resolution notes</h3>{_text_block(ticket.resolution_notes, 'No resolution notes.')}"
-    )
-
-
-def _open_link(url: QUrl) -> None:
-    """Detail panes show text from external systems: open web and mail links only, never local files."""
-    if url.scheme().lower() in LINK_SCHEMES:
-        QDesktopServices.openUrl(url)
-    else:
-        log.info("not opening link %s: only %s links open", url.toString(), ", ".join(sorted(LINK_SCHEMES)))
-
-
-def _detail_browser(parent: QWidget, object_name: str) -> QTextBrowser:
-    browser = QTextBrowser(parent)
-    browser.setObjectName(object_name)
-    browser.setOpenLinks(False)  # QTextBrowser would otherwise try to load relative links as documents
-    browser.anchorClicked.connect(_open_link)
-    return browser
-
-
-# --- Pages -----------------------------------------------------------------------------------------------
-
-
-class _HasId(Protocol):
-    @property
-    def id(self) -> int: ...
-
-
-RowT = TypeVar("RowT", bound=_HasId)
-
-
-class PlaceholderPage(QWidget):
-    def __init__(self, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.label = QLabel(text, self)
-        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.label.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.label)
-
-
-class BrowsePage(QWidget, Generic[RowT]):
-    """Search box, sortable table and a detail pane over one kind of row. Subclasses load and render."""
-
-    loaded = Signal()
-    load_failed = Signal(str)
-
-    def __init__(
-        self,
-        runner: TaskRunner,
-        columns: Sequence[Column[RowT]],
-        *,
-        noun: str,
-        search_placeholder: str,
-        splitter_name: str,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._runner = runner
-        self._noun = noun
-        self._load_task: Task | None = None
-        self.total_count: int | None = None
-
-        self.search_edit = QLineEdit(self)
-        self.search_edit.setObjectName(f"{noun}SearchEdit")
-        self.search_edit.setPlaceholderText(search_placeholder)
-        self.search_edit.setClearButtonEnabled(True)
-
-        self.model: RowTableModel[RowT] = RowTableModel(columns, self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setSortLocaleAware(True)
-
-        self.table = QTableView(self)
-        self.table.setObjectName(f"{noun}Table")
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        # One line of text per row: the style's default row height fits far fewer tickets on screen.
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(self.model.column_index("Title"), QHeaderView.ResizeMode.Stretch)
-        self.table.setSortingEnabled(True)
-
-        self.summary_label = QLabel(self)
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName(f"{noun}ErrorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: palette(bright-text); background: #b3261e; padding: 4px;")
-        self.error_label.hide()
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.setObjectName(splitter_name)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self._build_detail())
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-
-        self.filter_bar = QHBoxLayout()
-        self.filter_bar.addWidget(self.search_edit, 1)
-        layout = QVBoxLayout(self)
-        layout.addLayout(self.filter_bar)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.summary_label)
-
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self.reload)
-        self.search_edit.textChanged.connect(self._search_timer.start)
-        self.search_edit.returnPressed.connect(self.reload)
-        self.table.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
-        self._show_no_selection()
-
-    # Subclass hooks.
-    def _build_detail(self) -> QWidget:
-        raise NotImplementedError
-
-    def _start_load(self, search: str) -> Task:
-        raise NotImplementedError
-
-    def _show_row(self, row: RowT) -> None:
-        raise NotImplementedError
-
-    def _show_no_selection(self) -> None:
-        raise NotImplementedError
-
-    def _summary(self, shown: int, total: int, search: str) -> str:
-        raise NotImplementedError
-
-    # Behaviour shared by all pages.
-    def focus_search(self) -> None:
-        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_edit.selectAll()
-
-    def search_text(self) -> str:
-        return self.search_edit.text().strip()
-
-    def reload(self) -> None:
-        self._search_timer.stop()
-        self.cancel_load()
-        self._load_task = self._start_load(self.search_text())
-
-    def stop(self) -> None:
-        """No more loads: the window is closing (a pending search must not start one on a stopped runner)."""
-        self._search_timer.stop()
-        self.cancel_load()
-
-    def cancel_load(self) -> None:
-        if self._load_task is not None and self._load_task.is_active:
-            self._load_task.cancel()
-        self._load_task = None
-
-    def is_loading(self) -> bool:
-        return self._load_task is not None and self._load_task.is_active
-
-    def current_row(self) -> RowT | None:
-        current = self.table.currentIndex()
-        if not current.isValid():
-            return None
-        return self.model.row_at(self.proxy.mapToSource(current))
-
-    def _rows_loaded(self, rows: tuple[RowT, ...], total: int) -> None:
-        previous = self.current_row()
-        self.model.set_rows(rows)
-        self.total_count = total
-        self.error_label.hide()
-        self.summary_label.setText(self._summary(len(rows), total, self.search_text()))
-        if previous is None or not self._select_row_id(previous.id):
-            self._show_no_selection()
-        self.loaded.emit()
-
-    def _load_error(self, exc: Exception, traceback_text: str) -> None:
-        log.error("loading %s failed:\n%s", self._noun, traceback_text)
-        message = f"Could not load {self._noun}: {exc}"
-        self.error_label.setText(message)
-        self.error_label.setToolTip(traceback_text)
-        self.error_label.show()
-        self.load_failed.emit(message)
-
-    def _select_row_id(self, row_id: int) -> bool:
-        for row_number, row in enumerate(self.model.rows):
-            if row.id == row_id:
-                proxy_index = self.proxy.mapFromSource(self.model.index(row_number, 0))
-                self.table.selectRow(proxy_index.row())
-                return True
-        return False
-
-    def _on_current_row_changed(self, current: object, _previous: object) -> None:
-        row = self.current_row()
-        if row is None:
-            self._show_no_selection()
-        else:
-            self._show_row(row)
-
-
-class TicketsPage(BrowsePage[TicketRow]):
-    def __init__(
-        self, runner: TaskRunner, sessions: sessionmaker[TenantSession], parent: QWidget | None = None
-    ) -> None:
-        super().__init__(
-            runner,
-            TICKET_COLUMNS,
-            noun="tickets",
-            search_placeholder="Search tickets by number, title or description",
-            splitter_name="ticketsSplitter",
-            parent=parent,
-        )
-        self._sessions = sessions
-        self.table.sortByColumn(self.model.column_index("Updated"), Qt.SortOrder.DescendingOrder)
-
-    def _build_detail(self) -> QWidget:
-        self.detail = _detail_browser(self, "ticketDetail")
-        return self.detail
-
-    def _start_load(self, search: str) -> Task:
-        return self._runner.run(
-            load_tickets,
-            self._sessions,
-            search,
-            TICKET_LOAD_LIMIT,
-            title="Loading tickets",
-            on_done=self._on_loaded,
-            on_error=self._load_error,
-        )
-
-    def _on_loaded(self, result: object) -> None:
-        assert isinstance(result, TicketLoad)
-        self._rows_loaded(result.ticket_rows, result.total)
-
-    def _show_row(self, row: TicketRow) -> None:
-        self.detail.setHtml(ticket_detail_html(row))
-
-    def _show_no_selection(self) -> None:
-        self.detail.setHtml("<p><i>Select a ticket to see its description and resolution notes.</i></p>")
-
-    def _summary(self, shown: int, total: int, search: str) -> str:
-        if search:
-            capped = " (first matches only; refine the search)" if shown >= TICKET_LOAD_LIMIT else ""
-            return f"{shown:,} of {total:,} tickets match “{search}”{capped}"
-        if shown < total:
-            return f"Showing the {shown:,} most recently updated of {total:,} tickets; search to find others"
-        return f"{total:,} tickets"
-
-
-# --- Status bar ------------------------------------------------------------------------------------------
-
-
-class TaskStatusWidget(QWidget):
-    """The newest running task, its progress and a Cancel button; hidden while nothing runs."""
-
-    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._tasks: dict[int, Task] = {}
-        self.label = QLabel(self)
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setMaximumWidth(160)
-        self.progress_bar.setTextVisible(False)
-        self.cancel_button = QToolButton(self)
-        self.cancel_button.setObjectName("cancelTaskButton")
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Cancel this background task")
-        self.cancel_button.clicked.connect(self.cancel_current)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.cancel_button)
-        runner.task_started.connect(self._on_task_changed)
-        runner.task_progress.connect(self._on_task_changed)
-        runner.task_finished.connect(self._on_task_ended)
-        runner.task_failed.connect(self._on_task_failed)
-        self.hide()
-
-    def current_task(self) -> Task | None:
-        return next(reversed(self._tasks.values()), None)
-
-    def cancel_current(self) -> None:
-        task = self.current_task()
-        if task is not None:
-            task.cancel()
-            self.cancel_button.setEnabled(False)
-
-    def _on_task_changed(self, task: Task) -> None:
-        if task.is_active:
-            self._tasks[task.id] = task
-        self._refresh()
-
-    def _on_task_ended(self, task: Task) -> None:
-        self._tasks.pop(task.id, None)
-        self._refresh()
-
-    def _on_task_failed(self, task: Task, _exc: object, _traceback_text: str) -> None:
-        self._on_task_ended(task)
-
-    def _refresh(self) -> None:
-        task = self.current_task()
-        if task is None:
-            self.hide()
-            return
-        text = task.title
-        progress = task.progress
-        if progress is not None and progress.message:
-            text += f": {progress.message}"
-        if len(self._tasks) > 1:
-            text += f" (+{len(self._tasks) - 1} more)"
-        self.label.setText(text)
-        if progress is not None and progress.total:
-            self.progress_bar.setRange(0, progress.total)
-            self.progress_bar.setValue(min(progress.done, progress.total))
-        else:
-            self.progress_bar.setRange(0, 0)  # busy indicator: the task does not know its size
-        self.cancel_button.setEnabled(not task.cancel_requested)
-        self.show()
-
-
-# --- Window ----------------------------------------------------------------------------------------------
 
 
 class MainWindow(QMainWindow):
@@ -498,6 +96,9 @@ class MainWindow(QMainWindow):
         if embedder_factory is not None:  # tests share the session's loaded model
             self.context.embedder_factory = embedder_factory
         self.setWindowTitle(f"Runbook Desk — {workspace.root.name}")
+        self.notifications = NotificationArea(self)
+        # Connector syncs, every few minutes while the window is open; started by start_syncs.
+        self.sync_scheduler = SyncDispatcher(self.context, parent=self)
 
         self.nav_list = QListWidget(self)
         self.nav_list.setObjectName("navigation")
@@ -505,49 +106,31 @@ class MainWindow(QMainWindow):
         self.nav_list.setMaximumWidth(220)
 
         self.tickets_page = TicketsPage(self.runner, self.context.sessions, self)
-        # Imported here, not at the top: desktop.pages.runbooks builds on BrowsePage from this module.
-        from desktop.pages.runbooks import RunbooksPage
-
         self.runbooks_page = RunbooksPage(self.context, self)
         self.runbooks_page.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
-        from desktop.pages.review.page import ReviewPage
-
         self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
         self.review_page.draft_requested.connect(self._open_draft_for_ticket)
         self.review_page.decision_made.connect(lambda _record: self._update_counts())
-        from desktop.pages.gaps import GapsPage
-
         self.gaps_page = GapsPage(self.context, self)  # runs its analysis when asked
         self.gaps_page.draft_requested.connect(self.runbooks_page.open_draft)
         self.gaps_page.error_occurred.connect(lambda text: self.notifications.notify(Level.ERROR, text))
-        from desktop.pages.connectors import ConnectorsPage
-
-        self.connectors_page = ConnectorsPage(self.context, self)  # syncs start with start_startup_jobs
-        self.connectors_page.notify.connect(
-            lambda level, text, details: self.notifications.notify(level, text, details)
-        )
+        self.connectors_page = ConnectorsPage(self.context, self.sync_scheduler, self)
+        self.connectors_page.notify.connect(self.notifications.notify)
         self.connectors_page.analysis_requested.connect(self.start_analysis)
-        from desktop.pages.metrics import MetricsPage
-
         self.metrics_page = MetricsPage(self.context, self)  # loads when shown; evaluates alerts on a timer
         self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ERROR, text))
-        self.connectors_page.scheduler.sync_finished.connect(lambda _r: self.metrics_page.evaluate_alerts())
+        self.sync_scheduler.sync_finished.connect(lambda _report: self.metrics_page.evaluate_alerts())
+        pages: dict[int, QWidget] = {
+            REVIEW_PAGE: self.review_page,
+            TICKETS_PAGE: self.tickets_page,
+            RUNBOOKS_PAGE: self.runbooks_page,
+            GAPS_PAGE: self.gaps_page,
+            CONNECTORS_PAGE: self.connectors_page,
+            METRICS_PAGE: self.metrics_page,
+        }
         self.stack = QStackedWidget(self)
         for page_number in range(len(PAGE_TITLES)):
-            if page_number == REVIEW_PAGE:
-                self.stack.addWidget(self.review_page)
-            elif page_number == TICKETS_PAGE:
-                self.stack.addWidget(self.tickets_page)
-            elif page_number == RUNBOOKS_PAGE:
-                self.stack.addWidget(self.runbooks_page)
-            elif page_number == GAPS_PAGE:
-                self.stack.addWidget(self.gaps_page)
-            elif page_number == CONNECTORS_PAGE:
-                self.stack.addWidget(self.connectors_page)
-            elif page_number == METRICS_PAGE:
-                self.stack.addWidget(self.metrics_page)
-            else:
-                self.stack.addWidget(PlaceholderPage(PLACEHOLDER_TEXT[page_number], self))
+            self.stack.addWidget(pages[page_number])
         self.nav_list.currentRowChanged.connect(self.stack.setCurrentIndex)
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -556,7 +139,6 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(self.nav_list)
         self.main_splitter.addWidget(self.stack)
         self.main_splitter.setStretchFactor(1, 1)
-        self.notifications = NotificationArea(self)
         central = QWidget(self)
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
@@ -571,6 +153,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._jobs: dict[str, Task] = {}  # the running job of each kind: one import, one analysis...
+        self._closing = False
         self.tickets_page.loaded.connect(self._update_counts)
         self.runbooks_page.loaded.connect(self._update_counts)
         self.runner.task_failed.connect(self._on_task_failed)
@@ -675,23 +258,31 @@ class MainWindow(QMainWindow):
     def _start_job(
         self,
         kind: str,
-        fn: Callable[..., object],
+        fn: Callable[..., T],
         *args: object,
         title: str,
-        on_done: Callable[[object], None],
+        on_done: Callable[[T], None],
     ) -> Task | None:
         """Run one job of a kind at a time; a second request while one runs says so instead of queueing."""
         running = self._jobs.get(kind)
         if running is not None and running.is_active:
             self.statusBar().showMessage(f"{running.title} is already running", 5000)
             return None
-        task = self.runner.run(fn, self.context, *args, title=title, on_done=on_done, progress=True)
+        task = self.runner.run(
+            fn, self.context, *args, title=title, on_done=on_done, on_error=self._job_failed, progress=True
+        )
         self._jobs[kind] = task
         return task
 
+    def _job_failed(self, exc: Exception, traceback_text: str) -> None:
+        """The notification comes from ``_on_task_failed`` (every task's failure gets one); the log keeps the
+        trace for support."""
+        log.info("a window job failed: %s\n%s", exc, traceback_text)
+
     def start_startup_jobs(self, *, seed_demo: bool) -> None:
-        """After the window is visible: import the demo on its first start, then analyse what is pending."""
-        self.connectors_page.start_scheduler()
+        """After the window is visible: start the connector syncs, import the demo on its first start, then
+        analyse what is pending."""
+        self.start_syncs()
         if seed_demo:
             self._start_job(
                 "import", jobs.seed_demo_workspace, title="Preparing the demo", on_done=self._seeded
@@ -699,11 +290,18 @@ class MainWindow(QMainWindow):
         else:
             self.start_analysis()
 
-    def _seeded(self, result: object) -> None:
-        if isinstance(result, DemoSeed):
+    def start_syncs(self) -> None:
+        """Load the connectors (their alert shows before the page is opened) and poll for due syncs."""
+        if self._closing:
+            return
+        self.connectors_page.reload()
+        self.sync_scheduler.start()
+
+    def _seeded(self, seed: DemoSeed | None) -> None:
+        if seed is not None:
             self.notifications.notify(
                 Level.INFO,
-                f"Demo workspace ready: {result.runbooks.inserted} runbooks and {result.tickets.inserted} "
+                f"Demo workspace ready: {seed.runbooks.inserted} runbooks and {seed.tickets.inserted} "
                 "tickets. Analysing them now; the review queue fills as it goes.",
             )
         self.reload()
@@ -720,9 +318,7 @@ class MainWindow(QMainWindow):
             "import", jobs.import_path, path, title=f"Importing {path.name}", on_done=self._imported
         )
 
-    def _imported(self, result: object) -> None:
-        if not isinstance(result, ImportSummary):
-            return
+    def _imported(self, result: ImportSummary) -> None:
         details = "\n".join(f"{row.location}: {row.reason}" for row in result.rejected)
         level = (
             Level.ERROR if result.rejected_count and not (result.inserted or result.updated) else Level.INFO
@@ -749,8 +345,8 @@ class MainWindow(QMainWindow):
             "analysis", jobs.analyse_new_tickets, title="Analysing tickets", on_done=self._analysed
         )
 
-    def _analysed(self, result: object) -> None:
-        if isinstance(result, jobs.AnalysisOutcome) and result.batch.analysed:
+    def _analysed(self, result: jobs.AnalysisOutcome) -> None:
+        if result.batch.analysed:
             batch = result.batch
             self.notifications.notify(
                 Level.INFO,
@@ -762,8 +358,11 @@ class MainWindow(QMainWindow):
 
     def start_rebuild(self) -> Task | None:
         return self._start_job(
-            "analysis", jobs.rebuild_indexes, title="Rebuilding indexes", on_done=lambda _r: self.reload()
+            "analysis", jobs.rebuild_indexes, title="Rebuilding indexes", on_done=self._rebuilt
         )
+
+    def _rebuilt(self, _refresh: RefreshReport) -> None:
+        self.reload()
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.context, self._settings, self)
@@ -821,7 +420,7 @@ class MainWindow(QMainWindow):
     def show_page(self, page_number: int) -> None:
         self.nav_list.setCurrentRow(page_number)
 
-    def current_page(self) -> QWidget:
+    def current_page(self) -> QWidget | None:
         return self.stack.currentWidget()
 
     def focus_current_search(self) -> None:
@@ -838,10 +437,8 @@ class MainWindow(QMainWindow):
             self.review_page.mark_stale()
         self.metrics_page.mark_stale()
 
-    def _open_draft_for_ticket(self, draft: object, ticket_id: int) -> None:
+    def _open_draft_for_ticket(self, draft: RunbookDraft, ticket_id: int) -> None:
         """``D`` on the review page: the editor opens pre-filled; its first save records the decision."""
-        if not isinstance(draft, RunbookDraft):
-            return
         editor = self.runbooks_page.open_draft(draft)
         editor.saved.connect(
             lambda runbook_id: self.review_page.record_draft(ticket_id, runbook_id),
@@ -906,6 +503,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_state()
+        self._closing = True
+        self.sync_scheduler.stop()  # running syncs are cancelled (each is recorded as cancelled)
         self.tickets_page.stop()
         self.runbooks_page.stop()
         self.review_page.stop()

@@ -118,11 +118,11 @@ class _Checks:
         return f"ranked {len(matches)} runbooks, best {matches[0].title!r} at {matches[0].confidence:.2f}"
 
     def connectors(self) -> str:
-        from connectors.base import CONNECTOR_MODULES, connector_types
+        from connectors.registry import BUILTIN_CONNECTORS, connector_types
 
         names = [spec.display_name for spec in connector_types()]
-        if len(names) < len(CONNECTOR_MODULES):
-            raise ValueError(f"{len(CONNECTOR_MODULES)} connector modules registered only {names}")
+        if len(names) < len(BUILTIN_CONNECTORS):
+            raise ValueError(f"{len(BUILTIN_CONNECTORS)} built-in connectors registered only {names}")
         return ", ".join(names)
 
     def keychain(self) -> str:

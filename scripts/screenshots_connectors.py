@@ -155,7 +155,7 @@ def main() -> int:
         window.resize(1500, 900)
         window.show()
         page = window.connectors_page
-        page.transport_factory = lambda _settings: fake.transport()
+        window.context.transport_factory = lambda _settings: fake.transport()
         window.show_page(CONNECTORS_PAGE)
         wait_until(app, lambda: page.loaded_once and not page.is_loading(), "the Connectors page")
 

@@ -12,6 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import logging
+
 import keyring
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -25,6 +27,31 @@ from tests.helpers.memory_keyring import MemoryKeyring
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / "resources" / "demo"
 MEMORY_BACKEND = "tests.helpers.memory_keyring.MemoryKeyring"
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_unexpected_warning_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A WARNING (or worse) logged during a test fails it, unless the test asked for ``caplog``: a test that
+    expects a warning says so by capturing and asserting it (qutebrowser's ``logfail`` does the same)."""
+    collector = _WarningCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+    if collector.records and "caplog" not in request.fixturenames:
+        logged = "\n".join(f"{r.levelname} {r.name}: {r.getMessage()}" for r in collector.records[:10])
+        pytest.fail(f"unexpected warning logged (capture it with caplog if the test expects it):\n{logged}")
 
 
 @pytest.fixture(autouse=True)

@@ -26,8 +26,8 @@ no restriction ("Unbounded JQL queries are not allowed here"), so a full sync as
 Offset paging (Data Center) shifts when an issue already read is edited mid-sync: it moves to the end of the
 ``ORDER BY updated`` list and the next ``startAt`` skips one unread issue for good (the next sync starts after
 it). So each Data Center query restarts at the last record's minute (keyset paging), and its offset re-reads a
-quarter of the records already seen in that minute; those are behind the cursor and dropped locally. Pages
-handed to the engine hold ``page_size`` new records whatever the server's pages held.
+quarter of the records already seen in that minute (never a whole page, so every page brings a new record for
+the framework's no-progress guard); those are behind the cursor and dropped locally.
 
 Resolution notes: Jira has no standard field. ``resolution_source`` picks a custom field (cheap: one more
 field in the same search) or the last comment of a resolved issue (asks the search for ``comment``, which
@@ -42,7 +42,7 @@ ticket, not two.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from connectors.base import (
+    AlreadyRead,
     AuthMode,
     CheckProblem,
     CheckResult,
@@ -62,9 +63,11 @@ from connectors.base import (
     ConnectorSpec,
     Cursor,
     FieldType,
-    Page,
-    RecordFailure,
-    register,
+    HttpStream,
+    PageRequest,
+    Reading,
+    StreamPage,
+    TokenT,
 )
 from connectors.errors import (
     AuthenticationError,
@@ -78,8 +81,8 @@ from connectors.errors import (
 )
 from connectors.http import HttpClient, default_error_text
 from core.importing.mapping import parse_datetime, parse_kind, parse_severity
-from core.importing.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
 from core.matching.text import adf_to_text, jira_wiki_to_text
+from core.store.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
 
 SOURCE_SYSTEM = "jira"  # the Jira CSV and jira-rest import presets use the same, so tickets merge
 
@@ -398,7 +401,6 @@ def _time(fields: Mapping[str, Any], name: str) -> datetime | None:
         raise ValueError(f"{name}: {exc}") from None
 
 
-@register
 class JiraConnector(Connector):
     spec: ClassVar[ConnectorSpec] = SPEC
 
@@ -453,34 +455,16 @@ class JiraConnector(Connector):
 
     # --- fetch ------------------------------------------------------------------------------------------
 
-    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
+    def streams(self, since: Cursor | None, page_size: int | None) -> list[HttpStream[Any]]:
         size = max(1, page_size or DEFAULT_PAGE_SIZE)
         fields = self._fields()  # settings mistakes surface before any request
         self._scope()
-        # The zone turns a cursor into a JQL literal; Data Center's keyset paging needs it on full syncs too.
-        needs_zone = since is not None or not self.cloud
-        zone = _zone((await self._myself()).get("timeZone")) if needs_zone else None
-        bound = FULL_SYNC_BOUND
-        if since is not None and since.updated_at is not None:
-            bound = jql_minute(since.updated_at, zone)
-        progress = _Progress.from_cursor(since)
-        # Pages hold ``size`` new records whatever the server's pages hold: Data Center's re-read overlap
-        # and records already stored would otherwise shrink them (and a page is what the engine commits).
-        tickets: list[TicketValues] = []
-        failures: list[RecordFailure] = []
-        undated: set[str] = set()  # failures without a time cannot move the cursor: report each once
-        async for issues in self._issue_pages(bound, zone, fields, size):
-            for issue in issues:
-                outcome = self._read(issue, progress, undated)
-                if isinstance(outcome, TicketValues):
-                    tickets.append(outcome)
-                elif outcome is not None:
-                    failures.append(outcome)
-                if len(tickets) + len(failures) >= size:
-                    yield Page(tuple(tickets), progress.cursor(), tuple(failures))
-                    tickets, failures = [], []
-        if tickets or failures:
-            yield Page(tuple(tickets), progress.cursor(), tuple(failures))
+        search: _Search[Any] = (
+            _CloudSearch(self, since, fields, size)
+            if self.cloud
+            else _DataCenterSearch(self, since, fields, size)
+        )
+        return [search]
 
     def _jql(self, bound: str) -> str:
         """The scope ANDed with the update bound; one shape for full and incremental syncs (Cloud refuses
@@ -534,97 +518,6 @@ class JiraConnector(Connector):
                 self.name, f"{option} {value!r} is not a field id like customfield_10050"
             )
         return value
-
-    async def _issue_pages(
-        self, bound: str, zone: tzinfo | None, fields: Sequence[str], size: int
-    ) -> AsyncIterator[list[Mapping[str, Any]]]:
-        if self.cloud:
-            async for issues in self._token_pages(self._jql(bound), fields, size):
-                yield issues
-        else:
-            async for issues in self._keyset_pages(bound, zone, fields, size):
-                yield issues
-
-    async def _token_pages(
-        self, jql: str, fields: Sequence[str], size: int
-    ) -> AsyncIterator[list[Mapping[str, Any]]]:
-        """Cloud: follow the opaque ``nextPageToken`` until ``isLast``; a repeated token is a server bug."""
-        token: str | None = None
-        seen_tokens: set[str] = set()
-        while True:
-            payload = await self._search(jql, fields, page_size=size, token=token)
-            yield _issues_of(payload, self.name)
-            next_token = payload.get("nextPageToken")
-            if payload.get("isLast") is True or not next_token:
-                return
-            if not isinstance(next_token, str) or next_token in seen_tokens:
-                raise BadResponseError(
-                    self.name, f"POST {self.search_path} repeated a page token: the paging does not advance"
-                )
-            seen_tokens.add(next_token)
-            token = next_token
-
-    async def _keyset_pages(
-        self, bound: str, zone: tzinfo | None, fields: Sequence[str], size: int
-    ) -> AsyncIterator[list[Mapping[str, Any]]]:
-        """Data Center: ``startAt`` paging, restarted from the last record's minute after every page.
-
-        A plain offset over the whole sync loses an issue for good whenever an issue already read is edited
-        mid-sync (it moves to the end and the offset skips the next unread one). Restarting each query at
-        the last record's minute confines that to edits within that minute, and the offset then re-reads a
-        quarter of the records already seen in that minute to absorb those. With no known zone the minute
-        cannot be mapped to records, so the offset runs over the one query.
-        """
-        seen: dict[str, datetime] = {}  # key -> update time of every record returned in the current window
-        start = 0
-        while True:
-            payload = await self._search(self._jql(bound), fields, page_size=size, start_at=start)
-            issues = _issues_of(payload, self.name)
-            yield issues
-            total = payload.get("total")
-            if not issues or (isinstance(total, int) and start + len(issues) >= total):
-                return
-            for issue in issues:
-                stamp = _issue_time(issue)
-                if stamp is not None:
-                    seen[str(issue.get("key"))] = stamp
-            newest = max(seen.values(), default=None)
-            next_bound = jql_minute(newest, zone) if newest is not None and zone is not None else bound
-            if next_bound == bound:
-                start += len(issues)
-                continue
-            window = datetime.strptime(next_bound, "%Y-%m-%d %H:%M").replace(tzinfo=zone).astimezone(UTC)
-            seen = {key: stamp for key, stamp in seen.items() if stamp >= window}
-            bound, start = next_bound, len(seen) - min(DC_REREAD, len(seen) // 4)
-
-    def _read(
-        self, issue: Any, progress: _Progress, undated: set[str]
-    ) -> TicketValues | RecordFailure | None:
-        """One search result: a ticket, a failure, or None when the cursor says it is stored already."""
-        key = issue.get("key") if isinstance(issue, Mapping) else None
-        fields = issue.get("fields") if isinstance(issue, Mapping) else None
-        if not isinstance(key, str) or not key or not isinstance(fields, Mapping):
-            return RecordFailure(key if isinstance(key, str) else None, "no key or no fields")
-        try:
-            updated_at = _time(fields, "updated")
-        except ValueError as exc:
-            reason = str(exc)
-        else:
-            reason = "" if updated_at is not None else "updated is empty"
-        if updated_at is None or reason:
-            if key in undated:
-                return None
-            undated.add(key)
-            return RecordFailure(key, reason)
-        if progress.already_stored(updated_at, key):
-            return None
-        outcome: TicketValues | RecordFailure
-        try:
-            outcome = self.normalise(issue)
-        except ValueError as exc:
-            outcome = RecordFailure(key, str(exc))
-        progress.advance(updated_at, key)
-        return outcome
 
     # --- normalising --------------------------------------------------------------------------------------
 
@@ -691,7 +584,7 @@ class JiraConnector(Connector):
             raise BadResponseError(self.name, f"GET {path} did not return a user object")
         return body
 
-    async def _search(
+    def _search_request(
         self,
         jql: str,
         fields: Sequence[str],
@@ -699,23 +592,34 @@ class JiraConnector(Connector):
         page_size: int,
         token: str | None = None,
         start_at: int | None = None,
-    ) -> Mapping[str, Any]:
+    ) -> PageRequest:
         body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": page_size}
         if self.cloud:
             if token:
                 body["nextPageToken"] = token
         else:
             body["startAt"] = start_at or 0
+        return PageRequest("POST", self.search_path, json_body=body)
+
+    async def _send_search(self, request: PageRequest) -> httpx.Response:
         try:
-            response = await self.http.request("POST", self.search_path, json_body=body)
+            return await self.http.request(request.method, request.path, json_body=request.json_body)
         except HttpStatusError as exc:
             raise self._explained(exc) from exc
+
+    def _search_result(self, response: httpx.Response) -> Mapping[str, Any]:
         # The path as sent (with a Data Center context path such as /jira), so the message matches the logs.
         sent_path = response.request.url.path
         payload = self.http.json_of(response, "POST", sent_path)
         if not isinstance(payload, Mapping):
             raise BadResponseError(self.name, f"POST {sent_path} did not return a search result object")
         return payload
+
+    async def _search(
+        self, jql: str, fields: Sequence[str], *, page_size: int, start_at: int | None = None
+    ) -> Mapping[str, Any]:
+        request = self._search_request(jql, fields, page_size=page_size, start_at=start_at)
+        return self._search_result(await self._send_search(request))
 
     def _explained(self, exc: HttpStatusError) -> HttpStatusError:
         """The same error with what to do about it, which depends on the deployment chosen."""
@@ -790,3 +694,139 @@ def _category(fields: Mapping[str, Any]) -> str | None:
             if isinstance(label, str) and label.strip():
                 return label.strip()
     return None
+
+
+class _Search(HttpStream[TokenT]):
+    """The issue search of one sync: the JQL bound from the cursor in the account's zone, the local drop
+    of what the cursor says is stored, and the cursor (with every key at its exact time) after each page."""
+
+    def __init__(
+        self, connector: JiraConnector, since: Cursor | None, fields: Sequence[str], size: int
+    ) -> None:
+        super().__init__(connector, since)
+        self.jira = connector
+        self.fields = fields
+        self.size = size
+        self.progress = _Progress.from_cursor(since)
+        self.undated: set[str] = set()  # failures without a time cannot move the cursor: report each once
+        self.zone: tzinfo | None = None
+        self.bound = FULL_SYNC_BOUND
+
+    async def prepare(self) -> None:
+        """The account's zone turns a cursor into a JQL literal; Data Center's keyset paging needs it on
+        full syncs too."""
+        if self.since is not None or not self.jira.cloud:
+            self.zone = _zone((await self.jira._myself()).get("timeZone"))
+        if self.since is not None and self.since.updated_at is not None:
+            self.bound = jql_minute(self.since.updated_at, self.zone)
+
+    async def send(self, request: PageRequest) -> httpx.Response:
+        return await self.jira._send_search(request)
+
+    def decode(self, response: httpx.Response, request: PageRequest) -> Mapping[str, Any]:
+        return self.jira._search_result(response)
+
+    def records(self, body: Mapping[str, Any], request: PageRequest) -> list[Mapping[str, Any]]:
+        return _issues_of(body, self.jira.name)
+
+    async def normalise(self, issue: Any) -> Reading:
+        """A ticket; AlreadyRead when the cursor says it is stored already; a failure once per key."""
+        key = issue.get("key") if isinstance(issue, Mapping) else None
+        fields = issue.get("fields") if isinstance(issue, Mapping) else None
+        if not isinstance(key, str) or not key or not isinstance(fields, Mapping):
+            raise ValueError("no key or no fields")
+        try:
+            updated_at = _time(fields, "updated")
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            reason = "" if updated_at is not None else "updated is empty"
+        if updated_at is None or reason:
+            if key in self.undated:
+                return None
+            self.undated.add(key)
+            raise ValueError(reason)
+        if self.progress.already_stored(updated_at, key):
+            return AlreadyRead(key, updated_at)
+        try:
+            return self.jira.normalise(issue)
+        finally:
+            self.progress.advance(updated_at, key)  # a record that fails is passed too
+
+    def record_id(self, issue: Any) -> str | None:
+        key = issue.get("key") if isinstance(issue, Mapping) else None
+        return key if isinstance(key, str) else None
+
+    def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
+        return self.progress.cursor()
+
+
+class _CloudSearch(_Search[str]):
+    """Cloud: follow the opaque ``nextPageToken`` until ``isLast``."""
+
+    def request(self, token: str | None) -> PageRequest:
+        return self.jira._search_request(
+            self.jira._jql(self.bound), self.fields, page_size=self.size, token=token
+        )
+
+    def next_page_token(self, page: StreamPage[str]) -> str | None:
+        next_token = page.body.get("nextPageToken")
+        if page.body.get("isLast") is True or not next_token:
+            return None
+        if not isinstance(next_token, str):
+            raise BadResponseError(
+                self.jira.name, f"POST {self.jira.search_path} returned a page token that is not text"
+            )
+        return next_token
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A Data Center page's token: the query's minute bound and the offset in its result."""
+
+    bound: str
+    start: int
+
+
+class _DataCenterSearch(_Search[_Window]):
+    """Data Center: ``startAt`` paging, restarted from the last record's minute after every page.
+
+    A plain offset over the whole sync loses an issue for good whenever an issue already read is edited
+    mid-sync (it moves to the end and the offset skips the next unread one). Restarting each query at the
+    last record's minute confines that to edits within that minute, and the offset then re-reads a quarter
+    of the records already seen in that minute to absorb those. With no known zone the minute cannot be
+    mapped to records, so the offset runs over the one query.
+    """
+
+    def __init__(
+        self, connector: JiraConnector, since: Cursor | None, fields: Sequence[str], size: int
+    ) -> None:
+        super().__init__(connector, since, fields, size)
+        self.seen: dict[str, datetime] = {}  # key -> update time of every record returned in the window
+
+    def request(self, token: _Window | None) -> PageRequest:
+        window = token or _Window(self.bound, 0)
+        return self.jira._search_request(
+            self.jira._jql(window.bound), self.fields, page_size=self.size, start_at=window.start
+        )
+
+    def next_page_token(self, page: StreamPage[_Window]) -> _Window | None:
+        window = page.token or _Window(self.bound, 0)
+        total = page.body.get("total")
+        if not page.records or (isinstance(total, int) and window.start + len(page.records) >= total):
+            return None
+        for issue in page.records:
+            stamp = _issue_time(issue)
+            if stamp is not None:
+                self.seen[str(issue.get("key"))] = stamp
+        newest = max(self.seen.values(), default=None)
+        next_bound = (
+            jql_minute(newest, self.zone) if newest is not None and self.zone is not None else window.bound
+        )
+        if next_bound == window.bound:
+            return _Window(window.bound, window.start + len(page.records))
+        moment = datetime.strptime(next_bound, "%Y-%m-%d %H:%M").replace(tzinfo=self.zone).astimezone(UTC)
+        self.seen = {key: stamp for key, stamp in self.seen.items() if stamp >= moment}
+        # Re-read at most a page less one, so that every page brings at least one record not read yet.
+        reread = min(DC_REREAD, len(self.seen) // 4, self.size - 1)
+        return _Window(next_bound, len(self.seen) - reread)

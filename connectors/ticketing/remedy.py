@@ -28,7 +28,7 @@ another page exists.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -45,17 +45,17 @@ from connectors.base import (
     ConnectorSpec,
     Cursor,
     FieldType,
-    Page,
-    RecordFailure,
-    register,
+    HttpStream,
+    PageRequest,
+    StreamPage,
 )
 from connectors.errors import AuthenticationError, BadResponseError, ConfigurationError, ConnectorError
 from connectors.http import HttpClient, default_error_text
 from connectors.secrets import register_secret
 from core.importing.mapping import parse_datetime, parse_severity, text_value
-from core.importing.tickets import TicketValues
 from core.matching.text import html_to_text, looks_like_html
 from core.store.models import TicketKind
+from core.store.tickets import TicketValues
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,6 @@ def _self_href(links: Any) -> str | None:
     return None
 
 
-@register
 class RemedyConnector(Connector):
     spec = SPEC
 
@@ -250,19 +249,21 @@ class RemedyConnector(Connector):
         return token
 
     async def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.http.json_of(await self._get(path, params), "GET", path)
+
+    async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """GET with the AR-JWT; a 401 (token timed out or revoked) logs in again once and retries."""
         token = self._token or await self._login()
         try:
-            response = await self.http.request(
+            return await self.http.request(
                 "GET", path, params=params, headers={"Authorization": f"AR-JWT {token}"}
             )
         except AuthenticationError:
             self._token = None
             token = await self._login()
-            response = await self.http.request(
+            return await self.http.request(
                 "GET", path, params=params, headers={"Authorization": f"AR-JWT {token}"}
             )
-        return self.http.json_of(response, "GET", path)
 
     async def aclose(self) -> None:
         """Release the AR session; a failed logout is logged, the session then simply times out."""
@@ -281,41 +282,8 @@ class RemedyConnector(Connector):
         body = await self._get_json(self._entries_path(), self._params(None, limit=1))
         self._entries_of(body)
 
-    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
-        limit = max(1, page_size or DEFAULT_PAGE_SIZE)
-        start = since.updated_at - self.spec.timestamp_precision if since and since.updated_at else None
-        after: tuple[int, str] | None = None  # keyset position inside this run
-        last_cursor = since
-        while True:
-            body = await self._get_json(self._entries_path(), self._params(start, limit=limit, after=after))
-            entries = self._entries_of(body)
-            tickets: list[TicketValues] = []
-            failures: list[RecordFailure] = []
-            for entry in entries:
-                try:
-                    tickets.append(self._normalise(entry))
-                except ValueError as exc:
-                    values = entry.get("values") if isinstance(entry.get("values"), Mapping) else {}
-                    failures.append(RecordFailure(text_value(values.get(F_ID)), str(exc)))
-            stamped = [t for t in tickets if t.updated_at is not None]
-            if stamped:
-                newest = stamped[-1]
-                assert newest.updated_at is not None
-                new_after = (_epoch_seconds(newest.updated_at), newest.external_id)
-                if after is not None and new_after <= after:
-                    raise BadResponseError(
-                        self.name, f"GET {self._entries_path()} returned records out of order; paging stopped"
-                    )
-                after = new_after
-                last_cursor = Cursor(newest.updated_at, newest.external_id)
-            if entries:
-                yield Page(tuple(tickets), last_cursor or Cursor(), tuple(failures))
-            if not entries or (len(entries) < limit and _next_href(body.get("_links")) is None):
-                return
-            if not stamped:
-                raise BadResponseError(
-                    self.name, f"GET {self._entries_path()}: no record on the page had a '{F_MODIFIED}'"
-                )
+    def streams(self, since: Cursor | None, page_size: int | None) -> list[HttpStream[Any]]:
+        return [_EntriesStream(self, since, max(1, page_size or DEFAULT_PAGE_SIZE))]
 
     # --- helpers ---------------------------------------------------------------------------------------
 
@@ -403,3 +371,46 @@ class RemedyConnector(Connector):
             source_url=self._source_url(incident_id, entry_id),
             raw_payload=dict(entry),
         )
+
+
+# A keyset position: the last (Last Modified Date in epoch seconds, Incident Number) read.
+_After = tuple[int, str]
+
+
+class _EntriesStream(HttpStream[_After]):
+    """The form's entries, keyset-paged: each page asks for records strictly after the last one read, in
+    (Last Modified Date, Incident Number) order; ``_links.next`` only says whether another page exists."""
+
+    def __init__(self, connector: RemedyConnector, since: Cursor | None, limit: int) -> None:
+        super().__init__(connector, since)
+        self.remedy = connector
+        self.limit = limit
+        self.start = since.updated_at - SPEC.timestamp_precision if since and since.updated_at else None
+
+    def request(self, token: _After | None) -> PageRequest:
+        params = self.remedy._params(self.start, limit=self.limit, after=token)
+        return PageRequest("GET", self.remedy._entries_path(), params)
+
+    async def send(self, request: PageRequest) -> httpx.Response:
+        return await self.remedy._get(request.path, request.params)
+
+    def records(self, body: Any, request: PageRequest) -> Sequence[Mapping[str, Any]]:
+        return self.remedy._entries_of(body)
+
+    async def normalise(self, record: Mapping[str, Any]) -> TicketValues:
+        return self.remedy._normalise(record)
+
+    def record_id(self, record: Mapping[str, Any]) -> str | None:
+        values = record.get("values")
+        return text_value(values.get(F_ID)) if isinstance(values, Mapping) else None
+
+    def next_page_token(self, page: StreamPage[_After]) -> _After | None:
+        links = page.body.get("_links") if isinstance(page.body, Mapping) else None
+        if not page.records or (len(page.records) < self.limit and _next_href(links) is None):
+            return None
+        newest = next((t for t in reversed(page.tickets) if t.updated_at is not None), None)
+        if newest is None or newest.updated_at is None:
+            raise BadResponseError(
+                self.remedy.name, f"GET {page.request.path}: no record on the page had a '{F_MODIFIED}'"
+            )
+        return _epoch_seconds(newest.updated_at), newest.external_id

@@ -23,7 +23,7 @@ Pages are *keyset* pages: each page restarts from the last seen update time and 
 exactly that millisecond already emitted in this run, so a record that is updated mid-sync (and so moves to
 the end of the order) cannot shift an unread record below the offset and lose it, as plain ``start_index``
 paging would. The one residual race (a record at exactly the floor millisecond updated mid-run) is documented
-at :meth:`ServiceDeskPlusConnector.fetch`.
+at :class:`_RequestsStream`.
 
 The resolution text lives at ``/api/v3/requests/{id}/resolutions``: one extra call per ticket, so it is an
 option, off by default (a 5,000-ticket first sync costs 5,000 more requests, against SDP Cloud's API quota).
@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -50,9 +50,9 @@ from connectors.base import (
     ConnectorSpec,
     Cursor,
     FieldType,
-    Page,
-    RecordFailure,
-    register,
+    HttpStream,
+    PageRequest,
+    StreamPage,
 )
 from connectors.errors import (
     AuthenticationError,
@@ -64,10 +64,10 @@ from connectors.errors import (
     RequestRejectedError,
 )
 from connectors.http import HttpClient, RetryPolicy, Sleep, create_client, default_error_text
-from connectors.secrets import register_secret
+from connectors.oauth import IssuedToken, TokenCache
 from core.importing.mapping import parse_kind, parse_severity, text_value
-from core.importing.tickets import TicketValues
 from core.matching.text import html_to_text, looks_like_html
+from core.store.tickets import TicketValues
 
 SOURCE_SYSTEM = "servicedesk_plus"
 V3_ACCEPT = "application/vnd.manageengine.sdp.v3+json"
@@ -289,7 +289,6 @@ def _name(value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------------------
 
 
-@register
 class ServiceDeskPlusConnector(Connector):
     spec = SPEC
 
@@ -304,8 +303,8 @@ class ServiceDeskPlusConnector(Connector):
             )
         self._prefix = f"/app/{portal}" if portal else ""
         self._portal = portal
-        self._access_token: str | None = None
-        self._token_expires_at = 0.0  # time.monotonic() seconds
+        # Zoho allows ~10 access tokens per refresh token per ten minutes: keep one for the connector's life.
+        self.oauth_tokens = TokenCache(self._refresh_access_token, margin=TOKEN_MARGIN_SECONDS)
 
     # --- construction ----------------------------------------------------------------------------------
 
@@ -354,9 +353,9 @@ class ServiceDeskPlusConnector(Connector):
             raise ConfigurationError(self.name, f"unknown Zoho data centre {centre!r}")
         return DATA_CENTRES[centre][0]
 
-    async def _refresh_access_token(self) -> str:
-        """Exchange the refresh token (form body, never the URL) for an access token; Zoho answers some
-        refusals with HTTP 200 and ``{"error": "invalid_code"}``, so the body decides, not the status."""
+    async def _refresh_access_token(self, _last_refresh_token: str | None) -> IssuedToken:
+        """Exchange the configured refresh token (form body, never the URL) for an access token; Zoho answers
+        some refusals with HTTP 200 and ``{"error": "invalid_code"}``, so the body decides, not the status."""
         url = f"{self._accounts_url()}/oauth/v2/token"
         form = {
             "grant_type": "refresh_token",
@@ -404,23 +403,28 @@ class ServiceDeskPlusConnector(Connector):
             lifetime = float(body.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
-        register_secret(token)  # masked if a server or a traceback ever echoes it
-        self._access_token = token
-        self._token_expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-        return token
+        return IssuedToken(token, lifetime)
 
     async def _auth_headers(self) -> dict[str, str]:
         if self.settings.auth_mode == AUTH_ONPREM:
             return {"authtoken": self.settings.secret("api_key")}
-        if self._access_token is None or time.monotonic() >= self._token_expires_at:
-            await self._refresh_access_token()
-        return {"Authorization": f"Zoho-oauthtoken {self._access_token}"}
+        return {"Authorization": f"Zoho-oauthtoken {await self.oauth_tokens.token()}"}
 
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET with auth, the body read and its failure envelope checked."""
+        response = await self._send_get(path, params)
+        return self._body(response, path)
+
+    def _body(self, response: httpx.Response, path: str) -> Any:
+        body = self.http.json_of(response, "GET", path)
+        self._raise_for_envelope(body, response.status_code, path)
+        return body
+
+    async def _send_get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """GET with auth; on Cloud a 401 refreshes the access token once (it may have been revoked early)."""
         headers = await self._auth_headers()  # a refused refresh token is final: not inside the retry
         try:
-            response = await self.http.request("GET", path, params=params, headers=headers)
+            return await self.http.request("GET", path, params=params, headers=headers)
         except AuthenticationError as exc:
             if self.settings.auth_mode == AUTH_ONPREM:
                 raise AuthenticationError(
@@ -431,11 +435,8 @@ class ServiceDeskPlusConnector(Connector):
                     server_message=exc.server_message,
                     hint="the technician API key was refused or has expired; generate a new one",
                 ) from exc
-            self._access_token = None
-            response = await self.http.request("GET", path, params=params, headers=await self._auth_headers())
-        body = self.http.json_of(response, "GET", path)
-        self._raise_for_envelope(body, response.status_code, path)
-        return body
+            self.oauth_tokens.invalidate()
+            return await self.http.request("GET", path, params=params, headers=await self._auth_headers())
 
     def _raise_for_envelope(self, body: Any, status: int, path: str) -> None:
         """A success status whose ``response_status`` says failed is a refusal, not data."""
@@ -456,55 +457,8 @@ class ServiceDeskPlusConnector(Connector):
         body = await self._get(self._requests_path(), self._list_params(row_count=1, start_index=1))
         self._requests_of(body)
 
-    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
-        """Keyset pages, oldest first: ``last_updated_time >= floor`` sorted ascending, with ``start_index``
-        skipping only the records at exactly ``floor`` already emitted in this run.
-
-        Residual race, accepted and rare: if a record already emitted at exactly the floor millisecond is
-        updated between two page requests, the unread records tied with it shift down by one and one of them
-        is skipped until its next update. That needs ties spanning a page boundary *and* an update of one of
-        them mid-run; plain ``start_index`` paging loses a record whenever *any* already-read record changes.
-        """
-        row_count = max(1, min(page_size or MAX_ROW_COUNT, MAX_ROW_COUNT))
-        floor_ms: int | None = None
-        if since is not None and since.updated_at is not None:
-            floor_ms = to_epoch_ms(since.updated_at - self.spec.timestamp_precision)
-        tie_ids: list[str] = []  # ids emitted in this run whose update time is exactly floor_ms
-        last_cursor = since
-        while True:
-            params = self._list_params(row_count=row_count, start_index=1 + len(tie_ids), floor_ms=floor_ms)
-            body = await self._get(self._requests_path(), params)
-            records = self._requests_of(body)
-            has_more = bool((body.get("list_info") or {}).get("has_more_rows"))
-            tickets: list[TicketValues] = []
-            failures: list[RecordFailure] = []
-            for record in records:
-                try:
-                    ticket = await self._normalise(record)
-                except ValueError as exc:
-                    failures.append(RecordFailure(_name(record.get("id")), str(exc)))
-                    continue
-                tickets.append(ticket)
-            stamped = [t for t in tickets if t.updated_at is not None]
-            if stamped:
-                newest = stamped[-1]
-                assert newest.updated_at is not None
-                newest_ms = to_epoch_ms(newest.updated_at)
-                ties_here = [t.external_id for t in stamped if _ms_of(t) == newest_ms]
-                tie_ids = [*tie_ids, *ties_here] if newest_ms == floor_ms else ties_here
-                floor_ms = newest_ms
-                last_cursor = Cursor(newest.updated_at, newest.external_id)
-            elif records:
-                # Nothing on this page could be read: step past it so the sync cannot loop on it.
-                tie_ids = [*tie_ids, *(str(r.get("id")) for r in records)]
-            if records or tickets or failures:
-                yield Page(tuple(tickets), last_cursor or Cursor(), tuple(failures))
-            if not has_more:
-                return
-            if not records:
-                raise BadResponseError(
-                    self.name, f"GET {self._requests_path()} said has_more_rows but returned no requests"
-                )
+    def streams(self, since: Cursor | None, page_size: int | None) -> list[HttpStream[Any]]:
+        return [_RequestsStream(self, since, max(1, min(page_size or MAX_ROW_COUNT, MAX_ROW_COUNT)))]
 
     # --- helpers ---------------------------------------------------------------------------------------
 
@@ -560,11 +514,8 @@ class ServiceDeskPlusConnector(Connector):
         if not request_id:
             raise ValueError("the request has no id")
         subject = _name(record.get("subject")) or f"Request {request_id}"
-        description = record.get("description")
-        if not isinstance(description, str):
-            description = (
-                record.get("short_description") if isinstance(record.get("short_description"), str) else ""
-            )
+        full, short = record.get("description"), record.get("short_description")
+        description = full if isinstance(full, str) else short if isinstance(short, str) else ""
         updated_at = epoch_ms_value(record.get("last_updated_time"))
         created_at = epoch_ms_value(record.get("created_time"))
         resolved_at = epoch_ms_value(record.get("resolved_time")) or epoch_ms_value(
@@ -594,6 +545,75 @@ class ServiceDeskPlusConnector(Connector):
             source_url=self._source_url(request_id),
             raw_payload=dict(record),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyset:
+    """Where the next page starts: ``last_updated_time >= floor_ms``, past the ids already read at it."""
+
+    floor_ms: int | None
+    tie_ids: tuple[str, ...]  # ids emitted in this run whose update time is exactly floor_ms
+
+
+class _RequestsStream(HttpStream[_Keyset]):
+    """Keyset pages, oldest first: ``last_updated_time >= floor`` sorted ascending, with ``start_index``
+    skipping only the records at exactly ``floor`` already emitted in this run.
+
+    Residual race, accepted and rare: if a record already emitted at exactly the floor millisecond is updated
+    between two page requests, the unread records tied with it shift down by one and one of them is skipped
+    until its next update. That needs ties spanning a page boundary *and* an update of one of them mid-run;
+    plain ``start_index`` paging loses a record whenever *any* already-read record changes.
+    """
+
+    def __init__(self, connector: ServiceDeskPlusConnector, since: Cursor | None, row_count: int) -> None:
+        super().__init__(connector, since)
+        self.sdp = connector
+        self.row_count = row_count
+        floor_ms = None
+        if since is not None and since.updated_at is not None:
+            floor_ms = to_epoch_ms(since.updated_at - SPEC.timestamp_precision)
+        self.start = _Keyset(floor_ms, ())
+
+    def request(self, token: _Keyset | None) -> PageRequest:
+        keyset = token or self.start
+        params = self.sdp._list_params(
+            row_count=self.row_count, start_index=1 + len(keyset.tie_ids), floor_ms=keyset.floor_ms
+        )
+        return PageRequest("GET", self.sdp._requests_path(), params)
+
+    async def send(self, request: PageRequest) -> httpx.Response:
+        return await self.sdp._send_get(request.path, request.params)
+
+    def decode(self, response: httpx.Response, request: PageRequest) -> Any:
+        return self.sdp._body(response, request.path)
+
+    def records(self, body: Any, request: PageRequest) -> Sequence[Mapping[str, Any]]:
+        return self.sdp._requests_of(body)
+
+    async def normalise(self, record: Mapping[str, Any]) -> TicketValues:
+        return await self.sdp._normalise(record)
+
+    def record_id(self, record: Mapping[str, Any]) -> str | None:
+        return _name(record.get("id"))
+
+    def next_page_token(self, page: StreamPage[_Keyset]) -> _Keyset | None:
+        list_info = page.body.get("list_info") if isinstance(page.body, Mapping) else None
+        if not (isinstance(list_info, Mapping) and list_info.get("has_more_rows")):
+            return None
+        if not page.records:
+            raise BadResponseError(
+                self.sdp.name, f"GET {page.request.path} said has_more_rows but returned no requests"
+            )
+        keyset = page.token or self.start
+        stamped = [t for t in page.tickets if t.updated_at is not None]
+        if not stamped:
+            # Nothing on this page could be read: step past it so the sync cannot loop on it.
+            return _Keyset(keyset.floor_ms, (*keyset.tie_ids, *(str(r.get("id")) for r in page.records)))
+        newest_ms = _ms_of(stamped[-1])
+        ties_here = tuple(t.external_id for t in stamped if _ms_of(t) == newest_ms)
+        if newest_ms == keyset.floor_ms:
+            return _Keyset(newest_ms, (*keyset.tie_ids, *ties_here))
+        return _Keyset(newest_ms, ties_here)
 
 
 def _ms_of(ticket: TicketValues) -> int | None:

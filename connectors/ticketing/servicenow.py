@@ -43,8 +43,7 @@ or duplicate. The offset is only used to step over a page whose rows were all hi
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -54,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from connectors.base import (
+    AlreadyRead,
     AuthMode,
     CheckResult,
     ClientOptions,
@@ -64,9 +64,10 @@ from connectors.base import (
     ConnectorSpec,
     Cursor,
     FieldType,
-    Page,
-    RecordFailure,
-    register,
+    HttpStream,
+    PageRequest,
+    Reading,
+    StreamPage,
 )
 from connectors.errors import (
     AuthenticationError,
@@ -78,9 +79,10 @@ from connectors.errors import (
     RequestRejectedError,
 )
 from connectors.http import HttpClient, default_error_text
-from core.importing.mapping import resolve_mapping, text_value
-from core.importing.tickets import TicketValues, to_ticket_values
+from connectors.oauth import IssuedToken, TokenCache
+from core.importing.mapping import parse_kind, parse_severity, text_value
 from core.matching.text import html_to_text, looks_like_html, strip_servicenow_journal
+from core.store.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
 
 TABLE_PATH = "/api/now/table/{table}"
 TOKEN_PATH = "/oauth_token.do"
@@ -114,28 +116,6 @@ FIELDS = (
     "sys_class_name",
     "active",
 )
-
-# The columns we hand to the CSV importer's own normaliser, so that a ticket imported from a ServiceNow list
-# export and the same ticket read from the API get the same fields, severity words, kind, dates and key
-# (external_id = number, source_system = "servicenow"): a later sync updates the imported row instead of
-# adding a twin. The preset is chosen from these names exactly as it is for a CSV header.
-_COLUMNS = (
-    "number",
-    "short_description",
-    "description",
-    "state",
-    "priority",
-    "assigned_to",
-    "sys_class_name",
-    "category",
-    "cmdb_ci",
-    "close_notes",
-    "resolved_at",
-    "sys_created_on",
-    "sys_updated_on",
-    "url",
-)
-COLUMN_MAPPING = resolve_mapping(_COLUMNS, file_label="ServiceNow Table API")
 
 PERMISSION_HINT = (
     "give the account the itil role, or a role with a read ACL on the {table} table "
@@ -452,45 +432,60 @@ def normalise_record(record: Mapping[str, Any], table: str, base: str, zone: tzi
     """One Table API record (``display_value=all``) as our ticket; ValueError with the reason otherwise.
 
     Choice and reference fields keep what a person reads (``display_value``: "In Progress", "1 - Critical",
-    the assignee's name); dates keep the stored UTC ``value``. The CSV importer then applies the same
-    normalisation it applies to a ServiceNow list export.
+    the assignee's name); dates keep the stored UTC ``value``. The words, the key (external_id = number,
+    source_system = "servicenow") and the rules are those the CSV import applies to a ServiceNow list
+    export, so a ticket imported from a file and then synced is updated, not doubled.
     """
 
-    def shown(name: str) -> str | None:
-        # What a person reads; to_ticket_values normalises the text (line ends, blanks) as for a CSV cell.
+    def raw(name: str) -> Any:
         field = record.get(name)
         if isinstance(field, dict):
-            field = (
-                field.get("display_value") if field.get("display_value") is not None else field.get("value")
-            )
-        return None if field is None else str(field)
+            shown_value = field.get("display_value")
+            return shown_value if shown_value is not None else field.get("value")
+        return field
 
-    def when(name: str) -> str | None:
+    def shown(name: str) -> str | None:
+        return text_value(raw(name))
+
+    def when(name: str) -> datetime | None:
         try:
-            moment = record_datetime(record.get(name), zone)
+            return record_datetime(record.get(name), zone)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
-        return moment.isoformat() if moment else None
 
-    sys_id = plain_value(record.get("sys_id")) or ""
-    fields = {
-        "number": shown("number"),
-        "short_description": shown("short_description"),
-        "description": clean_description(shown("description")),
-        "state": shown("state"),
-        "priority": shown("priority") or shown("impact"),
-        "assigned_to": shown("assigned_to"),
-        "sys_class_name": table,
-        "category": shown("category"),
-        "cmdb_ci": shown("cmdb_ci"),
-        "close_notes": shown("close_notes"),
-        # Changes and requested items have no resolved_at; their closed_at is the same moment.
-        "resolved_at": when("resolved_at") or when("closed_at"),
-        "sys_created_on": when("sys_created_on"),
-        "sys_updated_on": when("sys_updated_on"),
-        "url": source_url(base, table, sys_id) if sys_id else None,
-    }
-    return to_ticket_values(fields, COLUMN_MAPPING, UTC, raw=dict(record))
+    number = shown("number")
+    if not number:
+        raise ValueError("number is empty")
+    title = shown("short_description")
+    if not title:
+        raise ValueError("short_description is empty")
+    status = shown("state")
+    created_at = when("sys_created_on")
+    updated_at = when("sys_updated_on") or created_at
+    # Changes and requested items have no resolved_at; their closed_at is the same moment.
+    resolved_at = when("resolved_at") or when("closed_at")
+    if resolved_at is None and status and status.lower() in RESOLVED_STATES:
+        resolved_at = updated_at  # as the CSV import does for an export without a resolution time
+    description = raw("description")
+    sys_id = plain_value(record.get("sys_id"))
+    return TicketValues(
+        external_id=number,
+        source_system="servicenow",
+        title=title[:MAX_TITLE],
+        description=text_value(clean_description(None if description is None else str(description))) or "",
+        status=status,
+        severity=parse_severity(shown("priority") or shown("impact")),
+        assignee=shown("assigned_to"),
+        kind=parse_kind(table),
+        category=shown("category"),
+        configuration_item=shown("cmdb_ci"),
+        resolution_notes=shown("close_notes"),
+        resolved_at=resolved_at,
+        created_at=created_at,
+        updated_at=updated_at,
+        source_url=source_url(base, table, sys_id) if sys_id else None,
+        raw_payload=dict(record),
+    )
 
 
 # A position in one table: the last record read, (sys_updated_on as UTC, sys_id).
@@ -601,30 +596,20 @@ class _Config:
         return cls(base, tables, query, zone, page_size)
 
 
-class _OAuthSession:
-    """Access and refresh tokens from ``/oauth_token.do``, renewed before they expire or after a 401.
+class _OAuthGrants:
+    """The grants of ``/oauth_token.do`` for the shared :class:`~connectors.oauth.TokenCache`.
 
-    The refresh token is kept in memory only: with the password grant we can always get a new one, and a
-    refresh token in the keychain would be one more secret to leak for no gain.
+    The refresh grant when the last answer carried a refresh token, else (or when that one is refused) the
+    password grant. The refresh token stays in memory: with the password grant we can always get a new
+    one, and a refresh token in the keychain would be one more secret to leak for no gain.
     """
 
     def __init__(self, connector: ServiceNowConnector) -> None:
         self._connector = connector
-        self._access_token: str | None = None
-        self._refresh_token: str | None = None
-        self._expires_at = 0.0
-        self.grants: list[str] = []  # the grant types used, in order (tests read it)
+        self.cache = TokenCache(self.grant, margin=TOKEN_EXPIRY_MARGIN)
+        self.used: list[str] = []  # the grant types used, in order (tests read it)
 
-    async def token(self) -> str:
-        if self._access_token is None or self._connector.clock() >= self._expires_at - TOKEN_EXPIRY_MARGIN:
-            await self._renew()
-        assert self._access_token is not None
-        return self._access_token
-
-    def invalidate(self) -> None:
-        self._access_token = None
-
-    async def _renew(self) -> None:
+    async def grant(self, refresh_token: str | None) -> IssuedToken:
         settings = self._connector.settings
         client = {
             "client_id": str(settings.option("client_id", "")),
@@ -632,15 +617,14 @@ class _OAuthSession:
         }
         if not client["client_id"]:
             raise ConfigurationError(settings.name, "the OAuth client ID is not set")
-        if self._refresh_token:
+        if refresh_token:
             try:
-                await self._grant(
-                    {"grant_type": "refresh_token", "refresh_token": self._refresh_token, **client}
+                return await self._ask(
+                    {"grant_type": "refresh_token", "refresh_token": refresh_token, **client}
                 )
-                return
             except (AuthenticationError, RequestRejectedError):
-                self._refresh_token = None  # revoked or expired: fall back to the password grant once
-        await self._grant(
+                self.cache.forget_refresh_token()  # revoked or expired: fall back to the password grant once
+        return await self._ask(
             {
                 "grant_type": "password",
                 "username": self._connector.username(),
@@ -649,9 +633,9 @@ class _OAuthSession:
             }
         )
 
-    async def _grant(self, form: dict[str, str]) -> None:
+    async def _ask(self, form: dict[str, str]) -> IssuedToken:
         http = self._connector.http
-        self.grants.append(form["grant_type"])
+        self.used.append(form["grant_type"])
         try:
             response = await http.request("POST", TOKEN_PATH, data=form)
         except (AuthenticationError, RequestRejectedError) as exc:
@@ -669,19 +653,16 @@ class _OAuthSession:
             lifetime = float(body.get("expires_in") or 1800)
         except (TypeError, ValueError):
             lifetime = 1800.0
-        self._access_token = token
-        self._refresh_token = body.get("refresh_token") or self._refresh_token
-        self._expires_at = self._connector.clock() + lifetime
+        refresh = body.get("refresh_token")
+        return IssuedToken(token, lifetime, refresh if isinstance(refresh, str) and refresh else None)
 
 
-@register
 class ServiceNowConnector(Connector):
     spec = SPEC
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         super().__init__(settings, http)
-        self.clock = time.monotonic  # tests move time forward to expire OAuth tokens
-        self._oauth = _OAuthSession(self) if settings.auth_mode == "oauth" else None
+        self._oauth = _OAuthGrants(self) if settings.auth_mode == "oauth" else None
         self._config: _Config | None = None
         self._basic_auth: httpx.BasicAuth | None = None
         # X-Total-Count of the first page of the last probe or fetch, per table (progress, check message).
@@ -695,7 +676,12 @@ class ServiceNowConnector(Connector):
 
     @property
     def oauth_grants(self) -> list[str]:
-        return self._oauth.grants if self._oauth else []
+        return self._oauth.used if self._oauth else []
+
+    @property
+    def oauth_tokens(self) -> TokenCache | None:
+        """The access-token cache (OAuth only); tests move its clock."""
+        return self._oauth.cache if self._oauth else None
 
     def config(self) -> _Config:
         if self._config is None:
@@ -722,7 +708,7 @@ class ServiceNowConnector(Connector):
                 self._basic_auth = httpx.BasicAuth(self.username(), self.settings.secret("password"))
             return await self.http.request("GET", path, params=params, auth=self._basic_auth)
         for attempt in (1, 2):
-            token = await self._oauth.token()
+            token = await self._oauth.cache.token()
             try:
                 return await self.http.request(
                     "GET", path, params=params, headers={"Authorization": f"Bearer {token}"}
@@ -730,7 +716,7 @@ class ServiceNowConnector(Connector):
             except AuthenticationError as exc:
                 if attempt == 2:
                     raise _with_hint(exc, "a freshly issued OAuth token was refused too") from exc
-                self._oauth.invalidate()
+                self._oauth.cache.invalidate()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get_explained(self, table: str, params: Mapping[str, str]) -> httpx.Response:
@@ -756,11 +742,7 @@ class ServiceNowConnector(Connector):
 
     def _result(self, response: httpx.Response, table: str) -> list[dict[str, Any]]:
         path = TABLE_PATH.format(table=table)
-        body = self.http.json_of(response, "GET", path)
-        result = body.get("result") if isinstance(body, dict) else None
-        if not isinstance(result, list) or not all(isinstance(record, dict) for record in result):
-            raise BadResponseError(self.name, f"GET {path} returned JSON without a 'result' list of records")
-        return result
+        return _result_of(self.http.json_of(response, "GET", path), self.name, path)
 
     # --- check ----------------------------------------------------------------------------------------
 
@@ -818,56 +800,13 @@ class ServiceNowConnector(Connector):
 
     # --- fetch ----------------------------------------------------------------------------------------
 
-    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
-        """Each table in turn, keyset-paged from its stored position (see the module docstring).
-
-        The first query of a table re-reads ``spec.timestamp_precision`` before the stored position: a
-        record committed late within that second is caught, and what was stored already is either skipped
-        by the engine (:meth:`already_stored`) or counted unchanged.
-        """
+    def streams(self, since: Cursor | None, page_size: int | None) -> list[HttpStream[Any]]:
+        """Each table in turn, keyset-paged from its stored position (see the module docstring); the
+        tables share one cursor holding every table's position."""
         config = self.config()
         limit = max(1, min(page_size or config.page_size, MAX_PAGE_SIZE))
         positions = positions_from_cursor(since, config.tables)
-        for table in config.tables:
-            stored = positions[table]
-            # Where the next query starts: the lookback first, then the last record read.
-            position: Position | None = (
-                None if stored is None else (stored[0] - SPEC.timestamp_precision, None)
-            )
-            offset = 0
-            first_page = True
-            while True:
-                params = self.page_params(position, limit, offset)
-                response = await self._get_explained(table, params)
-                records = self._result(response, table)
-                if first_page:
-                    self.total_counts[table] = _int_header(response, "X-Total-Count", len(records))
-                    first_page = False
-                links = parse_link_header(response.headers.get("Link"))
-                has_next = "next" in links if links else len(records) >= limit
-                tickets, failures, new_position = self._read_page(records, table, position)
-                if new_position is not None and new_position != position:
-                    position = new_position
-                    current = positions[table]
-                    # The stored position never moves back (a page of lookback records ends before it).
-                    if current is None or _key(new_position) > _key(current):
-                        positions[table] = new_position
-                    yield Page(tuple(tickets), cursor_for(positions), tuple(failures))
-                    offset = 0
-                    if not has_next:
-                        break
-                    continue
-                if not has_next:
-                    break
-                # Nothing past our position on this page (rows hidden by ACLs, or a server that ignored the
-                # bound): step over it by offset, which is safe because nothing of ours is on it.
-                next_offset = link_offset(links.get("next")) or offset + max(len(records), limit)
-                if next_offset <= offset:
-                    raise BadResponseError(
-                        self.name,
-                        f"GET {TABLE_PATH.format(table=table)}: the next page link does not advance",
-                    )
-                offset = next_offset
+        return [_TableStream(self, since, table, positions, limit) for table in config.tables]
 
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
         """At the cursor's time with a sys_id at or before its table's last one: stored by an earlier page.
@@ -895,8 +834,13 @@ class ServiceNowConnector(Connector):
 
     def page_params(self, position: Position | None, limit: int, offset: int) -> dict[str, str]:
         """The query parameters of one page (every name ``sysparm_``: others are silently ignored)."""
+        return self._page_query(position, limit, offset)[0]
+
+    def _page_query(self, position: Position | None, limit: int, offset: int) -> tuple[dict[str, str], bool]:
+        """:meth:`page_params`, and whether its date bound is exact (not stepped back over a DST change)."""
         config = self.config()
         terms: list[str] = []
+        exact = True
         if position is not None:
             moment, last_id = position
             literal, exact = date_generate(moment, config.zone)
@@ -907,7 +851,7 @@ class ServiceNowConnector(Connector):
         if config.query:
             terms.append(config.query)
         terms.append("ORDERBYsys_updated_on^ORDERBYsys_id")
-        return {
+        params = {
             "sysparm_query": "^".join(terms),
             "sysparm_fields": ",".join(FIELDS),
             "sysparm_display_value": "all",
@@ -915,44 +859,137 @@ class ServiceNowConnector(Connector):
             "sysparm_limit": str(limit),
             "sysparm_offset": str(offset),
         }
+        return params, exact
 
-    def _read_page(
-        self, records: list[dict[str, Any]], table: str, position: Position | None
-    ) -> tuple[list[TicketValues], list[RecordFailure], Position | None]:
-        config = self.config()
-        tickets: list[TicketValues] = []
-        failures: list[RecordFailure] = []
-        path = TABLE_PATH.format(table=table)
-        # Records at or before this key were stored already; "" sorts before every sys_id, so a position
-        # without an id re-reads its whole second.
-        floor = (
-            (position[0], position[1] or "")
-            if position is not None
-            else (datetime.min.replace(tzinfo=UTC), "")
-        )
-        for record in records:
-            sys_id = plain_value(record.get("sys_id"))
-            try:
-                updated = record_datetime(record.get("sys_updated_on"), config.zone)
-            except ValueError:
-                updated = None
-            if not sys_id or updated is None:
-                # Without both we cannot tell where we are; going on could skip or loop.
-                raise BadResponseError(
-                    self.name, f"GET {path} returned a record without its sys_id or sys_updated_on"
-                )
-            key = (updated, sys_id)
-            if key <= floor:
-                continue  # stored already (the server ignored the tie-break, or the literal stepped back)
-            if position is not None and position[1] is not None and key < (position[0], position[1]):
-                raise BadResponseError(self.name, f"GET {path} returned records out of order")
-            position = key
-            try:
-                tickets.append(normalise_record(record, table, config.base, config.zone))
-            except ValueError as exc:
-                number = text_value(record.get("number"))
-                failures.append(RecordFailure(number or sys_id, f"{table} {number or sys_id}: {exc}"))
-        return tickets, failures, position
+
+@dataclass(frozen=True, slots=True)
+class _TablePage:
+    """A table page's token: the keyset position the query starts after, and the offset within it."""
+
+    position: Position | None
+    offset: int
+
+
+class _TableStream(HttpStream[_TablePage]):
+    """One table, keyset-paged: each page asks for records after the last one read; the offset only steps
+    over a page with nothing past the position (rows hidden by read ACLs)."""
+
+    # ACLs remove rows after a page is cut, so a run of empty pages with a ``next`` is what an account
+    # that may read a sliver of a large table sees; allow a long run before calling the server stuck.
+    max_empty_pages = 100
+
+    def __init__(
+        self,
+        connector: ServiceNowConnector,
+        since: Cursor | None,
+        table: str,
+        positions: dict[str, Position | None],
+        limit: int,
+    ) -> None:
+        super().__init__(connector, since)
+        self.servicenow = connector
+        self.table = table
+        self.path = TABLE_PATH.format(table=table)
+        self.positions = positions  # shared by the tables of one fetch: the cursor holds them all
+        self.limit = limit
+        stored = positions[table]
+        # Where the first query starts: the lookback before the stored position.
+        self.start: Position | None = None if stored is None else (stored[0] - SPEC.timestamp_precision, None)
+        self.config = connector.config()
+        self._position: Position | None = self.start  # the last record read
+        self._floor = _floor_of(self.start)  # records at or before it were read already
+        self._exact = True
+
+    def request(self, token: _TablePage | None) -> PageRequest:
+        position = token.position if token is not None else self.start
+        params, self._exact = self.servicenow._page_query(position, self.limit, token.offset if token else 0)
+        self._position = position
+        self._floor = _floor_of(position)
+        return PageRequest("GET", self.path, params)
+
+    async def send(self, request: PageRequest) -> httpx.Response:
+        assert request.params is not None
+        return await self.servicenow._get_explained(self.table, request.params)
+
+    def records(self, body: Any, request: PageRequest) -> list[dict[str, Any]]:
+        return _result_of(body, self.servicenow.name, self.path)
+
+    async def normalise(self, record: dict[str, Any]) -> Reading:
+        sys_id = plain_value(record.get("sys_id"))
+        try:
+            updated = record_datetime(record.get("sys_updated_on"), self.config.zone)
+        except ValueError:
+            updated = None
+        if not sys_id or updated is None:
+            # Without both we cannot tell where we are; going on could skip or loop.
+            raise BadResponseError(
+                self.servicenow.name,
+                f"GET {self.path} returned a record without its sys_id or sys_updated_on",
+            )
+        key = (updated, sys_id)
+        if key <= self._floor:
+            if not self._exact:
+                return None  # re-read on purpose: the date bound stepped back over a DST change
+            # The query asked for what comes after this: the server ignored it. The guard judges.
+            return AlreadyRead(plain_value(record.get("number")) or sys_id, updated)
+        position = self._position
+        if position is not None and position[1] is not None and key < (position[0], position[1]):
+            raise BadResponseError(self.servicenow.name, f"GET {self.path} returned records out of order")
+        self._position = key
+        try:
+            return normalise_record(record, self.table, self.config.base, self.config.zone)
+        except ValueError as exc:
+            raise ValueError(f"{self.table} {self.record_id(record)}: {exc}") from None
+
+    def record_id(self, record: dict[str, Any]) -> str | None:
+        return text_value(record.get("number")) or plain_value(record.get("sys_id"))
+
+    def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
+        """Every table's position; this table's moves to the last record read, never back (a page of
+        lookback records ends before the stored position)."""
+        position, current = self._position, self.positions[self.table]
+        if (
+            position is not None
+            and position[1] is not None
+            and (current is None or _key(position) > _key(current))
+        ):
+            self.positions[self.table] = position
+        return cursor_for(self.positions)
+
+    def next_page_token(self, page: StreamPage[_TablePage]) -> _TablePage | None:
+        if page.token is None:  # the first page's count is the table's (progress, the check message)
+            self.servicenow.total_counts[self.table] = _int_header(
+                page.response, "X-Total-Count", len(page.records)
+            )
+        links = parse_link_header(page.response.headers.get("Link"))
+        # The length of a page never says "done" (ACLs shorten pages): only a missing ``next`` does.
+        if not ("next" in links if links else len(page.records) >= self.limit):
+            return None
+        asked = page.token.position if page.token is not None else self.start
+        if self._position != asked:
+            return _TablePage(self._position, 0)
+        # Nothing past our position on this page (rows hidden by ACLs): step over it by offset, which is safe
+        # because nothing of ours is on it.
+        offset = page.token.offset if page.token is not None else 0
+        next_offset = link_offset(links.get("next"))
+        if next_offset is None or next_offset <= offset:
+            next_offset = offset + max(len(page.records), self.limit)
+        return _TablePage(asked, next_offset)
+
+
+def _floor_of(position: Position | None) -> tuple[datetime, str]:
+    """The (time, sys_id) at or before which a record was read already; "" sorts before every sys_id, so a
+    position without an id re-reads its whole second."""
+    if position is None:
+        return datetime.min.replace(tzinfo=UTC), ""
+    return position[0], position[1] or ""
+
+
+def _result_of(body: Any, connector_name: str, path: str) -> list[dict[str, Any]]:
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(result, list) or not all(isinstance(record, dict) for record in result):
+        raise BadResponseError(connector_name, f"GET {path} returned JSON without a 'result' list of records")
+    return result
 
 
 def _int_header(response: httpx.Response, name: str, default: int) -> int:

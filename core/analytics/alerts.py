@@ -1,19 +1,21 @@
-"""Monitoring alerts from the seed: raised once when their condition starts, cleared when it ends, recorded.
+"""Monitoring alerts (roadmap: Monitoring & Observability, Alerts): raised once when their condition
+starts, cleared when it ends, recorded.
 
-Rules (thresholds in the tenant's settings, :class:`AlertSettings`; defaults in brackets):
+Rules (thresholds in the tenant's settings, :class:`core.settings.AlertSettings`; defaults in brackets):
 
-* ``sync_failures`` (per connector): ``consecutive_failures`` has reached ``alert_sync_failures`` [3], the
+* ``sync_failures`` (per connector): ``consecutive_failures`` has reached ``sync_failures`` [3], the
   same count at which :mod:`connectors.sync` reports its own alert. A successful sync resets the count and
   clears the alert.
-* ``unlinked_volume`` (tenant): more than ``alert_unlinked_count`` [50] analysed tickets without a linked
-  runbook arrived (``ingested_at``) in the last ``alert_unlinked_window_hours`` [24]. Unanalysed tickets are
+* ``unlinked_volume`` (tenant): more than ``unlinked_count`` [50] analysed tickets without a linked
+  runbook (not covered, :func:`core.queries.is_covered`) arrived (``ingested_at``) in the last
+  ``unlinked_window_hours`` [24]. Unanalysed tickets are
   not counted: right after an import they are only waiting for the analysis.
-* ``low_confidence`` (tenant): the mean confidence of the latest ``alert_confidence_samples`` [50] analyses
+* ``low_confidence`` (tenant): the mean confidence of the latest ``confidence_samples`` [50] analyses
   (fewer if fewer exist, but at least :data:`MIN_CONFIDENCE_SAMPLES`) is below the tenant's review threshold
-  (``threshold_partial``): matching is getting worse, or the tickets have moved away from the runbooks.
+  (``Thresholds.partial``): matching is getting worse, or the tickets have moved away from the runbooks.
 * ``rate_limit`` (per connector): the connector's latest finished sync saw a rate-limit reading
   (``X-RateLimit-Remaining`` / ``-Limit``, captured by :class:`connectors.http.HttpClient`, stored on the
-  run) with at most ``alert_rate_limit_ratio`` [10 %] of its requests left. A later sync that stays above it,
+  run) with at most ``rate_limit_ratio`` [10 %] of its requests left. A later sync that stays above it,
   or that saw no headers at all, clears it.
 
 :func:`evaluate_alerts` compares the conditions true now with the active alerts (``cleared_at IS NULL``):
@@ -27,21 +29,20 @@ race; the desktop also runs one evaluation at a time.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 
+from core.queries import is_analysed, is_covered
+from core.settings import MIN_CONFIDENCE_SAMPLES, AlertSettings, Thresholds, load_settings
 from core.store.models import (
     Alert,
     Analysis,
     ConnectorConfig,
-    LinkDecision,
     SyncRun,
-    Tenant,
     Ticket,
-    TicketRunbookLink,
 )
 from core.store.repository import record_audit
 from core.store.tenancy import TenantSession
@@ -49,8 +50,6 @@ from core.store.tenancy import TenantSession
 SYSTEM_ACTOR = "runbook-desk"  # who the audit trail names for what the app decided on its own
 ALERT_ENTITY = "alert"
 TENANT_SUBJECT = "tenant"
-MIN_CONFIDENCE_SAMPLES = 10
-SETTINGS_PREFIX = "alert_"
 
 
 class AlertRule(enum.StrEnum):
@@ -66,63 +65,6 @@ RULE_TITLES = {
     AlertRule.LOW_CONFIDENCE: "Confidence dropping",
     AlertRule.RATE_LIMIT: "API rate limit approaching",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class AlertSettings:
-    """The thresholds, stored in ``tenants.settings`` as ``alert_<field>``."""
-
-    sync_failures: int = 3
-    unlinked_count: int = 50
-    unlinked_window_hours: float = 24.0
-    confidence_samples: int = 50
-    rate_limit_ratio: float = 0.10
-
-    def __post_init__(self) -> None:
-        if self.sync_failures < 1:
-            raise ValueError("alert after at least 1 failed sync")
-        if self.unlinked_count < 0:
-            raise ValueError("the unlinked ticket count cannot be negative")
-        if self.unlinked_window_hours <= 0:
-            raise ValueError("the unlinked ticket window must be longer than 0 hours")
-        if self.confidence_samples < MIN_CONFIDENCE_SAMPLES:
-            raise ValueError(f"average at least {MIN_CONFIDENCE_SAMPLES} analyses")
-        if not 0.0 < self.rate_limit_ratio < 1.0:
-            raise ValueError("the rate-limit share must be between 0 and 100 % (exclusive)")
-
-    @classmethod
-    def from_tenant_settings(cls, settings: dict[str, Any]) -> AlertSettings:
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            stored = settings.get(SETTINGS_PREFIX + spec.name)
-            if stored is not None:
-                values[spec.name] = int(stored) if spec.type == "int" else float(stored)
-        return cls(**values)
-
-    def to_tenant_settings(self) -> dict[str, Any]:
-        return {SETTINGS_PREFIX + name: value for name, value in asdict(self).items()}
-
-
-def alert_settings(session: TenantSession) -> AlertSettings:
-    tenant = session.get(Tenant, session.tenant_id)
-    return AlertSettings.from_tenant_settings(tenant.settings if tenant else {})
-
-
-def set_alert_settings(session: TenantSession, settings: AlertSettings, actor: str) -> None:
-    tenant = session.get(Tenant, session.tenant_id)
-    if tenant is None:
-        raise LookupError(f"tenant {session.tenant_id} is gone")
-    before = AlertSettings.from_tenant_settings(tenant.settings)
-    tenant.settings = {**tenant.settings, **settings.to_tenant_settings()}
-    record_audit(
-        session,
-        actor=actor,
-        action="settings.alerts",
-        entity_type="tenant",
-        entity_id=session.tenant_id,
-        before=before.to_tenant_settings(),
-        after=settings.to_tenant_settings(),
-    )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -165,15 +107,11 @@ def unlinked_volume_conditions(
     session: TenantSession, settings: AlertSettings, now: datetime
 ) -> list[Condition]:
     since = now - timedelta(hours=settings.unlinked_window_hours)
-    linked = exists().where(
-        TicketRunbookLink.ticket_id == Ticket.id, TicketRunbookLink.decision == LinkDecision.LINKED
-    )
-    analysed = exists().where(Analysis.ticket_id == Ticket.id)
     count = (
         session.scalar(
             select(func.count())
             .select_from(Ticket)
-            .where(Ticket.ingested_at >= since, Ticket.ingested_at <= now, analysed, ~linked)
+            .where(Ticket.ingested_at >= since, Ticket.ingested_at <= now, is_analysed(), ~is_covered())
         )
         or 0
     )
@@ -202,11 +140,7 @@ def low_confidence_conditions(session: TenantSession, settings: AlertSettings) -
     mean, samples = session.execute(
         select(func.avg(recent.c.confidence), func.count()).select_from(recent)
     ).one()
-    # Imported here: core.matching.analysis pulls the matcher (numpy, faiss), which listing alerts does not
-    # need.
-    from core.matching.analysis import tenant_thresholds
-
-    threshold = tenant_thresholds(session).partial
+    threshold = load_settings(session, Thresholds).partial
     if samples < MIN_CONFIDENCE_SAMPLES or mean is None or mean >= threshold:
         return []
     return [
@@ -249,13 +183,14 @@ def rate_limit_conditions(session: TenantSession, settings: AlertSettings) -> li
             settings.rate_limit_ratio,
         )
         for config_id, name, remaining, limit in session.execute(query).all()
+        if remaining is not None and limit  # the query's filter already; this tells the type checker
     ]
 
 
 def current_conditions(
     session: TenantSession, now: datetime, settings: AlertSettings | None = None
 ) -> list[Condition]:
-    settings = settings or alert_settings(session)
+    settings = settings or load_settings(session, AlertSettings)
     return [
         *sync_failure_conditions(session, settings),
         *unlinked_volume_conditions(session, settings, now),
@@ -407,12 +342,9 @@ __all__ = [
     "AlertChanges",
     "AlertRow",
     "AlertRule",
-    "AlertSettings",
     "Condition",
     "active_alerts",
     "alert_history",
-    "alert_settings",
     "current_conditions",
     "evaluate_alerts",
-    "set_alert_settings",
 ]

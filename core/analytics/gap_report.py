@@ -134,8 +134,8 @@ def pareto_svg(clusters: Sequence[GapCluster], width: int = 760, height: int = 3
         f'<polyline points="{" ".join(points)}" fill="none" stroke="{LINE_COLOUR}" stroke-width="2"/>'
     )
     for point in points:
-        x, y = point.split(",")
-        parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{LINE_COLOUR}"/>')
+        cx, cy = point.split(",")
+        parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{LINE_COLOUR}"/>')
     parts.append(
         f'<text x="{left}" y="{height - 4}" font-size="10" fill="#555">bars: impact (weighted ticket-hours); '
         "line: cumulative share of total impact</text>"

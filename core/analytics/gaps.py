@@ -2,12 +2,12 @@
 
 **Uncovered.** A ticket in the range is *uncovered* when
 
-* it has no approved link: no ``ticket_runbook_links`` row with decision ``linked``. That counts analyst
-  approvals *and* automatic links an analyst has not overruled: an automatic link is made only at
-  ``threshold_existing`` or above, and an analyst who disagrees rejects it (decision ``rejected``), which
-  makes the ticket count as uncovered again; and
+* it is not covered (:func:`core.queries.is_covered`): no ``ticket_runbook_links`` row with decision
+  ``linked``. That counts analyst approvals *and* automatic links an analyst has not overruled: an
+  automatic link is made only at the link threshold (``Thresholds.existing``) or above, and an analyst who
+  disagrees rejects it (decision ``rejected``), which makes the ticket count as uncovered again; and
 * its latest analysis's best runbook confidence is below the tenant's *review* threshold
-  (``threshold_partial``, 0.50 by default): below it the matcher itself says "no runbook fits".
+  (``Thresholds.partial``, 0.50 by default): below it the matcher itself says "no runbook fits".
 
 Tickets never analysed have no confidence yet; they are counted (``not_analysed``) and left out.
 
@@ -28,18 +28,15 @@ tickets' analyses ranked first) with why it does not cover them.
 
 **Impact** = volume x mean severity weight x time to resolve (hours), i.e. weighted ticket-hours. Weights
 and the fallback time (clusters with no resolved ticket take the mean over all uncovered resolved tickets,
-else ``default_resolve_hours``) live in the tenant's settings under ``gap_analysis`` (:class:`GapSettings`).
+else ``default_resolve_hours``) live in the tenant's settings (:class:`core.settings.GapSettings`).
 
 **"Not a gap"** (:func:`dismiss_gap`) stores the cluster's centroid and members (``gap_dismissals``) with an
 audit row; a later cluster matches a dismissal when its centroid cosine is at least
 ``dismissal_similarity`` or at least ``dismissal_overlap`` of its tickets were in the dismissed cluster, and
 is then listed as dismissed instead of ranked.
 
-Errors::
-
-    RunbookDeskError
-    └── GapAnalysisError
-        └── GapAnalysisCancelledError    the caller's ``cancelled()`` said stop
+A cancel through the caller's :class:`~core.progress.Progress` raises
+:class:`~core.errors.OperationCancelledError`.
 """
 
 from __future__ import annotations
@@ -48,45 +45,35 @@ import enum
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from core.errors import RunbookDeskError
-from core.matching.analysis import tenant_thresholds
-from core.matching.text import lexical_terms, prepare_ticket_text
-from core.store.models import (
-    Analysis,
-    GapDismissal,
-    LinkDecision,
-    Runbook,
-    Tenant,
-    Ticket,
-    TicketKind,
-    TicketRunbookLink,
-)
+from core.matching.text import lexical_terms, prepare_ticket_text, ticket_text
+from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
+from core.queries import is_covered, latest_analysis, ticket_opened_at
+from core.settings import GapSettings, Thresholds, load_settings
+from core.store.models import Analysis, GapDismissal, Runbook, Ticket, TicketKind
 from core.store.repository import record_audit
 from core.store.tenancy import TenantSession
 from core.workflow.drafts import CandidateStep, RunbookDraft
 from core.workflow.review import clean_note, says_only_closed  # the same rules for notes as a review draft
 
+if TYPE_CHECKING:  # the engine pulls FAISS and the model stack; gap analysis only reads its index
+    from core.matching.engine import MatchingEngine
+
 __all__ = [
-    "DEFAULT_SEVERITY_WEIGHTS",
     "MICRO_LIMIT",
     "DismissedGap",
     "ExampleTicket",
-    "GapAnalysisCancelledError",
-    "GapAnalysisError",
     "GapCluster",
     "GapQuery",
     "GapReport",
-    "GapSettings",
     "NearestRunbook",
     "ResolutionNote",
     "Trend",
@@ -95,10 +82,8 @@ __all__ = [
     "dismiss_gap",
     "draft_from_gap",
     "engine_ticket_vectors",
-    "gap_settings",
     "rerank",
     "restore_gap",
-    "set_gap_settings",
 ]
 
 # Up to this many tickets the linkage starts from single tickets (exact); above it from this many k-means
@@ -108,14 +93,6 @@ __all__ = [
 MICRO_LIMIT = 1024
 KMEANS_ITERATIONS = 10
 KMEANS_POINTS_PER_CENTROID = 32  # k-means trains on a seeded sample of 32 tickets per micro-cluster
-SETTINGS_KEY = "gap_analysis"
-DEFAULT_SEVERITY_WEIGHTS: Mapping[str, float] = {
-    "critical": 8.0,
-    "high": 4.0,
-    "medium": 2.0,
-    "low": 1.0,
-    "planning": 0.5,
-}
 UNKNOWN_SEVERITY = "unknown"
 CENTRAL_TICKETS = 5
 NOTES_FROM_MEMBERS = 200  # resolution notes are read from the most central members only
@@ -130,89 +107,7 @@ ROW_CHUNK = 2000
 VECTOR_CHUNK = 4096
 
 
-class GapAnalysisError(RunbookDeskError):
-    """Gap analysis could not run; the message says why."""
-
-
-class GapAnalysisCancelledError(GapAnalysisError):
-    """The caller cancelled the analysis."""
-
-
-ProgressCallback = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 TicketVectors = Callable[[Sequence[int]], np.ndarray]
-
-
-# --- Settings --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GapSettings:
-    """Tenant settings of gap analysis (``tenants.settings["gap_analysis"]``); every field has a default."""
-
-    severity_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SEVERITY_WEIGHTS))
-    unknown_severity_weight: float = 1.0
-    default_resolve_hours: float = 8.0
-    distance_cut: float = 0.55  # join groups while their mean pairwise cosine is >= 0.45
-    min_cluster_size: int = 5
-    dismissal_similarity: float = 0.85
-    dismissal_overlap: float = 0.5
-    seed: int = 20261127
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.distance_cut < 2.0:
-            raise ValueError(f"distance_cut must be in (0, 2), got {self.distance_cut}")
-        if self.min_cluster_size < 2:
-            raise ValueError(f"min_cluster_size must be at least 2, got {self.min_cluster_size}")
-        if any(w < 0 for w in self.severity_weights.values()) or self.unknown_severity_weight < 0:
-            raise ValueError("severity weights must not be negative")
-        if self.default_resolve_hours <= 0:
-            raise ValueError("default_resolve_hours must be positive")
-
-    def weight(self, severity: str | None) -> float:
-        if severity is None:
-            return self.unknown_severity_weight
-        return float(self.severity_weights.get(severity.lower(), self.unknown_severity_weight))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "severity_weights": dict(self.severity_weights),
-            "unknown_severity_weight": self.unknown_severity_weight,
-            "default_resolve_hours": self.default_resolve_hours,
-            "distance_cut": self.distance_cut,
-            "min_cluster_size": self.min_cluster_size,
-            "dismissal_similarity": self.dismissal_similarity,
-            "dismissal_overlap": self.dismissal_overlap,
-            "seed": self.seed,
-        }
-
-
-def gap_settings(session: TenantSession) -> GapSettings:
-    tenant = session.get(Tenant, session.tenant_id)
-    stored = dict((tenant.settings if tenant else {}).get(SETTINGS_KEY) or {})
-    defaults = GapSettings()
-    return GapSettings(
-        severity_weights={
-            **defaults.severity_weights,
-            **{str(k).lower(): float(v) for k, v in dict(stored.get("severity_weights") or {}).items()},
-        },
-        unknown_severity_weight=float(
-            stored.get("unknown_severity_weight", defaults.unknown_severity_weight)
-        ),
-        default_resolve_hours=float(stored.get("default_resolve_hours", defaults.default_resolve_hours)),
-        distance_cut=float(stored.get("distance_cut", defaults.distance_cut)),
-        min_cluster_size=int(stored.get("min_cluster_size", defaults.min_cluster_size)),
-        dismissal_similarity=float(stored.get("dismissal_similarity", defaults.dismissal_similarity)),
-        dismissal_overlap=float(stored.get("dismissal_overlap", defaults.dismissal_overlap)),
-        seed=int(stored.get("seed", defaults.seed)),
-    )
-
-
-def set_gap_settings(session: TenantSession, settings: GapSettings) -> None:
-    tenant = session.get(Tenant, session.tenant_id)
-    if tenant is None:
-        raise LookupError(f"tenant {session.tenant_id} is gone")
-    tenant.settings = {**tenant.settings, SETTINGS_KEY: settings.as_dict()}
 
 
 # --- Results ---------------------------------------------------------------------------------------------
@@ -331,13 +226,10 @@ class GapReport:
 # --- Clustering ------------------------------------------------------------------------------------------
 
 
-def _check_cancel(cancelled: CancelCheck | None) -> None:
-    if cancelled is not None and cancelled():
-        raise GapAnalysisCancelledError("gap analysis cancelled")
-
-
 def _micro_clusters(vectors: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Assign each row to one of ``count`` spherical k-means centroids (seeded, so repeatable)."""
+    import faiss  # not at the top: only analyses above MICRO_LIMIT tickets need it
+
     kmeans = faiss.Kmeans(
         vectors.shape[1],
         count,
@@ -472,16 +364,12 @@ class _Population:
     covered: int
 
 
-def _ticket_time() -> Any:
-    return func.coalesce(Ticket.created_at, Ticket.ingested_at)
-
-
 def _query_filters(query: GapQuery) -> list[Any]:
     conditions: list[Any] = []
     if query.since is not None:
-        conditions.append(_ticket_time() >= _as_utc(query.since))
+        conditions.append(ticket_opened_at() >= _as_utc(query.since))
     if query.until is not None:
-        conditions.append(_ticket_time() < _as_utc(query.until))
+        conditions.append(ticket_opened_at() < _as_utc(query.until))
     if query.source_systems:
         conditions.append(Ticket.source_system.in_(sorted(query.source_systems)))
     if query.kinds:
@@ -491,33 +379,26 @@ def _query_filters(query: GapQuery) -> list[Any]:
     return conditions
 
 
-def _as_utc(value: Any) -> datetime | None:
+def _as_utc(value: datetime | str | None) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):  # coalesce() loses the column type: SQLite hands back the stored text
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    # coalesce() loses the column type: SQLite hands back the stored text
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _read_population(session: TenantSession, query: GapQuery, threshold: float) -> _Population:
-    latest = (
-        select(Analysis.ticket_id.label("ticket_id"), func.max(Analysis.id).label("analysis_id"))
-        .group_by(Analysis.ticket_id)
-        .subquery("latest_analysis")
-    )
-    approved = exists().where(
-        and_(TicketRunbookLink.ticket_id == Ticket.id, TicketRunbookLink.decision == LinkDecision.LINKED)
-    )
+    latest = latest_analysis()
     statement = (
         select(
             Ticket.id,
-            _ticket_time().label("opened"),
+            ticket_opened_at().label("opened"),
             Ticket.created_at,
             Ticket.severity,
             Ticket.resolved_at,
             Analysis.confidence,
             Analysis.best_runbook_id,
-            approved.label("approved"),
+            is_covered().label("approved"),
         )
         .outerjoin(latest, latest.c.ticket_id == Ticket.id)
         .outerjoin(Analysis, Analysis.id == latest.c.analysis_id)
@@ -568,13 +449,9 @@ def _read_population(session: TenantSession, query: GapQuery, threshold: float) 
     )
 
 
-def engine_ticket_vectors(engine: Any, sessions: sessionmaker[TenantSession]) -> TicketVectors:
-    """Vectors of tickets from a :class:`~core.matching.engine.MatchingEngine`'s ticket index (read back, no
-    model);
-    tickets missing from the index go through the engine's cached embedder (the SQLite cache first)."""
-    from core.matching.engine import (
-        ticket_text,
-    )  # not at the top: core.matching.engine pulls in the embedder stack
+def engine_ticket_vectors(engine: MatchingEngine, sessions: sessionmaker[TenantSession]) -> TicketVectors:
+    """Vectors of tickets from the engine's ticket index (read back, no model); tickets missing from the
+    index go through the engine's cached embedder (the SQLite cache first)."""
 
     def fetch(ids: Sequence[int]) -> np.ndarray:
         indexed = engine.ticket_index.ids()
@@ -598,21 +475,19 @@ def engine_ticket_vectors(engine: Any, sessions: sessionmaker[TenantSession]) ->
 def _load_vectors(
     ids: np.ndarray,
     fetch: TicketVectors,
-    progress: ProgressCallback | None,
-    cancelled: CancelCheck | None,
+    progress: Progress,
 ) -> np.ndarray:
     matrix: np.ndarray | None = None
     for start in range(0, len(ids), VECTOR_CHUNK):
-        _check_cancel(cancelled)
+        raise_if_cancelled(progress, "gap analysis")
         chunk = np.asarray(fetch(ids[start : start + VECTOR_CHUNK].tolist()), dtype=np.float32)
         if matrix is None:
             matrix = np.empty((len(ids), chunk.shape[1]), dtype=np.float32)
         # Normalised per chunk: a norm over the whole matrix would build a full-size temporary.
         norms = np.linalg.norm(chunk, axis=1, keepdims=True)
         matrix[start : start + len(chunk)] = chunk / np.where(norms > 0, norms, 1.0)
-        if progress is not None:
-            done = min(start + VECTOR_CHUNK, len(ids))
-            progress(10 + int(30 * done / max(len(ids), 1)), 100, f"Reading vectors {done:,}/{len(ids):,}")
+        done = min(start + VECTOR_CHUNK, len(ids))
+        progress.report(10 + int(30 * done / max(len(ids), 1)), 100, f"Reading vectors {done:,}/{len(ids):,}")
     if matrix is None:
         return np.zeros((0, 1), dtype=np.float32)
     return matrix
@@ -862,31 +737,29 @@ def analyse_gaps(
     query: GapQuery = GapQuery(),
     *,
     settings: GapSettings | None = None,
-    progress: ProgressCallback | None = None,
-    cancelled: CancelCheck | None = None,
+    progress: Progress = NO_PROGRESS,
     micro_limit: int = MICRO_LIMIT,
     now: datetime | None = None,
 ) -> GapReport:
     """Find, describe and rank the gaps in ``query``'s tickets; ``ticket_vectors(ids)`` gives their vectors
     (see :func:`engine_ticket_vectors`), ``model_id`` names the model they come from.
 
-    ``progress(done, total, message)`` is called between steps (``total`` is 100) and ``cancelled()`` checked
-    between steps and chunks: it raises :class:`GapAnalysisCancelledError`.
+    ``progress`` hears of each step in percent (``total`` is 100) and is asked between steps and chunks
+    whether to stop: a cancel raises :class:`~core.errors.OperationCancelledError`.
     """
 
     def report(done: int, message: str) -> None:
-        if progress is not None:
-            progress(done, 100, message)
+        progress.report(done, 100, message)
 
     report(0, "Reading tickets")
     with sessions() as session:
-        settings = settings or gap_settings(session)
-        threshold = tenant_thresholds(session).partial
+        settings = settings or load_settings(session, GapSettings)
+        threshold = load_settings(session, Thresholds).partial
         population = _read_population(session, query, threshold)
-    _check_cancel(cancelled)
+    raise_if_cancelled(progress, "gap analysis")
     report(10, f"{len(population.ids):,} uncovered tickets")
-    vectors = _load_vectors(population.ids, ticket_vectors, progress, cancelled)
-    _check_cancel(cancelled)
+    vectors = _load_vectors(population.ids, ticket_vectors, progress)
+    raise_if_cancelled(progress, "gap analysis")
     report(40, "Clustering")
     labels = cluster_vectors(
         vectors,
@@ -895,7 +768,7 @@ def analyse_gaps(
         seed=settings.seed,
         micro_limit=micro_limit,
     )
-    _check_cancel(cancelled)
+    raise_if_cancelled(progress, "gap analysis")
     report(70, "Describing clusters")
 
     finite_times = population.in_range_times[np.isfinite(population.in_range_times)]
@@ -941,7 +814,7 @@ def analyse_gaps(
         del doc_terms
         dismissals = _load_dismissals(session, model_id, len(drafts[0].centroid) if drafts else 0)
         for number, draft in enumerate(drafts):
-            _check_cancel(cancelled)
+            raise_if_cancelled(progress, "gap analysis")
             report(70 + int(25 * number / max(len(drafts), 1)), f"Describing cluster {number + 1}")
             _describe(session, draft, population, ranked_terms[number], settings, threshold, fallback_hours)
             counts = _bucket_counts(population.created[draft.rows], range_start, range_end)

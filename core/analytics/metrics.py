@@ -1,4 +1,5 @@
-"""The seed's monitoring metrics, each computed by ONE SQL query over a time range cut into buckets.
+"""The monitoring metrics (roadmap: Monitoring & Observability, Metrics to Track), each computed by ONE SQL
+query over a time range cut into buckets.
 
 Time axes. A metric about tickets counts each ticket once, in the bucket of its *opened* time: the source
 system's ``created_at``, or ``ingested_at`` for a ticket the source gave no creation time. So "coverage in
@@ -23,7 +24,7 @@ it):
 tickets_ingested       tickets stored per bucket of ``ingested_at``, one series per source system
 auto_link_rate         analysed tickets with an automatic link / analysed tickets
 auto_link_success      confirmed / (confirmed + reverted) automatic links (unreviewed ones are unknown)
-false_positive_rate    reverted / (confirmed + reverted) automatic links: 1 - success, the seed's
+false_positive_rate    reverted / (confirmed + reverted) automatic links: 1 - success; the roadmap's
                        "< 10 %" goal is stated on this side
 coverage               linked tickets / all tickets
 average_confidence     mean confidence of each analysed ticket's latest analysis
@@ -36,7 +37,7 @@ mttr                   mean ``resolved_at - created_at`` in hours of resolved ti
 A rate or mean over an empty bucket is ``None`` (no data), never 0. Each point keeps its numerator and
 denominator, so the whole-range figure is the exact ratio of the sums, not a mean of bucket means.
 
-Scorecard (the seed's success criteria): coverage >= 70 %; false-positive rate < 10 %; MTTR change, stated
+Scorecard (roadmap: Success Criteria): coverage >= 70 %; false-positive rate < 10 %; MTTR change, stated
 two ways: linked vs unlinked tickets in the range ((linked - unlinked) / unlinked; below 0 means tickets with
 a runbook resolve faster) and this range vs the one just before it, of the same length (all resolved
 tickets; below 0 means faster).
@@ -55,8 +56,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 
+from core.queries import has_link, is_analysed, is_covered, latest_analysis, ticket_opened_at
 from core.store.models import (
     Analysis,
     ConnectorConfig,
@@ -325,24 +327,8 @@ def _series(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _opened() -> ColumnElement[datetime]:
-    return func.coalesce(Ticket.created_at, Ticket.ingested_at)
-
-
 def _in_range(column: Any, metric_range: MetricRange) -> ColumnElement[bool]:
     return and_(column >= metric_range.since, column < metric_range.until)
-
-
-def _is_analysed() -> ColumnElement[bool]:
-    return exists().where(Analysis.ticket_id == Ticket.id)
-
-
-def _has_link(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(TicketRunbookLink.ticket_id == Ticket.id, *conditions)
-
-
-def _is_linked() -> ColumnElement[bool]:
-    return _has_link(TicketRunbookLink.decision == LinkDecision.LINKED)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -356,8 +342,10 @@ def _ticket_ratio(
     population: ColumnElement[bool] | None = None,
 ) -> list[Row]:
     """Tickets opened in the range, per bucket: how many meet ``numerator`` of how many are counted."""
-    bucket = _bucket_sql(_opened(), metric_range.bucket)
-    query = select(bucket, _count_if(numerator), func.count()).where(_in_range(_opened(), metric_range))
+    bucket = _bucket_sql(ticket_opened_at(), metric_range.bucket)
+    query = select(bucket, _count_if(numerator), func.count()).where(
+        _in_range(ticket_opened_at(), metric_range)
+    )
     if population is not None:
         query = query.where(population)
     return [(text, "", n or 0, d) for text, n, d in session.execute(query.group_by(bucket)).all()]
@@ -375,14 +363,14 @@ def tickets_ingested(session: TenantSession, metric_range: MetricRange) -> tuple
 
 
 def auto_link_rate(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
-    automatic = _has_link(TicketRunbookLink.linked_automatically.is_(True))
-    rows = _ticket_ratio(session, metric_range, automatic, _is_analysed())
+    automatic = has_link(TicketRunbookLink.linked_automatically.is_(True))
+    rows = _ticket_ratio(session, metric_range, automatic, is_analysed())
     return _series("auto_link_rate", metric_range, rows)
 
 
 def _auto_link_outcomes(session: TenantSession, metric_range: MetricRange) -> list[tuple[str, int, int]]:
     """Per bucket of the ticket's opened time: (bucket, confirmed, reverted) reviewed automatic links."""
-    bucket = _bucket_sql(_opened(), metric_range.bucket)
+    bucket = _bucket_sql(ticket_opened_at(), metric_range.bucket)
     query = (
         select(
             bucket,
@@ -394,7 +382,7 @@ def _auto_link_outcomes(session: TenantSession, metric_range: MetricRange) -> li
         .where(
             TicketRunbookLink.linked_automatically.is_(True),
             TicketRunbookLink.reviewed_at.is_not(None),
-            _in_range(_opened(), metric_range),
+            _in_range(ticket_opened_at(), metric_range),
         )
         .group_by(bucket)
     )
@@ -417,27 +405,18 @@ def false_positive_rate(session: TenantSession, metric_range: MetricRange) -> tu
 
 
 def coverage(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
-    return _series("coverage", metric_range, _ticket_ratio(session, metric_range, _is_linked()))
-
-
-def _latest_analysis() -> Any:
-    # Analysis ids grow with every run, so the highest id per ticket is its latest analysis.
-    return (
-        select(Analysis.ticket_id.label("ticket_id"), func.max(Analysis.id).label("analysis_id"))
-        .group_by(Analysis.ticket_id)
-        .subquery("latest_analysis")
-    )
+    return _series("coverage", metric_range, _ticket_ratio(session, metric_range, is_covered()))
 
 
 def average_confidence(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
-    latest = _latest_analysis()
-    bucket = _bucket_sql(_opened(), metric_range.bucket)
+    latest = latest_analysis()
+    bucket = _bucket_sql(ticket_opened_at(), metric_range.bucket)
     query = (
         select(bucket, func.sum(Analysis.confidence), func.count())
         .select_from(Ticket)
         .join(latest, latest.c.ticket_id == Ticket.id)
         .join(Analysis, Analysis.id == latest.c.analysis_id)
-        .where(_in_range(_opened(), metric_range))
+        .where(_in_range(ticket_opened_at(), metric_range))
         .group_by(bucket)
     )
     rows = [(text, "", total or 0.0, count) for text, total, count in session.execute(query).all()]
@@ -445,10 +424,10 @@ def average_confidence(session: TenantSession, metric_range: MetricRange) -> tup
 
 
 def manual_intervention(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
-    standing_automatic = _has_link(
+    standing_automatic = has_link(
         TicketRunbookLink.linked_automatically.is_(True), TicketRunbookLink.decision == LinkDecision.LINKED
     )
-    rows = _ticket_ratio(session, metric_range, ~standing_automatic, _is_analysed())
+    rows = _ticket_ratio(session, metric_range, ~standing_automatic, is_analysed())
     return _series("manual_intervention", metric_range, rows)
 
 
@@ -472,7 +451,7 @@ LINKED, UNLINKED = "linked", "unlinked"
 def mttr(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
     bucket = _bucket_sql(Ticket.created_at, metric_range.bucket)
     hours = (func.julianday(Ticket.resolved_at) - func.julianday(Ticket.created_at)) * 24.0
-    group = case((_is_linked(), LINKED), else_=UNLINKED)
+    group = case((is_covered(), LINKED), else_=UNLINKED)
     query = (
         select(bucket, group, func.sum(hours), func.count())
         .where(

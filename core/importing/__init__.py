@@ -1,4 +1,4 @@
-"""Bulk import of tickets and runbooks from files (seed phase 2.2).
+"""Bulk import of tickets and runbooks from files (roadmap: Phase 2.2, Batch Analysis Tool).
 
 Streaming throughout: rows are read, normalised and upserted in batches, each batch its own transaction, so a
 100k-row export never sits in memory and an interrupted import keeps what it committed (re-running it is

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.importing import ImportSummary, import_runbooks, import_tickets
-from core.importing.summary import ProgressCallback
+from core.progress import NO_PROGRESS, Progress
 from core.resources import resources_dir
 from core.store.repository import count_tickets
 from core.store.workspace import DEFAULT_TENANT, Workspace
@@ -22,7 +22,7 @@ class DemoSeed:
     tickets: ImportSummary
 
 
-def seed_demo(workspace: Workspace, progress: ProgressCallback | None = None) -> DemoSeed | None:
+def seed_demo(workspace: Workspace, progress: Progress = NO_PROGRESS) -> DemoSeed | None:
     """Import the demo data into the default tenant if it has no tickets yet; None when already seeded."""
     sessions = workspace.session_factory(DEFAULT_TENANT)
     with sessions() as session:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import ijson
 
@@ -116,6 +116,12 @@ def detect_encoding(path: Path) -> str:
     return "cp1252"
 
 
+class ByteReader(Protocol):
+    """What ijson reads: bytes on demand (a buffered file, or the re-encoder below)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class TextSource:
     """An open file plus how far into it we are, for progress. Text for CSV/JSONL, UTF-8 bytes for ijson."""
 
@@ -133,7 +139,7 @@ class TextSource:
     def fraction(self) -> float:
         return min(1.0, self._counter.bytes_read / self.size)
 
-    def utf8_bytes(self) -> IO[bytes]:
+    def utf8_bytes(self) -> ByteReader:
         """The file from its start as UTF-8 bytes (ijson parses bytes; text input is deprecated there)."""
         self.text.seek(0)
         if self.encoding == "utf-8":

@@ -32,7 +32,8 @@ from core.importing.readers import (
     iter_jsonl,
     read_csv_header,
 )
-from core.importing.summary import CancelCheck, ImportSummary, ProgressCallback, RejectedRow
+from core.importing.summary import ImportSummary, RejectedRow
+from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.store.models import Runbook, RunbookSource, RunbookStatus
 from core.store.repository import add_revision, current_actor, record_audit
 from core.store.tenancy import TenantSession
@@ -239,14 +240,14 @@ def import_runbooks(
     path: Path,
     *,
     default_status: RunbookStatus = RunbookStatus.APPROVED,
-    progress: ProgressCallback | None = None,
-    cancelled: CancelCheck | None = None,
+    progress: Progress = NO_PROGRESS,
     actor: str | None = None,
 ) -> ImportSummary:
     """Import a folder of Markdown runbooks or a CSV/JSON/JSONL file; one transaction per runbook.
 
     ``default_status`` applies when a runbook does not state its own: runbooks a team already uses are
-    approved by default so matching can link to them at once.
+    approved by default so matching can link to them at once. A cancel between runbooks raises
+    :class:`~core.errors.OperationCancelledError`; the runbooks imported before it stay.
     """
     started = time.perf_counter()
     path = Path(path)
@@ -267,10 +268,7 @@ def import_runbooks(
             outcome = upsert_runbook(session, item, author=author, source=RunbookSource.IMPORTED)
         setattr(summary, outcome, getattr(summary, outcome) + 1)
         done += 1
-        if progress:
-            progress(done, 0.0)
-        if cancelled and cancelled():
-            summary.cancelled = True
-            break
+        progress.report(done, None, f"{done:,} runbooks")
+        raise_if_cancelled(progress, "runbook import")
     summary.elapsed_s = time.perf_counter() - started
     return summary

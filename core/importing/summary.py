@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_REJECTED_DETAILS = 1000
-
-# progress(records_done, fraction_of_file_read) -- fraction in [0, 1]
-ProgressCallback = Callable[[int, float], None]
-CancelCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +30,6 @@ class ImportSummary:
     encoding: str | None = None
     format: str | None = None
     preset: str | None = None
-    cancelled: bool = False
     elapsed_s: float = 0.0
 
     def reject(self, row: RejectedRow) -> None:
@@ -61,13 +55,11 @@ class ImportSummary:
             "encoding": self.encoding,
             "format": self.format,
             "preset": self.preset,
-            "cancelled": self.cancelled,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
     def headline(self) -> str:
-        text = (
+        return (
             f"{self.file}: {self.inserted} inserted, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.rejected_count} rejected"
         )
-        return text + (" (cancelled)" if self.cancelled else "")

@@ -1,21 +1,22 @@
-"""Ticket import from CSV, JSON and JSONL exports (ServiceNow, Jira, or any file with a mapping)."""
+"""Ticket import from CSV, JSON and JSONL exports (ServiceNow, Jira, or any file with a mapping).
+
+Rows become :class:`~core.store.tickets.TicketValues`, the type connectors produce too, and are written by
+the same :func:`~core.store.tickets.upsert_tickets`: a ticket imported from an export and read again from
+the API is one row. A file does not say which instance it came from; ``instance`` (``--instance``) does,
+else the identity rule in :mod:`core.store.models` decides.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
-from core.errors import ImportFailedError
+from core.errors import ImportFailedError, OperationCancelledError
 from core.importing.mapping import (
     ColumnMapping,
     parse_datetime,
@@ -33,41 +34,21 @@ from core.importing.readers import (
     iter_jsonl,
     read_csv_header,
 )
-from core.importing.summary import CancelCheck, ImportSummary, ProgressCallback, RejectedRow
-from core.store.models import Ticket, TicketKind
+from core.importing.summary import ImportSummary, RejectedRow
+from core.progress import NO_PROGRESS, Progress
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
+from core.store.tickets import (
+    MAX_TITLE,
+    RESOLVED_STATES,
+    TicketValues,
+    import_instance,
+    instance_of,
+    upsert_tickets,
+)
 
 BATCH_SIZE = 500
-RESOLVED_STATES = {"resolved", "closed", "done", "closed complete", "closed skipped", "cancelled", "canceled"}
-MAX_TITLE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class TicketValues:
-    """A normalised ticket as read from a file, before it meets the database."""
-
-    external_id: str
-    source_system: str
-    title: str
-    description: str
-    status: str | None
-    severity: str | None
-    assignee: str | None
-    kind: TicketKind
-    category: str | None
-    configuration_item: str | None
-    resolution_notes: str | None
-    resolved_at: datetime | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    source_url: str | None
-    raw_payload: dict[str, Any]
-
-    @property
-    def content_hash(self) -> str:
-        encoded = json.dumps(_columns(self), sort_keys=True, default=str, ensure_ascii=False)
-        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+FILE_PROGRESS_STEPS = 1000  # progress of a ticket import: thousandths of the file read
 
 
 def detect_format(path: Path, explicit: str | None = None) -> str:
@@ -142,63 +123,6 @@ def to_ticket_values(
     )
 
 
-def upsert_tickets(
-    session: TenantSession, batch: list[TicketValues], *, connector_config_id: int | None = None
-) -> tuple[int, int, int]:
-    """Insert new tickets, update changed ones, leave identical ones alone; (inserted, updated, unchanged).
-
-    Keyed on (external_id, source_system) within the session's tenant; the content hash decides "changed".
-    Uses ORM bulk INSERT / bulk UPDATE by primary key: per-object unit-of-work bookkeeping made a 100k import
-    several times slower. The caller owns the transaction; connectors' sync reuses this and passes
-    ``connector_config_id``, stamped on every row it reads, changed or not (so removing a connector can
-    purge them); file imports leave it alone.
-    """
-    by_key: dict[tuple[str, str], TicketValues] = {}
-    for values in batch:  # the same ticket twice in one batch: the later row wins
-        by_key[(values.source_system, values.external_id)] = values
-    existing: dict[tuple[str, str], tuple[int, str, int | None]] = {}
-    for system in {key[0] for key in by_key}:
-        ids = [key[1] for key in by_key if key[0] == system]
-        query = select(Ticket.id, Ticket.external_id, Ticket.content_hash, Ticket.connector_config_id).where(
-            Ticket.source_system == system, Ticket.external_id.in_(ids)
-        )
-        existing.update(
-            {
-                (system, external_id): (pk, digest, owner)
-                for pk, external_id, digest, owner in session.execute(query)
-            }
-        )
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    unchanged = len(batch) - len(by_key)
-    source = {} if connector_config_id is None else {"connector_config_id": connector_config_id}
-    for key, values in by_key.items():
-        content_hash = values.content_hash
-        found = existing.get(key)
-        if found is None:
-            inserts.append(
-                _columns(values) | {"tenant_id": session.tenant_id, "content_hash": content_hash} | source
-            )
-        elif found[1] == content_hash:
-            unchanged += 1
-            if source and found[2] != connector_config_id:  # a connector re-reading a ticket adopts it
-                updates.append({"id": found[0], **source})
-        else:
-            updates.append(_columns(values) | {"id": found[0], "content_hash": content_hash} | source)
-    if inserts:  # Core executemany: the ORM bulk path issued ~1 statement per 2 rows on SQLite
-        session.execute(insert(Ticket.__table__), inserts)
-    if updates:
-        session.execute(update(Ticket), updates)
-    return len(inserts), len(updates), unchanged
-
-
-def _columns(values: TicketValues) -> dict[str, Any]:
-    return {name: getattr(values, name) for name in _TICKET_VALUE_NAMES}
-
-
-_TICKET_VALUE_NAMES = tuple(f.name for f in dataclasses.fields(TicketValues))
-
-
 def import_tickets(
     sessions: sessionmaker[TenantSession],
     path: Path,
@@ -207,21 +131,29 @@ def import_tickets(
     mapping: Mapping[str, str] | None = None,
     source_system: str | None = None,
     source_tz: tzinfo = UTC,
-    progress: ProgressCallback | None = None,
-    cancelled: CancelCheck | None = None,
+    instance: str | None = None,
+    progress: Progress = NO_PROGRESS,
     batch_size: int = BATCH_SIZE,
     actor: str | None = None,
 ) -> ImportSummary:
     """Stream ``path`` into the tenant's tickets; each batch is one transaction.
 
-    Whole-file problems (unreadable, empty, a required column missing) raise ImportFailedError before any
-    write. Row problems are reported in the summary with file, line and reason; good rows are kept.
+    Whole-file problems (unreadable, empty, a required column missing, an instance that must be named and
+    was not) raise ImportFailedError before any write. Row problems are reported in the summary with file,
+    line and reason; good rows are kept. ``instance`` names the instance the file was exported from.
+    Progress is the share of the file read, in :data:`FILE_PROGRESS_STEPS`; a cancel between batches is
+    audited like a finished import, then raises :class:`~core.errors.OperationCancelledError` (the batches
+    committed before it stay).
     """
     started = time.perf_counter()
     path = Path(path)
     if not path.is_file():
         raise ImportFailedError(f"{path}: no such file")
     file_format = detect_format(path, fmt)
+    try:
+        told_instance = instance_of(instance) if instance else None
+    except ValueError as exc:
+        raise ImportFailedError(f"--instance {instance}: {exc}") from None
     summary = ImportSummary(file=path.name, kind="tickets", format=file_format)
     with TextSource(path) as source:
         summary.encoding = source.encoding
@@ -231,21 +163,23 @@ def import_tickets(
             resolved = resolve_mapping(
                 header, file_label=path.name, explicit=mapping, default_source_system=source_system
             )
+            _check_instance(sessions, resolved.source_system, told_instance)
         batch: list[TicketValues] = []
         done = 0
+        stopped = False
 
         def flush() -> None:
             nonlocal batch
             if not batch:
                 return
             with sessions.begin() as session:
-                inserted, updated, unchanged = upsert_tickets(session, batch)
+                inserted, updated, unchanged = upsert_tickets(session, batch, instance=told_instance)
             summary.inserted += inserted
             summary.updated += updated
             summary.unchanged += unchanged
             batch = []
-            if progress:
-                progress(done, source.fraction)
+            steps = round(source.fraction * FILE_PROGRESS_STEPS)
+            progress.report(steps, FILE_PROGRESS_STEPS, f"{done:,} tickets read")
 
         for record in records:
             if isinstance(record, RecordError):
@@ -255,6 +189,7 @@ def import_tickets(
                 resolved = resolve_mapping(
                     record.fields, file_label=path.name, explicit=mapping, default_source_system=source_system
                 )
+                _check_instance(sessions, resolved.source_system, told_instance)
             try:
                 batch.append(to_ticket_values(record.fields, resolved, source_tz, record.raw))
             except ValueError as exc:
@@ -263,8 +198,8 @@ def import_tickets(
             done += 1
             if len(batch) >= batch_size:
                 flush()
-                if cancelled and cancelled():
-                    summary.cancelled = True
+                if progress.cancelled:
+                    stopped = True
                     break
         else:
             flush()
@@ -278,8 +213,17 @@ def import_tickets(
             entity_type="ticket",
             entity_id=None,
             after={k: v for k, v in summary.as_dict().items() if k != "rejected_rows"}
-            | {"at": datetime.now(UTC).isoformat()},
+            | {"cancelled": stopped, "at": datetime.now(UTC).isoformat()},
         )
-    if progress:
-        progress(done, 1.0)
+    if stopped:
+        raise OperationCancelledError(f"ticket import cancelled after {done:,} rows; those stay imported")
+    progress.report(FILE_PROGRESS_STEPS, FILE_PROGRESS_STEPS, f"{done:,} tickets read")
     return summary
+
+
+def _check_instance(sessions: sessionmaker[TenantSession], source_system: str, told: str | None) -> None:
+    """Refuse a file whose instance must be named before its first row is written (rows naming another
+    system in a ``source_system`` column are checked when their batch is written)."""
+    if told is None:
+        with sessions() as session:
+            import_instance(session, source_system, None)

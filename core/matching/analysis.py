@@ -1,74 +1,39 @@
-"""Ticket analysis (the seed's ``analyze_ticket``): search, take the best confidence, decide, record.
+"""Ticket analysis (roadmap: Auto-Analysis Workflow, 2. Automatic Analysis): search, take the best
+confidence, decide, record.
 
-Decision tree, thresholds per tenant (``tenants.settings``; defaults from the seed):
+Decision tree, thresholds per tenant (:class:`core.settings.Thresholds`; defaults from the roadmap's
+Auto-Analysis Workflow, 3. Runbook Generation Queue):
 
-* confidence >= ``threshold_existing`` (0.70): ``link_runbook``, stored as an automatic link;
-* confidence >= ``threshold_partial`` (0.50): ``flag_review``, the top matches become suggestions;
+* confidence >= ``existing`` (0.70): ``link_runbook``, stored as an automatic link;
+* confidence >= ``partial`` (0.50): ``flag_review``, the top matches become suggestions;
 * below: ``generate_runbook``, a candidate for a new runbook.
 
 Batch analysis picks tickets whose current analysis is missing or stale (ticket text, model or thresholds
 changed), so re-running on unchanged tickets costs one query. It embeds a batch at once, commits per batch
-(resumable after a kill) and checks for cancellation between batches. An analyst's decision on a link is
-never overwritten by a re-analysis.
+(resumable after a kill) and checks for cancellation between batches: a cancel raises
+:class:`~core.errors.OperationCancelledError`, the batches committed before it stay. An analyst's decision on
+a link is never overwritten by a re-analysis.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import sessionmaker
 
-from core.matching.engine import MatchingEngine, RunbookMatch, ticket_text
-from core.store.models import Analysis, AnalysisDecision, LinkDecision, Tenant, Ticket, TicketRunbookLink
+from core.errors import OperationCancelledError
+from core.matching.engine import MatchingEngine, RunbookMatch
+from core.matching.text import ticket_text
+from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
+from core.settings import Thresholds, load_settings
+from core.store.models import Analysis, AnalysisDecision, LinkDecision, Ticket, TicketRunbookLink
 from core.store.tenancy import TenantSession
 
-DEFAULT_THRESHOLD_EXISTING = 0.70
-DEFAULT_THRESHOLD_PARTIAL = 0.50
 TOP_K = 5
 BATCH_SIZE = 128
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    existing: float = DEFAULT_THRESHOLD_EXISTING
-    partial: float = DEFAULT_THRESHOLD_PARTIAL
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.partial <= self.existing <= 1.0:
-            raise ValueError(
-                f"thresholds must satisfy 0 <= partial ({self.partial}) <= existing ({self.existing}) <= 1"
-            )
-
-    def decide(self, confidence: float) -> AnalysisDecision:
-        if confidence >= self.existing:
-            return AnalysisDecision.LINK_RUNBOOK
-        if confidence >= self.partial:
-            return AnalysisDecision.FLAG_REVIEW
-        return AnalysisDecision.GENERATE_RUNBOOK
-
-
-def tenant_thresholds(session: TenantSession) -> Thresholds:
-    tenant = session.get(Tenant, session.tenant_id)
-    settings = tenant.settings if tenant else {}
-    return Thresholds(
-        existing=float(settings.get("threshold_existing", DEFAULT_THRESHOLD_EXISTING)),
-        partial=float(settings.get("threshold_partial", DEFAULT_THRESHOLD_PARTIAL)),
-    )
-
-
-def set_tenant_thresholds(session: TenantSession, thresholds: Thresholds) -> None:
-    tenant = session.get(Tenant, session.tenant_id)
-    if tenant is None:
-        raise LookupError(f"tenant {session.tenant_id} is gone")
-    tenant.settings = {
-        **tenant.settings,
-        "threshold_existing": thresholds.existing,
-        "threshold_partial": thresholds.partial,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +51,10 @@ class BatchReport:
     flagged: int = 0
     drafts: int = 0
     skipped_current: int = 0
-    cancelled: bool = False
     elapsed_s: float = 0.0
 
 
-def _stale_filter(model_id: str, thresholds: Thresholds):  # noqa: ANN202 -- a SQL expression
+def _stale_filter(model_id: str, thresholds: Thresholds) -> ColumnElement[bool]:
     current = exists().where(
         and_(
             Analysis.ticket_id == Ticket.id,
@@ -145,7 +109,7 @@ def record_result(
 
 def analyze_ticket(engine: MatchingEngine, session: TenantSession, ticket: Ticket) -> AnalysisResult:
     """Analyse one ticket now and record the outcome in ``session`` (the caller commits)."""
-    thresholds = tenant_thresholds(session)
+    thresholds = load_settings(session, Thresholds)
     prepared = ticket_text(ticket)
     vector = engine.embedder.encode([prepared])
     engine.ticket_index.add([ticket.id], vector)
@@ -162,7 +126,7 @@ def _result(ticket_id: int, matches: list[RunbookMatch], thresholds: Thresholds)
 
 def count_pending(engine: MatchingEngine, sessions: sessionmaker[TenantSession]) -> int:
     with sessions() as session:
-        thresholds = tenant_thresholds(session)
+        thresholds = load_settings(session, Thresholds)
         query = (
             select(func.count())
             .select_from(Ticket)
@@ -178,15 +142,18 @@ def analyze_pending(
     since: datetime | None = None,
     reanalyse_all: bool = False,
     batch_size: int = BATCH_SIZE,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> BatchReport:
-    """Analyse every ticket without a current analysis (or all, or those updated since a time)."""
+    """Analyse every ticket without a current analysis (or all, or those updated since a time).
+
+    Reports ``(analysed, pending)`` after each batch; a cancel between batches raises
+    :class:`~core.errors.OperationCancelledError` after saving the index of the batches committed.
+    """
     started = time.perf_counter()
     report = BatchReport()
     model_id = engine.embedder.model_id
     with sessions() as session:
-        thresholds = tenant_thresholds(session)
+        thresholds = load_settings(session, Thresholds)
         # Similar lengths in one batch: the model pads every text to the batch's longest (measured: -16%).
         text_length = func.length(Ticket.title) + func.coalesce(func.length(Ticket.description), 0)
         query = select(Ticket.id).order_by(text_length, Ticket.id)
@@ -197,28 +164,41 @@ def analyze_pending(
         pending = list(session.scalars(query))
         total_tickets = session.scalar(select(func.count()).select_from(Ticket)) or 0
     report.skipped_current = total_tickets - len(pending)
-    for start in range(0, len(pending), batch_size):
-        if cancelled and cancelled():
-            report.cancelled = True
-            break
-        ids = pending[start : start + batch_size]
-        with sessions.begin() as session:
-            tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
-            texts = [ticket_text(t) for t in tickets]
-            vectors = engine.embedder.encode(texts)
-            engine.ticket_index.add([t.id for t in tickets], vectors)
-            for ticket, matches in zip(tickets, engine.search_many(texts, vectors, TOP_K), strict=True):
-                result = _result(ticket.id, matches, thresholds)
-                record_result(session, ticket, result, thresholds, model_id)
-                report.analysed += 1
-                if result.decision is AnalysisDecision.LINK_RUNBOOK:
-                    report.linked += 1
-                elif result.decision is AnalysisDecision.FLAG_REVIEW:
-                    report.flagged += 1
-                else:
-                    report.drafts += 1
-        if progress:
-            progress(min(start + batch_size, len(pending)), len(pending))
+    try:
+        for start in range(0, len(pending), batch_size):
+            raise_if_cancelled(progress, "ticket analysis")
+            _analyse_batch(engine, sessions, pending[start : start + batch_size], thresholds, report)
+            done = min(start + batch_size, len(pending))
+            progress.report(done, len(pending), f"analysed {done:,} of {len(pending):,} tickets")
+    except OperationCancelledError:
+        engine.save()  # the committed batches' vectors, so the next run does not embed them again
+        raise
     engine.save()
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+def _analyse_batch(
+    engine: MatchingEngine,
+    sessions: sessionmaker[TenantSession],
+    ids: list[int],
+    thresholds: Thresholds,
+    report: BatchReport,
+) -> None:
+    """Embed, search, decide and record one batch of tickets in one transaction."""
+    model_id = engine.embedder.model_id
+    with sessions.begin() as session:
+        tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
+        texts = [ticket_text(t) for t in tickets]
+        vectors = engine.embedder.encode(texts)
+        engine.ticket_index.add([t.id for t in tickets], vectors)
+        for ticket, matches in zip(tickets, engine.search_many(texts, vectors, TOP_K), strict=True):
+            result = _result(ticket.id, matches, thresholds)
+            record_result(session, ticket, result, thresholds, model_id)
+            report.analysed += 1
+            if result.decision is AnalysisDecision.LINK_RUNBOOK:
+                report.linked += 1
+            elif result.decision is AnalysisDecision.FLAG_REVIEW:
+                report.flagged += 1
+            else:
+                report.drafts += 1

@@ -181,7 +181,8 @@ class IsotonicCalibrator(Calibrator):
     def predict(self, scores: np.ndarray | Sequence[float]) -> np.ndarray:
         self._require_fitted()
         features = self._features(scores)
-        return np.clip(np.interp(features[:, 0], self._x, self._y), 0.0, 1.0)
+        calibrated: np.ndarray = np.clip(np.interp(features[:, 0], self._x, self._y), 0.0, 1.0)
+        return calibrated
 
     def to_dict(self) -> dict[str, Any]:
         self._require_fitted()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import sessionmaker
 
 from core.matching.embedding import Embedder
@@ -56,7 +57,8 @@ class CachedEmbedder:
             with self._sessions.begin() as session:
                 tenant = session.tenant_id
                 session.execute(
-                    insert(EmbeddingCacheEntry.__table__).prefix_with("OR IGNORE"),
+                    # The table, not the ORM entity: a plain executemany, no ORM bulk-insert bookkeeping.
+                    insert(cast(Table, EmbeddingCacheEntry.__table__)).prefix_with("OR IGNORE"),
                     [row | {"tenant_id": tenant} for row in rows],
                 )
         return np.vstack([found[h] for h in hashes]).astype(np.float32)

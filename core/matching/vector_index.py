@@ -338,7 +338,7 @@ class VectorIndex:
             if not self._id_set or not len(matrix):
                 return [[] for _ in range(len(matrix))]
             k = min(k, len(self._id_set))
-            if self._kind is IndexKind.HNSW:
+            if isinstance(self._inner, faiss.IndexHNSWFlat):
                 # The candidate list must be at least k long or the graph search returns fewer than k.
                 self._inner.hnsw.efSearch = max(self._ef_search, k)
             scores, labels = self._index.search(matrix, k)
@@ -459,7 +459,7 @@ class VectorIndex:
             )
         if _ids_checksum(id_array) != manifest["ids_sha256"] or len(np.unique(id_array)) != len(id_array):
             raise IndexCorruptError(f"the ids in {path} do not match its manifest")
-        if kind is IndexKind.HNSW:
+        if isinstance(inner, faiss.IndexHNSWFlat):
             inner.hnsw.efSearch = self._ef_search
         self._inner, self._index, self._kind = inner, loaded, kind
         self._id_set = {int(key) for key in id_array.tolist()}

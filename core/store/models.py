@@ -6,8 +6,31 @@ Every table except ``tenants`` carries ``tenant_id`` through :class:`TenantScope
 Times are stored as UTC and handed back timezone-aware (:class:`UtcDateTime`): SQLite has no timestamp type
 and a naive datetime in one place and an aware one in another is the classic source of off-by-hours bugs.
 
-``tickets.created_at`` / ``updated_at`` are the *source system's* times (the seed's columns, used for
-incremental sync and MTTR); the row's own times are ``ingested_at`` / ``row_updated_at``.
+``tickets.created_at`` / ``updated_at`` are the *source system's* times (the columns of the roadmap's "Data
+Models: Tickets Table", used for incremental sync and MTTR); the row's own times are ``ingested_at`` /
+``row_updated_at``.
+
+Record identity (tickets and knowledge articles): one record is (tenant, ``source_system``,
+``source_instance``, ``external_id``). ``source_system`` is the product ("servicenow", "jira");
+``source_instance`` is which installation of it: the lower-case host of its address with any non-default
+port (``core.store.tickets.instance_of``: "acme.service-now.com"), or "" when unknown.
+
+- A connector sync stamps its config's instance (the host of its base URL), so INC0010001 of acme and
+  INC0010001 of globex stay two tickets.
+- The host, not the connector config, because the instance is what the records belong to: two configs
+  reading one instance (one per table, or one removed and added again) hold the same tickets, and an export
+  of that instance imported from a file must land on the rows the API wrote. A config id would split both.
+- A file import takes the instance the analyst names (``import tickets --instance``), else the system's only
+  known instance (its configured connectors' and its stored tickets'), else unknown. With two or more known
+  and none named, the file is refused before anything is written: guessing would merge two instances again.
+- A row of unknown instance (history imported before any connector was set up) belongs to its system's only
+  known instance: a sync or import of that instance takes it over instead of adding a twin. Once a system
+  has two instances, such rows stay as they are.
+- A connector whose base URL changes (a new custom domain, a proxy) takes its tickets along to the new host
+  (``connectors.configs.update_config``): the address moved, the instance did not.
+
+This replaces the roadmap's key UNIQUE(external_id, source_system, tenant_id), under which two instances of
+one system overwrote each other; migration 0007 moved the rows (synced rows got their config's instance).
 """
 
 from __future__ import annotations
@@ -41,6 +64,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+UNKNOWN_INSTANCE = ""  # source_instance of a record whose source did not say (see the identity rule above)
+BASE_URL_KEY = "base_url"  # connector_configs.config_json's key for the instance address
 
 
 def utcnow() -> datetime:
@@ -188,13 +215,16 @@ class RunbookRevision(TenantScoped, Timestamps, Base):
 class Ticket(TenantScoped, Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        UniqueConstraint("external_id", "source_system", "tenant_id"),
+        # The identity rule (module docstring); its column order serves the upsert's and known_instances'
+        # lookups, which are by tenant, system and instance.
+        UniqueConstraint("tenant_id", "source_system", "source_instance", "external_id"),
         Index("ix_tickets_tenant_updated", "tenant_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200))
     source_system: Mapped[str] = mapped_column(String(100))
+    source_instance: Mapped[str] = mapped_column(String(300), default=UNKNOWN_INSTANCE, server_default="")
     title: Mapped[str] = mapped_column(String(1000))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str | None] = mapped_column(String(100))
@@ -209,10 +239,10 @@ class Ticket(TenantScoped, Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The connector config that last stored this ticket (NULL for file imports): "remove and purge" uses it.
-    # The database has ON DELETE SET NULL (migration 0004); it is not repeated here because SQLite cannot
-    # reflect the options of a column-level REFERENCES, and the schema check compares them.
-    connector_config_id: Mapped[int | None] = mapped_column(ForeignKey("connector_configs.id"), index=True)
-    # Source system's own times (seed columns).
+    connector_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL"), index=True
+    )
+    # Source system's own times (roadmap: Data Models, Tickets Table).
     created_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime | None] = mapped_column()
     # This row's times.
@@ -252,6 +282,11 @@ class ConnectorConfig(TenantScoped, Timestamps, Base):
     sync_frequency_minutes: Mapped[int] = mapped_column(Integer, default=5)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
 
+    @property
+    def base_url(self) -> str:
+        """The instance's address: the source of its records' ``source_instance`` (the identity rule)."""
+        return str((self.config_json or {}).get(BASE_URL_KEY) or "")
+
 
 class SyncRun(TenantScoped, Timestamps, Base):
     __tablename__ = "sync_runs"
@@ -286,7 +321,7 @@ class SyncCursor(TenantScoped, Timestamps, Base):
 
 class KnowledgeArticle(TenantScoped, Timestamps, Base):
     __tablename__ = "knowledge_articles"
-    __table_args__ = (UniqueConstraint("external_id", "source_system", "tenant_id"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "source_system", "source_instance", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connector_config_id: Mapped[int | None] = mapped_column(
@@ -294,6 +329,7 @@ class KnowledgeArticle(TenantScoped, Timestamps, Base):
     )
     external_id: Mapped[str] = mapped_column(String(200))
     source_system: Mapped[str] = mapped_column(String(100))
+    source_instance: Mapped[str] = mapped_column(String(300), default=UNKNOWN_INSTANCE, server_default="")
     title: Mapped[str] = mapped_column(String(1000))
     body: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str | None] = mapped_column(String(2000))

@@ -31,19 +31,20 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from core.errors import RunbookDeskError
-from core.matching.engine import RunbookMatch, SimilarTicket, ticket_text
 from core.matching.text import (
     lexical_terms,
     normalise_whitespace,
     prepare_ticket_text,
     strip_servicenow_journal,
+    ticket_text,
 )
+from core.queries import has_link, latest_analysis
 from core.store.models import (
     Analysis,
     AnalysisDecision,
@@ -57,6 +58,9 @@ from core.store.models import (
 from core.store.repository import RunbookRow, TicketRow, record_audit, runbook_row, ticket_row
 from core.store.tenancy import TenantSession
 from core.workflow.drafts import CandidateStep, RunbookDraft
+
+if TYPE_CHECKING:  # the engine pulls FAISS; the review rules only name its result types
+    from core.matching.engine import RunbookMatch, SimilarTicket
 
 LINK_ENTITY = "ticket_runbook_link"
 DRAFT_STEP_LIMIT = 6
@@ -154,20 +158,8 @@ class QueueFilters:
     text: str = ""
 
 
-def _latest_analysis_ids() -> Any:
-    # Analysis ids grow with every run, so the highest id per ticket is its latest analysis.
-    return (
-        select(Analysis.ticket_id.label("ticket_id"), func.max(Analysis.id).label("analysis_id"))
-        .group_by(Analysis.ticket_id)
-        .subquery("latest_analysis")
-    )
-
-
-def _undecided() -> Any:
-    return ~exists().where(
-        TicketRunbookLink.ticket_id == Ticket.id,
-        TicketRunbookLink.reviewed_at.is_not(None),
-    )
+def _undecided() -> ColumnElement[bool]:
+    return ~has_link(TicketRunbookLink.reviewed_at.is_not(None))
 
 
 def _like_pattern(text: str) -> str:
@@ -205,7 +197,7 @@ def _apply_filters(query: Select[Any], filters: QueueFilters, *, with_decisions:
 
 
 def _queue_base(columns: Sequence[Any]) -> Select[Any]:
-    latest = _latest_analysis_ids()
+    latest = latest_analysis()
     return (
         select(*columns)
         .select_from(Ticket)
@@ -268,22 +260,6 @@ def queue_counts(session: TenantSession, filters: QueueFilters | None = None) ->
     for decision, count in session.execute(query).all():
         counts[AnalysisDecision(decision)] = int(count)
     return counts
-
-
-@dataclass(frozen=True, slots=True)
-class QueueFacets:
-    """The values the source-system and severity filters offer (only those that occur)."""
-
-    source_systems: tuple[str, ...]
-    severities: tuple[str, ...]
-
-
-def queue_facets(session: TenantSession) -> QueueFacets:
-    sources = session.scalars(select(Ticket.source_system).distinct().order_by(Ticket.source_system))
-    severities = session.scalars(
-        select(Ticket.severity).where(Ticket.severity.is_not(None)).distinct().order_by(Ticket.severity)
-    )
-    return QueueFacets(tuple(sources), tuple(s for s in severities if s))
 
 
 def is_in_queue(session: TenantSession, ticket_id: int) -> bool:
@@ -560,11 +536,11 @@ def record_draft(
 
 
 def _latest_best(session: TenantSession, ticket_ids: Sequence[int]) -> dict[int, tuple[int | None, float]]:
-    latest = _latest_analysis_ids()
+    latest = latest_analysis(ticket_ids)
     rows = session.execute(
-        select(Analysis.ticket_id, Analysis.best_runbook_id, Analysis.confidence)
-        .join(latest, latest.c.analysis_id == Analysis.id)
-        .where(Analysis.ticket_id.in_(list(ticket_ids)))
+        select(Analysis.ticket_id, Analysis.best_runbook_id, Analysis.confidence).join(
+            latest, latest.c.analysis_id == Analysis.id
+        )
     ).all()
     return {ticket_id: (runbook_id, confidence) for ticket_id, runbook_id, confidence in rows}
 
@@ -738,9 +714,8 @@ def load_ticket_review(
                 linked_automatically=bool(link and link.linked_automatically),
             )
         )
-    analysis = session.scalars(
-        select(Analysis).where(Analysis.ticket_id == ticket_id).order_by(Analysis.id.desc()).limit(1)
-    ).first()
+    latest = latest_analysis([ticket_id])
+    analysis = session.scalars(select(Analysis).join(latest, latest.c.analysis_id == Analysis.id)).first()
     return TicketReview(
         ticket=ticket_row(ticket),
         ticket_terms_text=prepared,
@@ -871,7 +846,6 @@ __all__ = [
     "LinkChange",
     "LinkState",
     "MatchView",
-    "QueueFacets",
     "QueueFilters",
     "ReviewConflictError",
     "ReviewError",
@@ -889,7 +863,6 @@ __all__ = [
     "load_review_queue",
     "load_ticket_review",
     "queue_counts",
-    "queue_facets",
     "record_draft",
     "reject",
     "runbook_choices",

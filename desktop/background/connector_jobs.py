@@ -1,5 +1,8 @@
 """What the connector wizard and the Connectors page run on worker threads: plain functions, rows out.
 
+The queries behind the page live in :mod:`connectors.runs` and :mod:`connectors.configs`; the functions here
+only open a session for them on the worker.
+
 The wizard's test and preview build a connector from a :class:`ConnectorDraft` (what the analyst typed, with
 typed secrets only: in edit mode the stored ones are read from the keychain here, on the worker, because a
 keychain may block on an unlock prompt). Saving goes through :mod:`connectors.configs`, the same validation
@@ -13,30 +16,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import CheckResult, ConnectorSettings, connector_class, diagnose
+from connectors.base import CheckResult, ConnectorSettings, diagnose
 from connectors.configs import (
     ConfigRow,
     RemoveResult,
     create_config,
-    list_configs,
     remove_config,
     set_active,
     update_config,
 )
 from connectors.errors import ConnectorError
 from connectors.onboarding import set_first_sync_start
+from connectors.registry import connector_class
+from connectors.runs import HISTORY_LIMIT, ConnectorOverviewRow, SyncRunRow, connector_overview, sync_history
 from connectors.secrets import load_secrets
-from core.importing.tickets import TicketValues
-from core.store.models import SyncRun, SyncStatus, Ticket
 from core.store.tenancy import TenantSession
-from desktop.background.sync_jobs import TransportFactory, run_coroutine, transport_for
+from core.store.tickets import TicketValues
+from desktop.background.sync_jobs import run_coroutine, transport_for
 from desktop.background.tasks import TaskContext
+from desktop.context import TransportFactory
 
 PREVIEW_LIMIT = 10
-HISTORY_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,21 @@ def preview_records(
     return run_coroutine(task, preview)
 
 
+@dataclass(frozen=True, slots=True)
+class SaveOutcome:
+    config: ConfigRow | None
+    problem: str | None = None
+
+
+def save_job(sessions: sessionmaker[TenantSession], draft: ConnectorDraft, actor: str) -> SaveOutcome:
+    """The wizard's Finish: save, turning a refusal we can explain (a duplicate name, a locked keychain) into
+    text for the wizard's page; anything else is a bug and goes to the task's error handler."""
+    try:
+        return SaveOutcome(save_connector(sessions, draft, actor))
+    except ConnectorError as exc:
+        return SaveOutcome(None, str(exc))
+
+
 def save_connector(sessions: sessionmaker[TenantSession], draft: ConnectorDraft, actor: str) -> ConfigRow:
     """Create (secrets to the keychain, audited) or update the config; a new one gets its first-sync start."""
     if draft.existing_id is None:
@@ -172,75 +189,9 @@ def save_connector(sessions: sessionmaker[TenantSession], draft: ConnectorDraft,
 # --- the Connectors page --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectorOverviewRow:
-    """One configured connector with what the page shows beside its config."""
-
-    config: ConfigRow
-    system: str  # the connector type's display name
-    items_synced: int  # tickets in the store that this connector brought
-    last_status: str | None  # of its latest run
-    last_error: str | None
-
-    @property
-    def id(self) -> int:
-        return self.config.id
-
-
 def load_overview(sessions: sessionmaker[TenantSession]) -> tuple[ConnectorOverviewRow, ...]:
     with sessions() as session:
-        configs = list_configs(session)
-        counts = dict(
-            session.execute(
-                select(Ticket.connector_config_id, func.count())
-                .where(Ticket.connector_config_id.is_not(None))
-                .group_by(Ticket.connector_config_id)
-            ).all()
-        )
-        latest_ids = select(func.max(SyncRun.id)).group_by(SyncRun.connector_config_id).scalar_subquery()
-        latest = {
-            run.connector_config_id: run
-            for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(latest_ids)))
-        }
-        rows = []
-        for config in configs:
-            run = latest.get(config.id)
-            rows.append(
-                ConnectorOverviewRow(
-                    config=config,
-                    system=_display_name(config.connector_type),
-                    items_synced=int(counts.get(config.id, 0)),
-                    last_status=run.status.value if run is not None else None,
-                    last_error=run.error_text if run is not None else None,
-                )
-            )
-    return tuple(rows)
-
-
-def _display_name(connector_type: str) -> str:
-    try:
-        return connector_class(connector_type).spec.display_name
-    except ConnectorError:  # a config of a connector this build no longer has
-        return connector_type
-
-
-@dataclass(frozen=True, slots=True)
-class SyncRunRow:
-    id: int
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    items_new: int
-    items_updated: int
-    items_unchanged: int
-    items_failed: int
-    error_text: str | None
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+        return connector_overview(session)
 
 
 def load_history(
@@ -248,26 +199,7 @@ def load_history(
 ) -> tuple[SyncRunRow, ...]:
     """The config's runs, newest first."""
     with sessions() as session:
-        runs = session.scalars(
-            select(SyncRun)
-            .where(SyncRun.connector_config_id == config_id)
-            .order_by(SyncRun.id.desc())
-            .limit(limit)
-        )
-        return tuple(
-            SyncRunRow(
-                id=run.id,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-                status=SyncStatus(run.status).value,
-                items_new=run.items_new,
-                items_updated=run.items_updated,
-                items_unchanged=run.items_unchanged,
-                items_failed=run.items_failed,
-                error_text=run.error_text,
-            )
-            for run in runs
-        )
+        return sync_history(session, config_id, limit)
 
 
 def delete_connector(

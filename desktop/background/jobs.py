@@ -1,9 +1,11 @@
 """The window's long jobs as plain functions for :class:`~desktop.background.tasks.TaskRunner`
 (``progress=True``).
 
-Each runs on a pool thread, opens its own sessions, reports progress through its ``TaskContext`` and checks
-for cancel between steps. They return plain summaries the window shows; they never touch a widget. Tests call
-them directly or through a runner.
+Each runs on a pool thread and opens its own sessions. Its ``TaskContext`` is a
+:class:`core.progress.Progress`, handed to the core as is: the core reports through it and stops with
+:class:`~core.errors.OperationCancelledError` when the user cancels, which the runner records as a cancel.
+They return plain summaries the window shows; they never touch a widget. Tests call them directly or through
+a runner.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from desktop.context import AppContext
 
 TICKET_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson"})
 RUNBOOK_SUFFIXES = frozenset({".md", ".markdown"})
-_FRACTION_STEPS = 1000
 
 
 def import_kind(path: Path) -> str | None:
@@ -38,33 +39,14 @@ def import_path(task: TaskContext, app: AppContext, path: Path) -> ImportSummary
     if kind is None:
         raise ValueError(f"{path.name}: not a ticket export (.csv, .json, .jsonl) or a runbook folder")
     if kind == "runbooks":
-        return import_runbooks(
-            app.sessions,
-            path,
-            actor=app.reviewer(),
-            progress=lambda done, _fraction: task.report(done, None, f"{done:,} runbooks"),
-            cancelled=lambda: task.cancelled,
-        )
-    return import_tickets(
-        app.sessions,
-        path,
-        actor=app.reviewer(),
-        progress=lambda done, fraction: task.report(
-            int(fraction * _FRACTION_STEPS), _FRACTION_STEPS, f"{done:,} tickets read"
-        ),
-        cancelled=lambda: task.cancelled,
-    )
+        return import_runbooks(app.sessions, path, actor=app.reviewer(), progress=task)
+    return import_tickets(app.sessions, path, actor=app.reviewer(), progress=task)
 
 
 def seed_demo_workspace(task: TaskContext, app: AppContext) -> DemoSeed | None:
     """First start of the demo: import the bundled runbooks and tickets (about 2 s), off the GUI thread."""
     task.report(0, None, "importing the demo runbooks and tickets")
-    return seed_demo(
-        app.workspace,
-        progress=lambda done, fraction: task.report(
-            int(fraction * _FRACTION_STEPS), _FRACTION_STEPS, f"{done:,} demo tickets"
-        ),
-    )
+    return seed_demo(app.workspace, progress=task)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +70,7 @@ def analyse_new_tickets(
     refreshed = engine.refresh()  # new or edited runbooks since the engine was opened
     task.raise_if_cancelled()
     task.report(0, None, "analysing tickets")
-    batch = analyze_pending(
-        engine,
-        app.sessions,
-        reanalyse_all=reanalyse_all,
-        progress=lambda done, total: task.report(done, total, f"analysed {done:,} of {total:,} tickets"),
-        cancelled=lambda: task.cancelled,
-    )
+    batch = analyze_pending(engine, app.sessions, reanalyse_all=reanalyse_all, progress=task)
     return AnalysisOutcome(refreshed, batch)
 
 

@@ -1,16 +1,17 @@
 """Connector work off the GUI thread: coroutines on a worker's own event loop, syncs, and their schedule.
 
-Why a worker with its own loop rather than qasync's loop: :func:`connectors.sync.run_sync` writes SQLite on
-the thread of the loop it runs on (one short transaction per page). On qasync's loop that is the GUI thread,
-and a page of upserts there stalls the window. So each job runs ``asyncio.run(...)`` on a
-:class:`~desktop.background.tasks.TaskRunner` pool thread: the job's loop, its HTTP client and its store
-writes all live
-and die on that thread. :func:`run_coroutine` supervises the coroutine and cancels it when the task's cancel
-event is set, so "Cancel" interrupts a request that is waiting on the network, not only between pages.
+The app has one path for async work, and it is this one: each job runs ``asyncio.run(...)`` on a
+:class:`~desktop.background.tasks.TaskRunner` pool thread, so the job's loop, its HTTP client and its store
+writes all live and die on that thread. The GUI thread runs Qt's event loop only (no qasync loop): the
+reason is :func:`connectors.sync.run_sync`, which writes SQLite on the thread of the loop it runs on (one
+short transaction per page); on a loop shared with the GUI a page of upserts stalls the window, and the
+check and preview would be a second, differently cancelled and differently reported way to run work.
+:func:`run_coroutine` supervises the coroutine and cancels it when the task's cancel event is set, so
+"Cancel" interrupts a request that is waiting on the network, not only between pages.
 
-:class:`SyncDispatcher` is the desktop's scheduler: :class:`connectors.scheduler.SyncScheduler`'s rule
-(:func:`connectors.scheduler.is_due`), driven by a ``QTimer`` instead of an asyncio polling task, with each
-sync dispatched to a worker job. Never two syncs of one config at once: a second request joins the first.
+:class:`SyncDispatcher` is the desktop's scheduler, owned by the main window: the scheduling rule of
+:mod:`connectors.scheduler` (:func:`~connectors.scheduler.is_due`), driven by a ``QTimer``, with each sync
+dispatched to a worker job. Never two syncs of one config at once: a second request joins the first.
 """
 
 from __future__ import annotations
@@ -30,13 +31,11 @@ from connectors.configs import get_config, list_configs, settings_for
 from connectors.scheduler import is_due, utcnow
 from connectors.sync import SyncReport, run_sync
 from core.store.tenancy import TenantSession
-from desktop.background.tasks import Task, TaskCancelledError, TaskContext, TaskRunner, TaskState
+from desktop.background.tasks import Task, TaskCancelledError, TaskContext, TaskState
+from desktop.context import AppContext, TransportFactory
 
 log = logging.getLogger(__name__)
 
-# Given a connector's settings, the transport its HTTP client uses; None means the real network. Tests plug
-# the local fake systems in here.
-TransportFactory = Callable[[ConnectorSettings], httpx.AsyncBaseTransport | None]
 Clock = Callable[[], datetime]
 
 T = TypeVar("T")
@@ -89,24 +88,9 @@ def sync_connector(
             row = get_config(session, config_id)
         transport = transport_for(transport_factory, settings_for(row))
 
-    def progress(report: SyncReport) -> None:
-        task.report(
-            report.pages,
-            None,
-            f"{report.new:,} new, {report.updated:,} updated ({report.pages:,} pages)",
-        )
-
     task.report(0, None, "connecting")
     return run_coroutine(
-        task,
-        lambda: run_sync(
-            sessions,
-            config_id,
-            transport=transport,
-            cancel=lambda: task.cancelled,
-            progress=progress,
-            actor=actor,
-        ),
+        task, lambda: run_sync(sessions, config_id, transport=transport, progress=task, actor=actor)
     )
 
 
@@ -133,20 +117,16 @@ class SyncDispatcher(QObject):
 
     def __init__(
         self,
-        runner: TaskRunner,
-        sessions: sessionmaker[TenantSession],
+        context: AppContext,
         *,
-        actor: Callable[[], str],
-        transport_factory: TransportFactory | None = None,
         poll_ms: int = DEFAULT_POLL_MS,
         clock: Clock = utcnow,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._context = context
+        runner = context.runner
         self._runner = runner
-        self._sessions = sessions
-        self._actor = actor
-        self.transport_factory = transport_factory
         self._clock = clock
         self._running: dict[int, Task] = {}
         self._poll_task: Task | None = None
@@ -186,7 +166,7 @@ class SyncDispatcher(QObject):
             return None
         self._poll_task = self._runner.run(
             due_config_ids,
-            self._sessions,
+            self._context.sessions,
             self._clock(),
             self.running,
             title="Loading connector schedules",
@@ -194,10 +174,10 @@ class SyncDispatcher(QObject):
         )
         return self._poll_task
 
-    def _start_due(self, result: object) -> None:
-        if self._stopped or not isinstance(result, tuple):
+    def _start_due(self, config_ids: tuple[int, ...]) -> None:
+        if self._stopped:
             return
-        for config_id in result:
+        for config_id in config_ids:
             self.sync_now(config_id)
 
     def sync_now(self, config_id: int, name: str | None = None) -> Task:
@@ -207,10 +187,10 @@ class SyncDispatcher(QObject):
             return running
         task = self._runner.run(
             sync_connector,
-            self._sessions,
+            self._context.sessions,
             config_id,
-            self.transport_factory,
-            self._actor(),
+            self._context.transport_factory,
+            self._context.reviewer(),
             title=f"Syncing {name}" if name else f"Syncing connector #{config_id}",
             progress=True,
             on_done=self._on_synced,
@@ -219,9 +199,8 @@ class SyncDispatcher(QObject):
         self.sync_started.emit(config_id)
         return task
 
-    def _on_synced(self, result: object) -> None:
-        if isinstance(result, SyncReport):
-            self.sync_finished.emit(result)
+    def _on_synced(self, report: SyncReport) -> None:
+        self.sync_finished.emit(report)
 
     def _config_of(self, task: Task) -> int | None:
         return next((cid for cid, running in self._running.items() if running is task), None)

@@ -13,9 +13,14 @@ thread) and napari's ``thread_worker`` (progress and cancel for long jobs)::
   ``context.raise_if_cancelled()``) between steps; ``context.wait_for_cancel(seconds)`` is a sleep that
   wakes on cancel. Cancelling is cooperative: Python cannot stop a thread.
 * ``on_done(result)`` and ``on_error(exception, traceback_text)`` run on the GUI thread, as do the runner's
-  ``task_*`` signals (a status bar listens to those). A cancelled task's result is dropped: ``on_done`` is
-  not called. An error is never swallowed: it reaches ``on_error`` and ``task_failed``, or the log if nobody
-  asked for it.
+  ``task_*`` signals (a status bar listens to those). ``run`` is generic: ``on_done`` is typed with what
+  ``fn`` returns, so a callback never narrows ``object`` again. A cancelled task's result is dropped:
+  ``on_done`` is not called. An error is never swallowed: it reaches ``on_error`` and ``task_failed`` (the
+  window turns every ``task_failed`` into a notification); without an ``on_error``, or once the runner is
+  shut down, it is logged as an error too.
+* ``TaskContext`` is a :class:`core.progress.Progress`, so core and connector functions take it as their
+  ``progress``; when they stop with :class:`core.errors.OperationCancelledError` (``raise_if_cancelled``)
+  the runner records a clean cancel, not a failure.
 
 How results reach the GUI thread: the worker emits signals of a small bridge QObject that lives in the GUI
 thread; they are connected with ``Qt.QueuedConnection`` to the runner's slots, so Qt posts each emission as an
@@ -28,9 +33,9 @@ worker froze the UI" bugs; and nothing caps how many run at once. A ``QThreadPoo
 threads, queues the rest and lets shutdown wait for all of them, and the job itself stays a plain function
 that tests can call without Qt.
 
-With qasync: ``on_done`` runs in the GUI thread, which is the asyncio loop's thread, so it may resolve a
-future; from inside a *worker* never resolve an asyncio future directly (use ``loop.call_soon_threadsafe``).
-Coroutine code that only needs a blocking call off the loop can ``await loop.run_in_executor(...)`` instead.
+Coroutines (a connector's check, preview or sync) are work like any other: a job runs them to completion on
+its own event loop in its worker thread (:func:`desktop.background.sync_jobs.run_coroutine`). The GUI thread
+runs Qt's event loop only; there is no asyncio loop on it to hand results to.
 """
 
 from __future__ import annotations
@@ -43,15 +48,18 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+
+from core.errors import OperationCancelledError
 
 log = logging.getLogger(__name__)
 
 # A loop that reports per row would flood the GUI event queue; a status bar needs ~20 updates a second.
 PROGRESS_INTERVAL_S = 0.05
 
-DoneCallback = Callable[[object], None]
+T = TypeVar("T")
 ErrorCallback = Callable[[Exception, str], None]
 
 
@@ -63,8 +71,9 @@ class TaskState(enum.Enum):
     CANCELLED = "cancelled"
 
 
-class TaskCancelledError(Exception):
-    """Raised in a task by :meth:`TaskContext.raise_if_cancelled`; the runner treats it as a clean stop."""
+class TaskCancelledError(OperationCancelledError):
+    """Raised in a task by :meth:`TaskContext.raise_if_cancelled`; the runner treats it (and any
+    :class:`~core.errors.OperationCancelledError`) as a clean stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +178,7 @@ class _TaskRunnable(QRunnable):
         call_args = self._args if self._context is None else (self._context, *self._args)
         try:
             result = self._fn(*call_args)
-        except TaskCancelledError:
+        except OperationCancelledError:
             self._bridge.cancelled.emit(self._task_id)
         # This is the boundary where a worker's error changes threads: it is not swallowed but handed, with
         # its traceback, to the GUI thread (on_error / task_failed / the log). BaseException (SystemExit,
@@ -192,7 +201,8 @@ def _noop(*_args: object) -> None:
 @dataclass(slots=True)
 class _Record:
     task: Task
-    on_done: DoneCallback | None
+    # The result's type was checked where run() was called; here it is only passed through.
+    on_done: Callable[[Any], None] | None
     on_error: ErrorCallback | None
 
 
@@ -234,10 +244,10 @@ class TaskRunner(QObject):
 
     def run(
         self,
-        fn: Callable[..., object],
+        fn: Callable[..., T],
         *args: object,
         title: str | None = None,
-        on_done: DoneCallback | None = None,
+        on_done: Callable[[T], None] | None = None,
         on_error: ErrorCallback | None = None,
         progress: bool = False,
     ) -> Task:
@@ -247,7 +257,7 @@ class TaskRunner(QObject):
         if self._shut_down:
             raise RuntimeError("TaskRunner has been shut down")
         task_id = next(self._ids)
-        task_title = title or getattr(fn, "__name__", "task")
+        task_title = title or str(getattr(fn, "__name__", "task"))
         cancel_event = threading.Event()
         task = Task(task_id, task_title, cancel_event)
         context = TaskContext(task_id, task_title, cancel_event, self._bridge) if progress else None

@@ -1,23 +1,26 @@
-"""``runbook-desk connectors types|add|list|check|sync|remove``: connectors for headless, scripted use.
+"""``runbook-desk connectors types|add|list|check|sync|run|remove``: connectors for headless, scripted use.
 
 Secrets are never command-line arguments (they would sit in the shell history and in ``ps``): each secret
 field is read from ``RUNBOOK_DESK_SECRET_<FIELD>`` (upper case) or, in a terminal, from a hidden prompt.
 ``sync`` prints the run's counts and exits 1 with the connector's error when the run failed, so a cron job
-or CI step notices; ``check`` exits 1 with the diagnosis when the connector cannot connect.
+or CI step notices; ``check`` exits 1 with the diagnosis when the connector cannot connect. ``run`` is the
+headless scheduler (a server, a systemd unit): every active connector on its own schedule until stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
-import json
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from connectors.base import CheckResult, ConnectorSpec, connector_class, connector_types
+from sqlalchemy.orm import sessionmaker
+
+from connectors.base import CheckResult, ConnectorSpec
 from connectors.configs import (
     ConfigRow,
     create_config,
@@ -30,13 +33,15 @@ from connectors.configs import (
     validate_options,
 )
 from connectors.errors import ConfigurationError
+from connectors.registry import connector_class, connector_types, plugin_problems
+from connectors.scheduler import DEFAULT_POLL_SECONDS, SyncScheduler
 from connectors.secrets import install_secret_redaction
-from connectors.sync import run_sync
+from connectors.sync import SyncReport, run_sync
 from core.errors import RunbookDeskError
+from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
+from desktop.cli.common import EXIT_ERROR, EXIT_OK, print_result
 
-EXIT_OK = 0
-EXIT_ERROR = 1
 SECRET_ENV_PREFIX = "RUNBOOK_DESK_SECRET_"
 
 
@@ -45,7 +50,7 @@ def add_connectors_parser(
 ) -> None:
     group = commands.add_parser("connectors", help="configure and sync ticketing systems")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("types", parents=[common], help="the connector types this build knows")
+    sub.add_parser("types", parents=[common], help="the connector types this build knows, plugins included")
     add = sub.add_parser(
         "add",
         parents=[common],
@@ -70,6 +75,21 @@ def add_connectors_parser(
     sync = sub.add_parser("sync", parents=[common], help="sync one connector now and print the counts")
     sync.add_argument("name")
     sync.add_argument("--full", action="store_true", help="re-read everything, not only what changed")
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="keep syncing every active connector on its schedule until stopped (Ctrl+C, SIGTERM)",
+    )
+    run.add_argument(
+        "--once", action="store_true", help="start the syncs that are due, wait for them, then exit (cron)"
+    )
+    run.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=DEFAULT_POLL_SECONDS,
+        metavar="S",
+        help=f"how often to look for due connectors (default: {DEFAULT_POLL_SECONDS:g})",
+    )
     remove = sub.add_parser("remove", parents=[common], help="remove a connector and its keychain entries")
     remove.add_argument("name")
     remove.add_argument("--purge-tickets", action="store_true", help="also delete the tickets it brought")
@@ -97,17 +117,19 @@ def run_connectors_command(args: argparse.Namespace) -> int:
                 ca_bundle=args.ca_bundle,
                 sync_frequency_minutes=args.every,
             )
-            _print(args, row.public_dict(), f"added {row.name} ({row.connector_type}, {row.base_url})")
+            print_result(args, row.public_dict(), f"added {row.name} ({row.connector_type}, {row.base_url})")
             return EXIT_OK
         if args.action == "list":
             with sessions() as session:
                 rows = list_configs(session)
-            _print(
+            print_result(
                 args,
                 [r.public_dict() for r in rows],
                 "\n".join(_list_line(r) for r in rows) or "no connectors",
             )
             return EXIT_OK
+        if args.action == "run":
+            return asyncio.run(_run_scheduler(args, sessions))
         with sessions() as session:
             row = get_config(session, args.name)
         if args.action == "check":
@@ -118,34 +140,73 @@ def run_connectors_command(args: argparse.Namespace) -> int:
             if not result.ok and result.hint:
                 text += f"\nhint: {result.hint}"
             if result.ok or args.json:
-                _print(args, payload, text)
+                print_result(args, payload, text)
             else:
                 print(f"runbook-desk: error: {text}", file=sys.stderr)
             return EXIT_OK if result.ok else EXIT_ERROR
         if args.action == "sync":
             report = asyncio.run(run_sync(sessions, row.id, full=args.full))
             if report.ok or args.json:
-                _print(args, report.as_dict(), report.headline())
+                print_result(args, report.as_dict(), report.headline())
             else:
                 print(f"runbook-desk: error: {report.headline()}", file=sys.stderr)
             return EXIT_OK if report.ok else EXIT_ERROR
         if args.action == "remove":
-            result = remove_config(sessions, row.id, purge_tickets=args.purge_tickets)
-            text = f"removed {row.name}: {result.tickets_purged} tickets deleted, {result.tickets_kept} kept"
-            _print(
+            removed = remove_config(sessions, row.id, purge_tickets=args.purge_tickets)
+            text = (
+                f"removed {row.name}: {removed.tickets_purged} tickets deleted, {removed.tickets_kept} kept"
+            )
+            print_result(
                 args,
                 {
                     "name": row.name,
-                    "tickets_purged": result.tickets_purged,
-                    "tickets_kept": result.tickets_kept,
+                    "tickets_purged": removed.tickets_purged,
+                    "tickets_kept": removed.tickets_kept,
                 }
-                | {"keychain_problem": result.keychain_problem},
+                | {"keychain_problem": removed.keychain_problem},
                 text,
             )
-            if result.keychain_problem:
-                print(f"runbook-desk: warning: {result.keychain_problem}", file=sys.stderr)
+            if removed.keychain_problem:
+                print(f"runbook-desk: warning: {removed.keychain_problem}", file=sys.stderr)
             return EXIT_OK
     raise RunbookDeskError(f"unknown connectors action {args.action}")
+
+
+async def _run_scheduler(args: argparse.Namespace, sessions: sessionmaker[TenantSession]) -> int:
+    """The headless scheduler: the same :class:`~connectors.scheduler.SyncScheduler` rule the desktop follows,
+    one line per finished sync. Exits 1 if any sync failed (with ``--once``) or on a bug in a sync."""
+    failures: list[str] = []
+
+    def on_report(report: SyncReport) -> None:
+        if not report.ok:
+            failures.append(report.config_name)
+        print_result(args, report.as_dict(), report.headline())
+        sys.stdout.flush()
+
+    def on_error(config_id: int, error: BaseException) -> None:
+        failures.append(str(config_id))
+        print(f"runbook-desk: error: connector {config_id}: {error!r}", file=sys.stderr)
+
+    scheduler = SyncScheduler(
+        sessions, poll_seconds=args.poll_seconds, on_report=on_report, on_error=on_error
+    )
+    if args.once:
+        started = scheduler.tick()
+        await scheduler.wait_for_running()
+        if not started and not args.json:
+            print("no connector is due")
+        return EXIT_ERROR if failures else EXIT_OK
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C arrives as KeyboardInterrupt
+            loop.add_signal_handler(signal_number, stop.set)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        await scheduler.stop()  # running syncs are recorded as cancelled; the next run resumes them
+    return EXIT_OK
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:
@@ -208,7 +269,9 @@ def _types(args: argparse.Namespace) -> int:
         f"{s.type:<18} {s.kind.value:<11} {s.display_name}  (auth: {', '.join(m.key for m in s.auth_modes)})"
         for s in specs
     ]
-    _print(args, payload, "\n".join(lines) or "no connector types")
+    # A plugin that failed is listed (and logged once, on stderr): the analyst sees why its type is missing.
+    lines += [str(problem) for problem in plugin_problems()]
+    print_result(args, payload, "\n".join(lines) or "no connector types")
     return EXIT_OK
 
 
@@ -218,10 +281,3 @@ def _list_line(row: ConfigRow) -> str:
     failing = f", {row.consecutive_failures} failures in a row" if row.consecutive_failures else ""
     every = f"every {row.sync_frequency_minutes} min"
     return f"{row.name:<24} {row.connector_type:<16} {state:<7} {every}, {last}{failing}"
-
-
-def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
-    if args.json:
-        print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-    else:
-        print(text)

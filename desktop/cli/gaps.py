@@ -8,8 +8,7 @@ Without ``--report``/``--csv`` the ranked gaps are printed (``--json``: the whol
 from __future__ import annotations
 
 import argparse
-import sys
-from datetime import UTC, datetime
+import json
 from pathlib import Path
 
 from core.analytics.gap_report import write_csv, write_html
@@ -17,8 +16,7 @@ from core.analytics.gaps import GapQuery, GapReport, analyse_gaps, engine_ticket
 from core.errors import RunbookDeskError
 from core.store.models import TicketKind
 from core.store.workspace import Workspace
-
-EXIT_OK = 0
+from desktop.cli.common import EXIT_OK, parse_date, progress_for
 
 
 def add_gaps_parser(
@@ -38,32 +36,14 @@ def add_gaps_parser(
     gaps.add_argument("--category", action="append", default=[], help="only this category (repeatable)")
 
 
-def _date(option: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise RunbookDeskError(f"{option} {value}: not an ISO 8601 date") from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _progress(enabled: bool):  # noqa: ANN202 -- a callback or None
-    if not enabled:
-        return None
-
-    def show(done: int, total: int, message: str) -> None:
-        print(f"\r{done * 100 // max(total, 1):3d}% {message:<60}", end="", file=sys.stderr, flush=True)
-
-    return show
-
-
 def run_gaps_command(args: argparse.Namespace, workspace: Workspace) -> int:
     # Imported here: the matcher pulls numpy, faiss and the model stack.
     from core.matching.embedding_onnx import default_embedder  # the app's embedder: its index, its model id
     from core.matching.engine import open_engine
 
     query = GapQuery(
-        since=_date("--since", args.since),
-        until=_date("--until", args.until) if args.until else None,
+        since=parse_date("--since", args.since),
+        until=parse_date("--until", args.until) if args.until else None,
         source_systems=frozenset(args.source),
         kinds=frozenset(TicketKind(k) for k in args.kind),
         categories=frozenset(args.category),
@@ -72,16 +52,14 @@ def run_gaps_command(args: argparse.Namespace, workspace: Workspace) -> int:
         raise RunbookDeskError("--until must be after --since")
     sessions = workspace.session_factory(args.tenant)
     engine = open_engine(workspace, args.tenant, default_embedder())
-    show_progress = sys.stderr.isatty() and not args.json
-    report = analyse_gaps(
-        sessions,
-        engine_ticket_vectors(engine, sessions),
-        engine.embedder.model_id,
-        query,
-        progress=_progress(show_progress),
-    )
-    if show_progress:
-        print(file=sys.stderr)
+    with progress_for(args) as progress:
+        report = analyse_gaps(
+            sessions,
+            engine_ticket_vectors(engine, sessions),
+            engine.embedder.model_id,
+            query,
+            progress=progress,
+        )
     if args.report:
         write_html(report, args.report)
     if args.csv:
@@ -92,8 +70,6 @@ def run_gaps_command(args: argparse.Namespace, workspace: Workspace) -> int:
 
 def _print_report(args: argparse.Namespace, report: GapReport) -> None:
     if args.json:
-        import json
-
         payload = {
             "in_range": report.in_range,
             "covered": report.covered,

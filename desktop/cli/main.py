@@ -1,7 +1,9 @@
 """``runbook-desk``: no arguments opens the desktop app; subcommands work headless.
 
-Exit codes: 0 success, 1 error (one line on stderr), 2 usage error, 4 import finished but some rows were
-rejected (the rows are listed on stderr, or in the JSON output).
+Exit codes (:mod:`desktop.cli.common`): 0 success, 1 error (one line on stderr), 2 usage error, 4 import
+finished but some rows were rejected (the rows are listed on stderr, or in the JSON output), 130 interrupted.
+Long work (imports, analysis, gaps) shows its progress on stderr when that is a terminal, or with
+``--progress``; never with ``--json``.
 
 Qt is imported only when the window is opened, so the headless commands start fast and run with no display.
 """
@@ -10,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,13 +24,19 @@ from core.importing import ImportSummary, import_runbooks, import_tickets
 from core.store.models import RunbookStatus
 from core.store.repository import count_tickets, list_runbooks, list_tickets
 from core.store.workspace import DEFAULT_TENANT, Workspace
+from desktop.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED_ROWS,
+    add_progress_option,
+    parse_date,
+    print_result,
+    progress_for,
+)
 from desktop.cli.connectors import add_connectors_parser, run_connectors_command
 from desktop.cli.gaps import add_gaps_parser, run_gaps_command
 from desktop.cli.metrics import add_metrics_parser, run_metrics_command
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_REJECTED_ROWS = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
     )
+    add_progress_option(common)
 
     parser = argparse.ArgumentParser(
         prog="runbook-desk",
@@ -73,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="take FIELD from COLUMN (repeatable), e.g. --map title=Subject",
     )
     tickets.add_argument("--source-system", help="source system name when the file has none")
+    tickets.add_argument(
+        "--instance",
+        metavar="HOST",
+        help="the instance the file was exported from (host or URL); needed when a system has several",
+    )
     tickets.add_argument("--timezone", default="UTC", help="time zone of times without an offset (IANA name)")
     runbooks = what.add_parser(
         "runbooks", parents=[common], help="runbooks from a Markdown folder or CSV/JSON"
@@ -126,15 +138,8 @@ def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def _print(args: argparse.Namespace, payload: Any, text: str) -> None:
-    if args.json:
-        print(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-    else:
-        print(text)
-
-
 def _report_import(args: argparse.Namespace, summary: ImportSummary) -> int:
-    _print(args, summary.as_dict(), summary.headline())
+    print_result(args, summary.as_dict(), summary.headline())
     if not args.json:
         for row in summary.rejected:
             print(f"rejected: {row}", file=sys.stderr)
@@ -143,23 +148,13 @@ def _report_import(args: argparse.Namespace, summary: ImportSummary) -> int:
     return EXIT_REJECTED_ROWS if summary.rejected_count else EXIT_OK
 
 
-def _progress_printer(enabled: bool) -> Any:
-    if not enabled:
-        return None
-
-    def show(done: int, fraction: float) -> None:
-        print(f"\r{done} rows ({fraction:.0%})", end="", file=sys.stderr, flush=True)
-
-    return show
-
-
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "connectors":
         return run_connectors_command(args)
     if args.command == "workspace" and args.action == "init":
         with Workspace.open(args.workspace) as workspace:
             tenant = workspace.ensure_tenant(args.tenant)
-            _print(
+            print_result(
                 args,
                 {"workspace": str(workspace.root), "tenant": tenant.slug},
                 f"workspace {workspace.root} ready (tenant {tenant.slug})",
@@ -168,30 +163,32 @@ def run_command(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as workspace:
         sessions = workspace.session_factory(args.tenant)
         if args.command == "import":
-            show_progress = sys.stderr.isatty() and not args.json
             if args.what == "tickets":
                 try:
                     tz = ZoneInfo(args.timezone)
                 except (ZoneInfoNotFoundError, ValueError) as exc:
                     raise RunbookDeskError(f"--timezone {args.timezone}: unknown time zone") from exc
-                summary = import_tickets(
-                    sessions,
-                    args.file,
-                    fmt=args.format,
-                    mapping=_parse_mapping(args.map),
-                    source_system=args.source_system,
-                    source_tz=tz,
-                    progress=_progress_printer(show_progress),
-                )
+                with progress_for(args) as progress:
+                    summary = import_tickets(
+                        sessions,
+                        args.file,
+                        fmt=args.format,
+                        mapping=_parse_mapping(args.map),
+                        source_system=args.source_system,
+                        source_tz=tz,
+                        instance=args.instance,
+                        progress=progress,
+                    )
             else:
-                summary = import_runbooks(sessions, args.path, default_status=RunbookStatus(args.status))
-            if show_progress:
-                print(file=sys.stderr)
+                with progress_for(args) as progress:
+                    summary = import_runbooks(
+                        sessions, args.path, default_status=RunbookStatus(args.status), progress=progress
+                    )
             return _report_import(args, summary)
         if args.command == "tickets":
             with sessions() as session:
                 rows = list_tickets(session, search=args.search, limit=args.limit)
-            _print(
+            print_result(
                 args,
                 [_row_dict(r) for r in rows],
                 "\n".join(
@@ -205,7 +202,7 @@ def run_command(args: argparse.Namespace) -> int:
             status = RunbookStatus(args.status) if args.status else None
             with sessions() as session:
                 runbook_rows = list_runbooks(session, status=status, search=args.search)[: args.limit]
-            _print(
+            print_result(
                 args,
                 [_row_dict(r) for r in runbook_rows],
                 "\n".join(f"{r.id:>5} {r.status:<10} {r.title}" for r in runbook_rows) or "no runbooks",
@@ -229,7 +226,7 @@ def run_command(args: argparse.Namespace) -> int:
                 "tickets": tickets,
                 "runbooks": runbooks,
             }
-            _print(args, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
+            print_result(args, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
             return EXIT_OK
     raise RunbookDeskError(f"unknown command {args.command}")
 
@@ -243,7 +240,7 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
     engine = open_engine(workspace, args.tenant, default_embedder())
     if args.command == "index" and args.action == "check":
         expected = engine.expected_ids()
-        report = {
+        index_report = {
             name: {
                 "indexed": len(index),
                 "missing": len(expected[name] - index.ids()),
@@ -251,13 +248,13 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
             }
             for name, index in (("runbook_sections", engine.runbook_index), ("tickets", engine.ticket_index))
         }
-        ok = all(r["missing"] == 0 and r["extra"] == 0 for r in report.values())
-        _print(
+        ok = all(r["missing"] == 0 and r["extra"] == 0 for r in index_report.values())
+        print_result(
             args,
-            report | {"ok": ok},
+            index_report | {"ok": ok},
             "\n".join(
                 f"{name}: {r['indexed']} indexed, {r['missing']} missing, {r['extra']} extra"
-                for name, r in report.items()
+                for name, r in index_report.items()
             ),
         )
         return EXIT_OK if ok else EXIT_ERROR
@@ -265,7 +262,7 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
         engine.reset_indexes()
     refresh = engine.refresh()
     if args.command == "index":
-        _print(
+        print_result(
             args,
             {"runbook_sections": refresh.runbook_index, "tickets": refresh.ticket_index},
             f"rebuilt: runbook sections {refresh.runbook_index}, tickets {refresh.ticket_index}",
@@ -273,27 +270,25 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
         return EXIT_OK
     if args.command == "search":
         matches = engine.search(args.text, args.k)
-        _print(
+        print_result(
             args,
             [_row_dict(m) for m in matches],
             "\n".join(f"{m.confidence:5.2f}  {m.title}  [{', '.join(m.shared_terms[:6])}]" for m in matches)
             or "no approved runbooks match",
         )
         return EXIT_OK
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since)
-        except ValueError as exc:
-            raise RunbookDeskError(f"--since {args.since}: not an ISO 8601 date") from exc
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-    report = analyze_pending(
-        engine, workspace.session_factory(args.tenant), since=since, reanalyse_all=args.all
-    )
-    _print(
+    since = parse_date("--since", args.since) if args.since else None
+    with progress_for(args) as progress:
+        report = analyze_pending(
+            engine,
+            workspace.session_factory(args.tenant),
+            since=since,
+            reanalyse_all=args.all,
+            progress=progress,
+        )
+    print_result(
         args,
-        report.__dict__,
+        dataclasses.asdict(report),
         f"analysed {report.analysed} tickets ({report.skipped_current} already current): "
         f"{report.linked} linked, {report.flagged} to review, {report.drafts} need a runbook "
         f"in {report.elapsed_s:.1f} s",
@@ -322,7 +317,12 @@ def main(
     parser = build_parser()
     args = parser.parse_args(argv)
     # Not parser.set_defaults: parent-parser actions are shared, so that would reset them in subcommands too.
-    for name, default in (("workspace", None), ("tenant", DEFAULT_TENANT), ("json", False)):
+    for name, default in (
+        ("workspace", None),
+        ("tenant", DEFAULT_TENANT),
+        ("json", False),
+        ("progress", False),
+    ):
         if not hasattr(args, name):
             setattr(args, name, default)
     try:
@@ -340,7 +340,7 @@ def main(
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("runbook-desk: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `runbook-desk tickets list | head`: the reader left; not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

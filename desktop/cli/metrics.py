@@ -30,8 +30,8 @@ from core.analytics.metrics import (
 )
 from core.errors import RunbookDeskError
 from core.store.workspace import Workspace
+from desktop.cli.common import EXIT_OK, parse_date
 
-EXIT_OK = 0
 DEFAULT_DAYS = 30
 
 
@@ -53,22 +53,14 @@ def add_metrics_parser(
     )
 
 
-def _date(option: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise RunbookDeskError(f"{option} {value}: not an ISO 8601 date") from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def metric_range_from(args: argparse.Namespace, now: datetime | None = None) -> MetricRange:
     now = now or datetime.now(UTC)
     until = (
-        _date("--until", args.until)
+        parse_date("--until", args.until)
         if args.until
         else datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
     )
-    since = _date("--since", args.since) if args.since else until - timedelta(days=DEFAULT_DAYS)
+    since = parse_date("--since", args.since) if args.since else until - timedelta(days=DEFAULT_DAYS)
     try:
         return MetricRange(since, until, Bucket(args.bucket))
     except ValueError as exc:

@@ -1,9 +1,10 @@
 """The runbook editor: fields, Markdown source beside a live preview, save as a new revision.
 
-Saving goes through :func:`core.workflow.runbooks.save_runbook` (``create_runbook`` for a new one) in a worker
-task: even a small transaction can wait on a busy database, and the UI never blocks. The editor keeps the
-revision it loaded and hands it over as ``expected_revision``, so a save made on top of someone else's newer
-save is refused with a message instead of silently overwriting their work; the text stays in the editor.
+Saving goes through :func:`core.workflow.runbooks.save_runbook` (``create_runbook`` for a new one) in a
+worker task (:func:`desktop.background.runbook_jobs.save_runbook_values`): even a small transaction can wait
+on a busy database, and the UI never blocks. The editor keeps the revision it loaded and hands it over as
+``expected_revision``, so a save made on top of someone else's newer save is refused with a message instead
+of silently overwriting their work; the text stays in the editor.
 
 The preview is re-rendered a moment after typing stops (a single-shot timer restarted on every change):
 rendering Markdown on every keystroke makes typing stutter on long runbooks.
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QFontDatabase, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFontDatabase, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -35,69 +34,17 @@ from PySide6.QtWidgets import (
 from core.store.models import RunbookSource, RunbookStatus
 from core.store.repository import RunbookRow
 from core.workflow.drafts import RunbookDraft
-from core.workflow.runbooks import StaleRevisionError, create_runbook, get_runbook_row, save_runbook
+from core.workflow.runbooks import StaleRevisionError
+from desktop.background.runbook_jobs import EditorValues, SaveResult, save_runbook_values
 from desktop.background.tasks import Task
 from desktop.context import AppContext
+from desktop.widgets.links import link_safe_browser
 from desktop.widgets.table_models import humanize
 
 log = logging.getLogger(__name__)
 
 PREVIEW_DELAY_MS = 300
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 EMPTY_PREVIEW = "*Nothing to preview yet.*"
-
-
-@dataclass(frozen=True, slots=True)
-class EditorValues:
-    """The fields exactly as typed: what dirty tracking compares (normalising is the core's job)."""
-
-    title: str
-    service: str
-    tags: str
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
-class SaveResult:
-    runbook: RunbookRow
-    created: bool
-    changed: bool  # False: the text equalled the stored one, nothing was written
-
-
-def save_in_worker(
-    app: AppContext,
-    runbook_id: int | None,
-    values: EditorValues,
-    actor: str,
-    expected_revision: int,
-) -> SaveResult:
-    """One transaction on a pool thread: create the runbook or save a revision; rows out, no ORM objects."""
-    with app.sessions.begin() as session:
-        if runbook_id is None:
-            new_id = create_runbook(
-                session,
-                title=values.title,
-                body=values.body,
-                tags=values.tags,
-                service=values.service,
-                actor=actor,
-                status=RunbookStatus.DRAFT,
-                source=RunbookSource.AUTHORED,
-            )
-            return SaveResult(get_runbook_row(session, new_id), created=True, changed=True)
-        revision = save_runbook(
-            session,
-            runbook_id,
-            title=values.title,
-            body=values.body,
-            tags=values.tags,
-            service=values.service,
-            actor=actor,
-            expected_revision=expected_revision,
-        )
-        return SaveResult(
-            get_runbook_row(session, runbook_id), created=False, changed=revision != expected_revision
-        )
 
 
 def ask_discard_changes(parent: QWidget) -> bool:
@@ -110,14 +57,6 @@ def ask_discard_changes(parent: QWidget) -> bool:
         QMessageBox.StandardButton.Cancel,
     )
     return answer == QMessageBox.StandardButton.Discard
-
-
-def _open_link(url: QUrl) -> None:
-    """The preview renders text anyone may have written: open web and mail links only, never local files."""
-    if url.scheme().lower() in LINK_SCHEMES:
-        QDesktopServices.openUrl(url)
-    else:
-        log.info("not opening link %s from a runbook preview", url.toString())
 
 
 class RunbookEditor(QDialog):
@@ -198,10 +137,8 @@ class RunbookEditor(QDialog):
         self.body_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.body_edit.setPlaceholderText("## Symptoms\n\n## Resolution steps\n\n1. …")
         self.body_edit.setTabChangesFocus(False)
-        self.preview = QTextBrowser(self)
-        self.preview.setObjectName("runbookPreview")
-        self.preview.setOpenLinks(False)
-        self.preview.anchorClicked.connect(_open_link)
+        # The preview renders text anyone may have written: the link allow-list applies.
+        self.preview = link_safe_browser(self, "runbookPreview")
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("runbookEditorSplitter")
         self.splitter.setChildrenCollapsible(False)
@@ -333,7 +270,7 @@ class RunbookEditor(QDialog):
             return None
         self._show_message("Saving…")
         self._save_task = self._context.runner.run(
-            save_in_worker,
+            save_runbook_values,
             self._context,
             self._runbook_id,
             values,
@@ -346,8 +283,7 @@ class RunbookEditor(QDialog):
         self._refresh_state()
         return self._save_task
 
-    def _on_saved(self, values: EditorValues, result: object) -> None:
-        assert isinstance(result, SaveResult)
+    def _on_saved(self, values: EditorValues, result: SaveResult) -> None:
         self._save_task = None
         row = result.runbook
         self._runbook_id = row.id

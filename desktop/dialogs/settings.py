@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.matching.analysis import Thresholds, set_tenant_thresholds, tenant_thresholds
+from core.settings import Thresholds, load_settings
 from core.store.repository import current_actor
+from desktop.background.settings_jobs import save_tenant_settings
 from desktop.context import AppContext
 
 REVIEWER_KEY = "review/reviewer_name"
@@ -47,12 +48,6 @@ def chosen_workspace(settings: QSettings) -> Path | None:
     return Path(value) if isinstance(value, str) and value else None
 
 
-def save_thresholds(app: AppContext, thresholds: Thresholds) -> Thresholds:
-    with app.sessions.begin() as session:
-        set_tenant_thresholds(session, thresholds)
-    return thresholds
-
-
 class SettingsDialog(QDialog):
     """Emits ``thresholds_saved`` once the tenant's thresholds are stored (the window re-analyses then)."""
 
@@ -64,7 +59,7 @@ class SettingsDialog(QDialog):
         self._app = app
         self._settings = settings
         with app.sessions() as session:  # a read: WAL readers never wait for a writer
-            self._initial = tenant_thresholds(session)
+            self._initial = load_settings(session, Thresholds)
 
         reviewer_box = QGroupBox("Review", self)
         self.reviewer_edit = QLineEdit(reviewer_name(settings) or "", reviewer_box)
@@ -141,15 +136,16 @@ class SettingsDialog(QDialog):
             return
         self.buttons.setEnabled(False)
         self._app.runner.run(
-            save_thresholds,
-            self._app,
+            save_tenant_settings,
+            self._app.sessions,
             thresholds,
+            None,  # no actor: threshold changes were never audited; auditing them deserves its own change
             title="Saving thresholds",
             on_done=self._saved,
             on_error=self._failed,
         )
 
-    def _saved(self, thresholds: object) -> None:
+    def _saved(self, thresholds: Thresholds) -> None:
         self.thresholds_saved.emit(thresholds)
         self.accept()
 

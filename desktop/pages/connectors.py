@@ -1,19 +1,16 @@
 """The Connectors page: configured connectors, their schedule and health, and each one's sync history.
 
 The table is a :class:`~desktop.widgets.table_models.RowTableModel` over frozen :class:`ConnectorStatusRow`
-values
-built from the store on a worker (:func:`desktop.background.connector_jobs.load_overview`) plus what only the
-GUI knows
-(which syncs run now, their latest progress). Actions: Add (the wizard), Sync now, Pause/Resume, Edit (the
-wizard pre-filled), Delete (keep or purge the tickets it brought; its keychain entries go). The history pane
-lists the selected connector's runs with counts, duration and the full error text.
+values built from the store on a worker (:func:`desktop.background.connector_jobs.load_overview`) plus what
+only the GUI knows (which syncs run now, their latest progress). Actions: Add (the wizard), Sync now,
+Pause/Resume, Edit (the wizard pre-filled), Delete (keep or purge the tickets it brought; its keychain entries
+go). The history pane lists the selected connector's runs with counts, duration and the full error text.
 
-Scheduling: a :class:`~desktop.background.sync_jobs.SyncDispatcher` owned by the page, started by the window
-with
-:meth:`ConnectorsPage.start_scheduler`, each sync on a worker with its own event loop. A sync that brought new
-or changed tickets asks for an analysis (``analysis_requested``) so they reach the review queue. A connector
-failing :data:`~connectors.sync.ALERT_AFTER_FAILURES` times in a row shows an alert on the page, on its
-navigation item and in the status bar (:meth:`ConnectorsPage.attach_alerts`).
+Scheduling: the window owns the :class:`~desktop.background.sync_jobs.SyncDispatcher` (it starts it after
+start-up and stops it on close); the page is handed it to show which syncs run and to start "Sync now". A
+sync that brought new or changed tickets asks for an analysis (``analysis_requested``) so they reach the
+review queue. A connector failing :data:`~connectors.sync.ALERT_AFTER_FAILURES` times in a row shows an alert
+on the page, on its navigation item and in the status bar (:meth:`ConnectorsPage.attach_alerts`).
 """
 
 from __future__ import annotations
@@ -42,18 +39,17 @@ from PySide6.QtWidgets import (
 )
 
 from connectors.configs import ConfigRow, RemoveResult
+from connectors.runs import ConnectorOverviewRow, SyncRunRow
 from connectors.scheduler import next_run_at
 from connectors.secrets import redact_text
 from connectors.sync import ALERT_AFTER_FAILURES, SyncReport
 from desktop.background.connector_jobs import (
-    ConnectorOverviewRow,
-    SyncRunRow,
     delete_connector,
     load_history,
     load_overview,
     set_connector_active,
 )
-from desktop.background.sync_jobs import DEFAULT_POLL_MS, SyncDispatcher, TransportFactory
+from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import Task
 from desktop.context import AppContext
 from desktop.dialogs.connector_wizard import ConnectorWizard
@@ -173,32 +169,22 @@ class ConnectorTableModel(RowTableModel[ConnectorStatusRow]):
 
 
 class ConnectorsPage(QWidget):
-    """See the module docstring. ``transport_factory`` (tests) reaches the wizard and every sync."""
+    """See the module docstring; ``scheduler`` is the window's (a test hands the page its own)."""
 
     notify = Signal(object, str, str)  # Level, text, details: the window's notification area shows them
     analysis_requested = Signal()  # a sync brought new or changed tickets
-    alert_changed = Signal(object)  # tuple of the names of failing connectors
     loaded = Signal()
     history_loaded = Signal()
 
     def __init__(
         self,
         context: AppContext,
+        scheduler: SyncDispatcher,
         parent: QWidget | None = None,
-        *,
-        transport_factory: TransportFactory | None = None,
-        poll_ms: int = DEFAULT_POLL_MS,
     ) -> None:
         super().__init__(parent)
         self.context = context
-        self.scheduler = SyncDispatcher(
-            context.runner,
-            context.sessions,
-            actor=context.reviewer,
-            transport_factory=transport_factory,
-            poll_ms=poll_ms,
-            parent=self,
-        )
+        self.scheduler = scheduler
         self.scheduler.sync_started.connect(lambda config_id: self._mark_syncing(config_id, True, ""))
         self.scheduler.sync_progress.connect(
             lambda config_id, text: self._mark_syncing(config_id, True, text)
@@ -299,25 +285,9 @@ class ConnectorsPage(QWidget):
 
     # --- life cycle --------------------------------------------------------------------------------------
 
-    @property
-    def transport_factory(self) -> TransportFactory | None:
-        return self.scheduler.transport_factory
-
-    @transport_factory.setter
-    def transport_factory(self, factory: TransportFactory | None) -> None:
-        self.scheduler.transport_factory = factory
-
-    def start_scheduler(self) -> None:
-        """Load the connectors (the alert shows even before the page is opened) and start polling."""
-        if self._stopped:
-            return
-        self.reload()
-        self.scheduler.start()
-
     def stop(self) -> None:
-        """The window is closing: no more loads, polls or syncs (running ones are cancelled)."""
+        """The window is closing: no more loads or syncs from here (the window stops its scheduler)."""
         self._stopped = True
-        self.scheduler.stop()
         for task in (self._load_task, self._history_task):
             if task is not None and task.is_active:
                 task.cancel()
@@ -355,17 +325,14 @@ class ConnectorsPage(QWidget):
     def is_loading(self) -> bool:
         return self._load_task is not None and self._load_task.is_active
 
-    def _loaded(self, result: object) -> None:
+    def _loaded(self, overview_rows: tuple[ConnectorOverviewRow, ...]) -> None:
         self._load_task = None
-        if not isinstance(result, tuple):
-            return
         previous = self.current_row()
         running = self.scheduler.running
         progress = {row.id: row.progress for row in self.model.rows}
         self.model.set_rows(
             ConnectorStatusRow(overview, overview.id in running, progress.get(overview.id, ""))
-            for overview in result
-            if isinstance(overview, ConnectorOverviewRow)
+            for overview in overview_rows
         )
         self.loaded_once = True
         has_rows = bool(self.model.rows)
@@ -420,13 +387,12 @@ class ConnectorsPage(QWidget):
             on_done=self._history_loaded,
         )
 
-    def _history_loaded(self, result: object) -> None:
+    def _history_loaded(self, runs: tuple[SyncRunRow, ...]) -> None:
         self._history_task = None
-        if isinstance(result, tuple):
-            self.history_model.set_rows(run for run in result if isinstance(run, SyncRunRow))
-            if self.history_model.rows:
-                self.history_table.selectRow(0)
-            self._show_run_error()
+        self.history_model.set_rows(runs)
+        if self.history_model.rows:
+            self.history_table.selectRow(0)
+        self._show_run_error()
         self.history_loaded.emit()
 
     def _show_run_error(self) -> None:
@@ -444,7 +410,6 @@ class ConnectorsPage(QWidget):
         if names != self.failing_names:
             self.failing_names = names
             self._show_alert()
-            self.alert_changed.emit(names)
 
     def alert_text(self) -> str:
         if not self.failing_names:
@@ -489,9 +454,7 @@ class ConnectorsPage(QWidget):
         if self.wizard is not None:
             self.wizard.raise_()
             return self.wizard
-        wizard = ConnectorWizard(
-            self.context, transport_factory=self.transport_factory, existing=existing, parent=self
-        )
+        wizard = ConnectorWizard(self.context, existing=existing, parent=self)
         wizard.saved.connect(lambda row: self._on_saved(row, created=existing is None))
         wizard.finished.connect(lambda _result: self._wizard_closed(wizard))
         self.wizard = wizard
@@ -503,9 +466,7 @@ class ConnectorsPage(QWidget):
             self.wizard = None
         wizard.deleteLater()
 
-    def _on_saved(self, row: object, *, created: bool) -> None:
-        if not isinstance(row, ConfigRow):
-            return
+    def _on_saved(self, row: ConfigRow, *, created: bool) -> None:
         if created:
             self.notify.emit(Level.INFO, f"Added {row.name}; its first sync runs now.", "")
             if not self._stopped:
@@ -533,8 +494,11 @@ class ConnectorsPage(QWidget):
             active,
             self.context.reviewer(),
             title=f"{'Resuming' if active else 'Pausing'} {row.config.name}",
-            on_done=lambda _row: self.reload(),
+            on_done=self._activity_changed,
         )
+
+    def _activity_changed(self, _row: ConfigRow) -> None:
+        self.reload()
 
     def delete_selected(self) -> QMessageBox | None:
         """Ask whether to keep or purge the tickets it brought; the answer starts the removal."""
@@ -583,20 +547,19 @@ class ConnectorsPage(QWidget):
             on_done=self._deleted,
         )
 
-    def _deleted(self, result: object) -> None:
-        if isinstance(result, RemoveResult):
-            what = (
-                f"{result.tickets_purged:,} tickets deleted"
-                if result.tickets_purged
-                else f"{result.tickets_kept:,} tickets kept"
+    def _deleted(self, result: RemoveResult) -> None:
+        what = (
+            f"{result.tickets_purged:,} tickets deleted"
+            if result.tickets_purged
+            else f"{result.tickets_kept:,} tickets kept"
+        )
+        self.notify.emit(Level.INFO, f"Deleted {result.config.name}: {what}.", "")
+        if result.keychain_problem:
+            self.notify.emit(
+                Level.ERROR,
+                f"{result.config.name} is deleted, but its keychain entries could not be removed.",
+                redact_text(result.keychain_problem),
             )
-            self.notify.emit(Level.INFO, f"Deleted {result.config.name}: {what}.", "")
-            if result.keychain_problem:
-                self.notify.emit(
-                    Level.ERROR,
-                    f"{result.config.name} is deleted, but its keychain entries could not be removed.",
-                    redact_text(result.keychain_problem),
-                )
         self.reload()
 
     # --- syncs -------------------------------------------------------------------------------------------
@@ -607,10 +570,7 @@ class ConnectorsPage(QWidget):
                 self.model.replace_row(dataclasses.replace(row, syncing=syncing, progress=progress))
                 return
 
-    def _on_sync_finished(self, result: object) -> None:
-        if not isinstance(result, SyncReport):
-            return
-        report = result
+    def _on_sync_finished(self, report: SyncReport) -> None:
         headline = redact_text(report.headline())
         if report.ok:
             if report.new or report.updated:

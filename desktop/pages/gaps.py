@@ -1,10 +1,9 @@
 """The Gaps page: recurring tickets no runbook covers, ranked by impact, with a Pareto chart and the actions.
 
 The analysis (:func:`core.analytics.gaps.analyse_gaps`) runs in a worker of the context's
-:class:`~desktop.background.tasks.TaskRunner` with progress and cancel; the page holds only the frozen
-:class:`~core.analytics.gaps.GapReport` it returns. The Pareto chart is drawn with ``QPainter`` (QtCharts is
-not in
-PySide6-Essentials and would grow the installer for one chart).
+:class:`~desktop.background.tasks.TaskRunner` with progress and cancel (:mod:`desktop.background.gap_jobs`);
+the page holds only the frozen :class:`~core.analytics.gaps.GapReport` it returns. The Pareto chart is
+:class:`~desktop.widgets.pareto_chart.ParetoChart`.
 
 For the window: :attr:`GapsPage.draft_requested` ``(RunbookDraft)`` opens the runbook editor;
 :attr:`GapsPage.error_occurred` ``(str)`` reports a failed analysis, dismissal or export.
@@ -13,14 +12,13 @@ For the window: :attr:`GapsPage.draft_requested` ``(RunbookDraft)`` opens the ru
 from __future__ import annotations
 
 import html
-import itertools
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QModelIndex, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QShowEvent
+from PySide6.QtCore import QDate, QModelIndex, Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -37,30 +35,25 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTableView,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
-from core.analytics.gap_report import write_csv, write_html
 from core.analytics.gaps import (
-    GapAnalysisCancelledError,
     GapCluster,
     GapQuery,
     GapReport,
-    analyse_gaps,
-    dismiss_gap,
     draft_from_gap,
-    engine_ticket_vectors,
     rerank,
 )
-from core.store.models import Ticket, TicketKind
-from core.store.tenancy import TenantSession
+from core.store.models import TicketKind
 from core.workflow.drafts import RunbookDraft
-from desktop.background.tasks import Task, TaskCancelledError, TaskContext
+from desktop.background.gap_jobs import dismiss, export, load_facets, run_gap_analysis
+from desktop.background.tasks import Task
 from desktop.context import AppContext
+from desktop.widgets.dates import python_date
+from desktop.widgets.links import link_safe_browser
+from desktop.widgets.pareto_chart import ParetoChart
 from desktop.widgets.table_models import Column, RowTableModel
 
 log = logging.getLogger(__name__)
@@ -68,9 +61,6 @@ log = logging.getLogger(__name__)
 ALL = "All"
 DEFAULT_MONTHS = 12
 ERROR_STYLE = "color: palette(bright-text); background: #b3261e; padding: 4px;"
-BAR_COLOUR = QColor("#3b6ea8")
-SELECTED_BAR_COLOUR = QColor("#f0a030")
-LINE_COLOUR = QColor("#c0392b")
 _NUMBER = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
@@ -97,51 +87,6 @@ class GapTableModel(RowTableModel[GapCluster]):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(GAP_COLUMNS, parent)
-
-
-# --- Work done on pool threads -----------------------------------------------------------------------------
-
-
-def run_gap_analysis(task: TaskContext, context: AppContext, query: GapQuery) -> GapReport:
-    engine = context.engine()
-    sessions = context.sessions
-    try:
-        return analyse_gaps(
-            sessions,
-            engine_ticket_vectors(engine, sessions),
-            engine.embedder.model_id,
-            query,
-            progress=task.report,
-            cancelled=lambda: task.cancelled,
-        )
-    except GapAnalysisCancelledError as exc:
-        raise TaskCancelledError(task.title) from exc
-
-
-def load_facets(sessions: sessionmaker[TenantSession]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    with sessions() as session:
-        sources = tuple(
-            session.scalars(select(Ticket.source_system).distinct().order_by(Ticket.source_system))
-        )
-        categories = tuple(
-            c
-            for c in session.scalars(select(Ticket.category).distinct().order_by(Ticket.category))
-            if c is not None
-        )
-    return sources, categories
-
-
-def dismiss(
-    sessions: sessionmaker[TenantSession], cluster: GapCluster, model_id: str, actor: str, reason: str | None
-) -> str:
-    with sessions.begin() as session:
-        dismiss_gap(session, cluster, model_id, actor=actor, reason=reason)
-    return cluster.key
-
-
-def export(report: GapReport, path: Path, kind: str) -> Path:
-    (write_html if kind == "html" else write_csv)(report, path)
-    return path
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------
@@ -192,118 +137,6 @@ def cluster_html(cluster: GapCluster) -> str:
         )
         + runbook_html
     )
-
-
-class ParetoChart(QWidget):
-    """Bars: each gap's impact, highest first; line: cumulative share (right axis). Click a bar to select."""
-
-    bar_clicked = Signal(int)  # row in the ranked list
-
-    MAX_BARS = 15
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._clusters: tuple[GapCluster, ...] = ()
-        self._selected: int | None = None
-        self.setMinimumHeight(170)
-        self.setToolTip("Impact per gap (bars) and cumulative share of the total impact (line)")
-
-    def sizeHint(self) -> QSize:
-        return QSize(600, 200)
-
-    def set_clusters(self, clusters: tuple[GapCluster, ...]) -> None:
-        self._clusters = clusters[: self.MAX_BARS]
-        self._selected = None
-        self.update()
-
-    def set_selected(self, row: int | None) -> None:
-        self._selected = row
-        self.update()
-
-    def _plot_rect(self) -> QRectF:
-        return QRectF(44, 10, max(self.width() - 88, 10), max(self.height() - 34, 10))
-
-    def bar_rects(self) -> list[QRectF]:
-        plot = self._plot_rect()
-        if not self._clusters:
-            return []
-        peak = max(c.impact for c in self._clusters) or 1.0
-        slot = plot.width() / len(self._clusters)
-        rects = []
-        for number, cluster in enumerate(self._clusters):
-            height = plot.height() * cluster.impact / peak
-            rects.append(
-                QRectF(plot.left() + slot * number + slot * 0.15, plot.bottom() - height, slot * 0.7, height)
-            )
-        return rects
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        palette = self.palette()
-        painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
-        text_colour = palette.color(QPalette.ColorRole.Text)
-        plot = self._plot_rect()
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF() - 1, 6))
-        painter.setFont(font)
-        if not self._clusters:
-            painter.setPen(text_colour)
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No gaps to chart")
-            painter.end()
-            return
-        painter.setPen(QPen(text_colour, 1))
-        painter.drawLine(plot.bottomLeft(), plot.bottomRight())
-        painter.drawLine(plot.topLeft(), plot.bottomLeft())
-        painter.drawLine(plot.topRight(), plot.bottomRight())
-        peak = max(c.impact for c in self._clusters)
-        metrics = painter.fontMetrics()
-        for fraction in (0.0, 0.5, 1.0):
-            y = plot.bottom() - plot.height() * fraction
-            painter.drawText(
-                QRectF(0, y - 8, plot.left() - 4, 16),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                f"{peak * fraction:,.0f}",
-            )
-        painter.setPen(LINE_COLOUR)
-        for percent in (0, 50, 80, 100):
-            y = plot.bottom() - plot.height() * percent / 100
-            painter.drawText(QPointF(plot.right() + 4, y + metrics.ascent() / 2), f"{percent}%")
-        dashed = QPen(LINE_COLOUR, 1, Qt.PenStyle.DashLine)
-        painter.setPen(dashed)
-        y80 = plot.bottom() - plot.height() * 0.8
-        painter.drawLine(QPointF(plot.left(), y80), QPointF(plot.right(), y80))
-        painter.setPen(Qt.PenStyle.NoPen)
-        points = []
-        for number, (cluster, rect) in enumerate(zip(self._clusters, self.bar_rects(), strict=True)):
-            painter.setBrush(SELECTED_BAR_COLOUR if number == self._selected else BAR_COLOUR)
-            painter.drawRect(rect)
-            points.append(
-                QPointF(rect.center().x(), plot.bottom() - plot.height() * cluster.cumulative_share)
-            )
-        painter.setPen(text_colour)
-        for cluster, rect in zip(self._clusters, self.bar_rects(), strict=True):
-            painter.drawText(
-                QRectF(rect.left() - 6, plot.bottom() + 2, rect.width() + 12, 16),
-                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                f"#{cluster.rank}",
-            )
-        painter.setPen(QPen(LINE_COLOUR, 2))
-        for start, end in itertools.pairwise(points):
-            painter.drawLine(start, end)
-        painter.setBrush(LINE_COLOUR)
-        for point in points:
-            painter.drawEllipse(point, 3, 3)
-        painter.end()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        position = event.position()
-        for number, rect in enumerate(self.bar_rects()):
-            column = QRectF(rect.left(), self._plot_rect().top(), rect.width(), self._plot_rect().height())
-            if column.contains(position):
-                self.bar_clicked.emit(number)
-                return
-        super().mousePressEvent(event)
 
 
 # --- The page ----------------------------------------------------------------------------------------------
@@ -396,9 +229,7 @@ class GapsPage(QWidget):
         self.chart.setObjectName("gapsPareto")
         self.chart.bar_clicked.connect(self.select_row)
 
-        self.detail = QTextBrowser(self)
-        self.detail.setObjectName("gapDetail")
-        self.detail.setOpenLinks(False)
+        self.detail = link_safe_browser(self, "gapDetail")
         self.draft_button = QPushButton("Draft runbook from this gap", self)
         self.draft_button.setObjectName("gapsDraftButton")
         self.draft_button.clicked.connect(self.request_draft)
@@ -466,9 +297,9 @@ class GapsPage(QWidget):
     # --- inputs ------------------------------------------------------------------------------------------
 
     def query(self) -> GapQuery:
-        since = datetime.combine(self.date_from.date().toPython(), time.min, UTC)
+        since = datetime.combine(python_date(self.date_from.date()), time.min, UTC)
         # The "to" day is included: the query's end is exclusive, so it is the next midnight.
-        until = datetime.combine(self.date_to.date().addDays(1).toPython(), time.min, UTC)
+        until = datetime.combine(python_date(self.date_to.date().addDays(1)), time.min, UTC)
         return GapQuery(
             since=since,
             until=until,
@@ -486,9 +317,8 @@ class GapsPage(QWidget):
             load_facets, self._context.sessions, title="Loading gap filters", on_done=self._facets_done
         )
 
-    def _facets_done(self, result: object) -> None:
-        assert isinstance(result, tuple)
-        sources, categories = result
+    def _facets_done(self, facets: tuple[tuple[str, ...], tuple[str, ...]]) -> None:
+        sources, categories = facets
         for combo, values in ((self.source_combo, sources), (self.category_combo, categories)):
             current = combo.currentData()
             combo.clear()
@@ -561,10 +391,9 @@ class GapsPage(QWidget):
         self.cancel_button.setEnabled(False)
         self.analyse_button.setEnabled(True)
 
-    def _analysis_done(self, result: object) -> None:
-        assert isinstance(result, GapReport)
-        self.show_report(result)
-        self.analysed.emit(result)
+    def _analysis_done(self, report: GapReport) -> None:
+        self.show_report(report)
+        self.analysed.emit(report)
 
     def show_report(self, report: GapReport) -> None:
         self.report = report
@@ -670,14 +499,14 @@ class GapsPage(QWidget):
             on_error=self._failed,
         )
 
-    def _dismissed(self, result: object) -> None:
-        assert isinstance(result, str) and self.report is not None
-        remaining = rerank([c for c in self.report.clusters if c.key != result])
+    def _dismissed(self, cluster_key: str) -> None:
+        assert self.report is not None  # a dismissal starts from a shown report
+        remaining = rerank([c for c in self.report.clusters if c.key != cluster_key])
         self.report = replace(self.report, clusters=remaining)
         row = max(self.table.currentIndex().row(), 0)
         self.show_report(self.report)
         self.select_row(min(row, len(remaining) - 1))
-        self.dismissed.emit(result)
+        self.dismissed.emit(cluster_key)
 
     def choose_export(self, kind: str) -> None:
         if self.report is None:
@@ -696,6 +525,9 @@ class GapsPage(QWidget):
             path,
             kind,
             title=f"Exporting {path.name}",
-            on_done=lambda p: self.summary_label.setText(f"{self._summary(self.report)} Exported to {p}."),
+            on_done=self._exported,
             on_error=self._failed,
         )
+
+    def _exported(self, path: Path) -> None:
+        self.summary_label.setText(f"{self._summary(self.report)} Exported to {path}.")

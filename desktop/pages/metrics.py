@@ -1,16 +1,17 @@
-"""The Metrics page: the seed's success criteria as a scorecard, each metric over time, and the active alerts.
+"""The Metrics page: the success criteria as a scorecard, each metric over time, and the active alerts.
 
-Everything it shows comes from :mod:`core.analytics.metrics` and :mod:`core.analytics.alerts`, computed in a
-worker
-(:class:`~desktop.background.tasks.TaskRunner`) that opens its own session and hands back frozen rows. The
-page loads
-when first shown and again when the range, the bucket or the store changes (the window marks it stale).
+The metrics are the roadmap's (roadmap: Monitoring & Observability, "Metrics to Track" and "Alerts").
+Everything the page shows comes from :mod:`core.analytics.metrics` and :mod:`core.analytics.alerts`, computed
+in a worker (:mod:`desktop.background.metrics_jobs`) that opens its own session and hands back frozen rows.
+The page loads when first shown and again when the range, the bucket or the store changes (the window marks
+it stale).
 
 Alerts are evaluated by this page for the whole window: every :data:`ALERT_INTERVAL_MS` on its own timer,
 and when the window asks (after an analysis). One evaluation runs at a time; a request while one runs
 queues exactly one more, so the latest state is always evaluated. Newly raised alerts are announced through
 :attr:`MetricsPage.alert_raised` (the window turns them into notifications) and listed here; cleared ones
-leave the list. Thresholds are the tenant's (``tenants.settings``), edited in :class:`AlertSettingsDialog`.
+leave the list. Thresholds are the tenant's (``tenants.settings``), edited in
+:class:`~desktop.dialogs.alert_settings.AlertSettingsDialog`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
-    QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -41,24 +38,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.orm import sessionmaker
 
-from core.analytics.alerts import (
-    AlertChanges,
-    AlertRow,
-    AlertSettings,
-    active_alerts,
-    alert_settings,
-    evaluate_alerts,
-    set_alert_settings,
-)
+from core.analytics.alerts import AlertChanges, AlertRow
 from core.analytics.metrics import (
     COVERAGE_GOAL,
     FALSE_POSITIVE_GOAL,
@@ -68,17 +55,20 @@ from core.analytics.metrics import (
     MetricDefinition,
     MetricKind,
     MetricRange,
-    MetricsReport,
     ScoreItem,
-    compute_metrics,
     export_csv,
     format_change,
     format_value,
 )
-from core.matching.analysis import tenant_thresholds
-from core.store.tenancy import TenantSession
+from desktop.background.metrics_jobs import (
+    MetricsLoad,
+    load_metrics,
+    run_alert_evaluation,
+)
 from desktop.background.tasks import Task
 from desktop.context import AppContext
+from desktop.dialogs.alert_settings import AlertSettingsDialog
+from desktop.widgets.dates import python_date
 from desktop.widgets.line_chart import ChartData, ChartLine, LineChart
 from desktop.widgets.table_models import Column, RowTableModel, format_local_datetime
 
@@ -107,35 +97,6 @@ DEFAULT_PRESET = 2
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-# --- work done on pool threads ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsLoad:
-    report: MetricsReport
-    alerts: tuple[AlertRow, ...]
-    review_threshold: float
-
-
-def load_metrics(sessions: sessionmaker[TenantSession], metric_range: MetricRange) -> MetricsLoad:
-    with sessions() as session:
-        return MetricsLoad(
-            compute_metrics(session, metric_range),
-            active_alerts(session),
-            tenant_thresholds(session).partial,
-        )
-
-
-def run_alert_evaluation(sessions: sessionmaker[TenantSession], now: datetime) -> AlertChanges:
-    with sessions.begin() as session:
-        return evaluate_alerts(session, now)
-
-
-def save_alert_settings(sessions: sessionmaker[TenantSession], settings: AlertSettings, actor: str) -> None:
-    with sessions.begin() as session:
-        set_alert_settings(session, settings, actor)
 
 
 # --- presentation helpers ---------------------------------------------------------------------------------
@@ -244,92 +205,6 @@ class ScoreCard(QFrame):
         self.status_label.setStyleSheet(f"color: {STATUS_COLOR[item.status]};")
         self.detail_label.setText(item.detail)
         self.setAccessibleName(f"{item.title}: {score_text(item)}, {STATUS_TEXT[item.status]}")
-
-
-class AlertSettingsDialog(QDialog):
-    """The tenant's alert thresholds; saved by a worker (a long import may hold the write lock)."""
-
-    saved = Signal(object)
-
-    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Alert thresholds")
-        self._context = context
-        with context.sessions() as session:  # a read: WAL readers never wait for a writer
-            current = alert_settings(session)
-        self.sync_spin = QSpinBox(self)
-        self.sync_spin.setRange(1, 100)
-        self.sync_spin.setValue(current.sync_failures)
-        self.unlinked_spin = QSpinBox(self)
-        self.unlinked_spin.setRange(0, 1_000_000)
-        self.unlinked_spin.setValue(current.unlinked_count)
-        self.window_spin = QDoubleSpinBox(self)
-        self.window_spin.setRange(1.0, 24 * 90)
-        self.window_spin.setDecimals(0)
-        self.window_spin.setSuffix(" h")
-        self.window_spin.setValue(current.unlinked_window_hours)
-        self.samples_spin = QSpinBox(self)
-        self.samples_spin.setRange(10, 100_000)
-        self.samples_spin.setValue(current.confidence_samples)
-        self.rate_spin = QDoubleSpinBox(self)
-        self.rate_spin.setRange(1.0, 99.0)
-        self.rate_spin.setDecimals(0)
-        self.rate_spin.setSuffix(" %")
-        self.rate_spin.setValue(round(current.rate_limit_ratio * 100))
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("Connector failed syncs in a row, at least", self.sync_spin)
-        form.addRow("Unlinked tickets, more than", self.unlinked_spin)
-        form.addRow("… arriving within", self.window_spin)
-        form.addRow("Average confidence of the last … analyses", self.samples_spin)
-        form.addRow("API requests left, at most", self.rate_spin)
-        note = QLabel("Confidence is compared with the tenant's review threshold (File > Settings).", self)
-        note.setWordWrap(True)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(note)
-        layout.addWidget(self.error_label)
-        layout.addWidget(self.buttons)
-
-    def settings(self) -> AlertSettings:
-        return AlertSettings(
-            sync_failures=self.sync_spin.value(),
-            unlinked_count=self.unlinked_spin.value(),
-            unlinked_window_hours=self.window_spin.value(),
-            confidence_samples=self.samples_spin.value(),
-            rate_limit_ratio=self.rate_spin.value() / 100,
-        )
-
-    def save(self) -> None:
-        try:
-            settings = self.settings()
-        except ValueError as exc:
-            self.error_label.setText(str(exc))
-            return
-        self.buttons.setEnabled(False)
-        self._context.runner.run(
-            save_alert_settings,
-            self._context.sessions,
-            settings,
-            self._context.reviewer(),
-            title="Saving alert thresholds",
-            on_done=lambda _result: self._saved(settings),
-            on_error=self._failed,
-        )
-
-    def _saved(self, settings: AlertSettings) -> None:
-        self.saved.emit(settings)
-        self.accept()
-
-    def _failed(self, exc: Exception, _traceback_text: str) -> None:
-        self.buttons.setEnabled(True)
-        self.error_label.setText(f"Could not save the thresholds: {exc}")
 
 
 class MetricsPage(QWidget):
@@ -519,8 +394,8 @@ class MetricsPage(QWidget):
 
     def metric_range(self) -> MetricRange:
         """The chosen days, whole UTC days from the first to the last (inclusive)."""
-        first = self.from_edit.date().toPython()
-        last = self.to_edit.date().toPython()
+        first = python_date(self.from_edit.date())
+        last = python_date(self.to_edit.date())
         bucket = Bucket(self.bucket_combo.currentData())
         since = datetime.combine(first, time(), tzinfo=UTC)
         until = datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=1)
@@ -574,8 +449,7 @@ class MetricsPage(QWidget):
         if self._evaluation is not None and self._evaluation.is_active:
             self._evaluation.cancel()
 
-    def _loaded(self, result: object) -> None:
-        assert isinstance(result, MetricsLoad)
+    def _loaded(self, result: MetricsLoad) -> None:
         self.current = result
         self.error_label.hide()
         metric_range = result.report.metric_range
@@ -632,8 +506,7 @@ class MetricsPage(QWidget):
             on_error=self._evaluation_failed,
         )
 
-    def _evaluated(self, result: object) -> None:
-        assert isinstance(result, AlertChanges)
+    def _evaluated(self, result: AlertChanges) -> None:
         self._evaluation = None
         self._show_alerts(result.active)
         for alert in result.raised:

@@ -1,11 +1,9 @@
 """The runbook library: search and filter the runbooks, write and edit them, move them through review,
 read their history and import a folder of Markdown files.
 
-Every database touch runs in a :class:`~desktop.background.tasks.TaskRunner` task with its own session; the
-page only
-sees frozen :class:`~core.store.repository.RunbookRow` objects. Changes go through
-:mod:`core.workflow.runbooks`
-so each one leaves a revision and an audit row.
+Every database touch runs in a :class:`~desktop.background.tasks.TaskRunner` task with its own session
+(:mod:`desktop.background.runbook_jobs`); the page only sees frozen :class:`~core.store.repository.RunbookRow`
+objects. Changes go through :mod:`core.workflow.runbooks` so each one leaves a revision and an audit row.
 
 Matching only indexes *approved* runbooks, and reads edits at its next index refresh. So after a change that
 can alter what matching sees (an approved runbook saved, a runbook approved or taken out of approval, an
@@ -19,7 +17,6 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
@@ -29,14 +26,16 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMessageBox, QTool
 from core.importing import ImportSummary
 from core.matching.engine import RefreshReport
 from core.store.models import RunbookStatus
-from core.store.repository import RunbookRow, list_runbooks
+from core.store.repository import RunbookRow
 from core.workflow.drafts import RunbookDraft
-from core.workflow.runbooks import allowed_transitions, get_runbook_row, set_status
+from core.workflow.runbooks import allowed_transitions
 from desktop.background import jobs
+from desktop.background.runbook_jobs import RunbookLoad, StatusChange, change_status, load_runbooks
 from desktop.background.tasks import Task, TaskState
 from desktop.context import AppContext
 from desktop.dialogs.runbook_editor import RunbookEditor
-from desktop.main_window import BrowsePage, _detail_browser
+from desktop.widgets.browse import BrowsePage
+from desktop.widgets.links import link_safe_browser
 from desktop.widgets.revision_history import RevisionHistoryDialog
 from desktop.widgets.table_models import RUNBOOK_COLUMNS, format_local_datetime, humanize
 
@@ -49,37 +48,6 @@ STATUS_ACTIONS: tuple[tuple[RunbookStatus, str, str], ...] = (
     (RunbookStatus.DRAFT, "Back to &draft", "Take the runbook back for rework (matching stops using it)"),
     (RunbookStatus.RETIRED, "Re&tire", "Keep the runbook and its history, but out of matching"),
 )
-
-
-# --- Work done on pool threads: plain functions, own session, rows out ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunbookLoad:
-    runbook_rows: tuple[RunbookRow, ...]
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    previous: RunbookStatus
-    runbook: RunbookRow
-
-
-def load_runbooks(app: AppContext, search: str, status: RunbookStatus | None) -> RunbookLoad:
-    with app.sessions() as session:
-        runbook_rows = tuple(list_runbooks(session, status=status, search=search or None))
-        # The core has no runbook count yet; runbooks number in the hundreds, so listing them all is cheap.
-        filtered = bool(search) or status is not None
-        total = len(list_runbooks(session)) if filtered else len(runbook_rows)
-    return RunbookLoad(runbook_rows, total)
-
-
-def change_status(app: AppContext, runbook_id: int, target: RunbookStatus, actor: str) -> StatusChange:
-    """The previous status is read in the same transaction: the row the page showed may be out of date."""
-    with app.sessions.begin() as session:
-        previous = RunbookStatus(get_runbook_row(session, runbook_id).status)
-        return StatusChange(previous, set_status(session, runbook_id, target, actor))
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------
@@ -218,7 +186,7 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self.detail_header.setTextFormat(Qt.TextFormat.RichText)
         self.detail_header.setWordWrap(True)
         self.detail_header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail = _detail_browser(pane, "runbookDetail")
+        self.detail = link_safe_browser(pane, "runbookDetail")
         layout = QVBoxLayout(pane)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.detail_header)
@@ -240,8 +208,7 @@ class RunbooksPage(BrowsePage[RunbookRow]):
             on_error=self._load_error,
         )
 
-    def _on_loaded(self, result: object) -> None:
-        assert isinstance(result, RunbookLoad)
+    def _on_loaded(self, result: RunbookLoad) -> None:
         self._rows_loaded(result.runbook_rows, result.total)
         if self._select_after_load is not None:
             self._select_row_id(self._select_after_load)
@@ -341,8 +308,7 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self._update_actions()
         return self._status_task
 
-    def _on_status_changed(self, result: object) -> None:
-        assert isinstance(result, StatusChange)
+    def _on_status_changed(self, result: StatusChange) -> None:
         self._status_task = None
         row = result.runbook
         for editor in self._editors:
@@ -409,8 +375,7 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self._update_actions()
         return self._import_task
 
-    def _on_imported(self, result: object) -> None:
-        assert isinstance(result, ImportSummary)
+    def _on_imported(self, result: ImportSummary) -> None:
         self._import_task = None
         self._update_actions()
         self.reload()
@@ -473,8 +438,7 @@ class RunbooksPage(BrowsePage[RunbookRow]):
             on_error=self._on_refresh_error,
         )
 
-    def _on_index_refreshed(self, result: object) -> None:
-        assert isinstance(result, RefreshReport)
+    def _on_index_refreshed(self, result: RefreshReport) -> None:
         self._refresh_task = None
         self.index_refreshed.emit(result)
         if self._refresh_pending:

@@ -56,7 +56,7 @@ def nice_ceiling(value: float, steps: tuple[float, ...] = (1.0, 2.0, 2.5, 5.0, 1
         return 1.0
     exponent = math.floor(math.log10(value))
     for step in steps:
-        candidate = step * 10**exponent
+        candidate = step * 10.0**exponent
         if candidate >= value - 1e-12:
             return candidate
     return 10.0 ** (exponent + 1)  # pragma: no cover - the loop always returns

@@ -80,8 +80,9 @@ class NotificationArea(QWidget):
         self.setVisible(False)
 
     def notifications(self) -> list[Notification]:
-        found = [self._layout.itemAt(i).widget() for i in range(self._layout.count())]
-        return [widget for widget in found if isinstance(widget, Notification)]
+        items = (self._layout.itemAt(i) for i in range(self._layout.count()))
+        widgets = (item.widget() for item in items if item is not None)
+        return [widget for widget in widgets if isinstance(widget, Notification)]
 
     def notify(self, level: Level, text: str, details: str = "") -> Notification:
         notification = Notification(level, text, details, self)

@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.workflow.runbooks import RevisionRow, diff_revisions, list_revisions
+from core.workflow.runbooks import RevisionRow, diff_revisions
+from desktop.background.runbook_jobs import load_revisions
 from desktop.background.tasks import Task
 from desktop.context import AppContext
 from desktop.widgets.table_models import Column, RowTableModel
@@ -49,11 +50,6 @@ REVISION_COLUMNS: tuple[Column[RevisionRow], ...] = (
     Column("Saved", lambda row: row.saved_at),
     Column("Title", lambda row: row.title, tooltip=lambda row: row.title),
 )
-
-
-def load_revisions(app: AppContext, runbook_id: int) -> tuple[RevisionRow, ...]:
-    with app.sessions() as session:
-        return tuple(list_revisions(session, runbook_id))
 
 
 class DiffHighlighter(QSyntaxHighlighter):
@@ -178,9 +174,7 @@ class RevisionHistoryDialog(QDialog):
     def is_loading(self) -> bool:
         return self._load_task is not None and self._load_task.is_active
 
-    def _on_loaded(self, result: object) -> None:
-        assert isinstance(result, tuple)
-        revision_rows: tuple[RevisionRow, ...] = result
+    def _on_loaded(self, revision_rows: tuple[RevisionRow, ...]) -> None:
         self._by_number = {row.revision: row for row in revision_rows}
         self.model.set_rows(sorted(revision_rows, key=lambda row: row.revision, reverse=True))
         self.error_label.hide()

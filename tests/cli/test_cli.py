@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.cli.main import EXIT_ERROR, EXIT_OK, EXIT_REJECTED_ROWS, main
+from desktop.cli.common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED_ROWS
+from desktop.cli.main import main
 
 CSV = (
     "number,short_description,description,priority,state,assigned_to,sys_created_on,sys_updated_on,"
@@ -84,6 +85,19 @@ def test_unknown_tenant_before_or_after_the_command(capsys, tmp_path: Path) -> N
     code, _, _ = run(capsys, "workspace", "init", "--tenant", "acme", "--workspace", ws)
     assert code == EXIT_OK
     assert run(capsys, "tickets", "list", "--tenant", "acme", "--workspace", ws)[0] == EXIT_OK
+
+
+def test_progress_goes_to_stderr_when_asked_and_never_with_json(capsys, tmp_path: Path, export: Path) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, err = run(capsys, "import", "tickets", str(export), "--workspace", ws)
+    assert (code, err) == (EXIT_OK, "")  # stderr is no terminal here: quiet unless asked
+    assert "2 inserted" in out
+    code, out, err = run(capsys, "import", "tickets", str(export), "--workspace", ws, "--progress")
+    assert code == EXIT_OK and "2 unchanged" in out
+    assert err.splitlines() == ["100% 2 tickets read"]  # not a terminal: whole lines, the last one always
+    code, out, err = run(capsys, "--progress", "--json", "import", "tickets", str(export), "--workspace", ws)
+    assert (code, err) == (EXIT_OK, "")
+    assert json.loads(out)["unchanged"] == 2
 
 
 def test_runbook_import_and_list(capsys, tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ What it reproduces, because each one is a way a Jira connector breaks:
 - Errors as ``{"errorMessages": [...], "errors": {}}``; 429 with ``Retry-After``, ``X-RateLimit-Limit``,
   ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (ISO 8601, ``yyyy-MM-ddTHH:mmZ``) and ``RateLimit-Reason``.
 
-Unknown paths, methods, parameters, body keys and field names are recorded in ``unexpected`` and answered 599.
+Unknown paths, methods, parameters, body keys and field names fail the test
+(:class:`~connectors.testing.fake_system.UnexpectedRequestError`) and are recorded in ``unexpected``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from connectors.base import ConnectorSettings
+from connectors.testing.fake_system import FakeSystem, FakeTicket, Misbehaviour
 from connectors.ticketing.jira import BASE_FIELDS
-from tests.connectors.fake_base import FakeSystem, FakeTicket
 
 EMAIL = "analyst@example.com"
 API_TOKEN = "cloud-token-s3cret"
@@ -198,7 +199,7 @@ class FakeJira(FakeSystem):
         return f"{self.api}/search/jql" if self.cloud else f"{self.api}/search"
 
     def _authenticated(self, request: httpx.Request) -> bool:
-        header = request.headers.get("Authorization", "")
+        header = str(request.headers.get("Authorization", ""))
         if self.cloud:
             expected = base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
             return header == f"Basic {expected}"
@@ -259,17 +260,18 @@ class FakeJira(FakeSystem):
         if max_results < 1 or max_results > 5000:
             return self.error_response(400, "The maxResults value must be between 1 and 5000.")
         size = min(max_results, self.page_size)
+        stuck = self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
         if self.cloud:
             start = 0
             token = params.get("nextPageToken")
-            if token:
+            if token and not stuck:
                 stored = self.page_tokens.get(str(token))
                 if stored is None or stored[0] != jql:
                     return self.error_response(400, "The provided next page token is invalid or expired.")
                 start = stored[1]
             chunk = matching[start : start + size]
             body: dict[str, Any] = {"issues": [self._issue(t, fields) for t in chunk]}
-            if start + size < len(matching):
+            if stuck or start + size < len(matching):
                 next_token = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
                 self.page_tokens[next_token] = (jql, start + size)
                 body |= {"nextPageToken": next_token, "isLast": False}
@@ -277,14 +279,14 @@ class FakeJira(FakeSystem):
                 body["isLast"] = True
             return httpx.Response(200, json=body)
         start = int(params.get("startAt", 0))
-        chunk = matching[start : start + size]
+        chunk = matching[0 if stuck else start : (0 if stuck else start) + size]
         return httpx.Response(
             200,
             json={
                 "expand": "schema,names",
                 "startAt": start,
                 "maxResults": size,
-                "total": len(matching),
+                "total": start + size + 1 if stuck else len(matching),
                 "issues": [self._issue(t, fields) for t in chunk],
             },
         )
@@ -303,7 +305,8 @@ class FakeJira(FakeSystem):
         tickets = list(self.tickets.values()) if self.browse_permission else []
         if bound_match:
             bound = self._instant(bound_match.group(1))
-            tickets = [t for t in tickets if t.updated_at >= bound]
+            if self.misbehaviour is None:  # both misbehaviours ignore the update bound
+                tickets = [t for t in tickets if t.updated_at >= bound]
             where = where[: bound_match.start()] + "TRUE" + where[bound_match.end() :]
         for clause in _clauses(where):
             _check_clause(clause)  # Jira parses the whole query even when no issue is there to match

@@ -9,6 +9,7 @@ reads as epoch seconds for dates, or with "strings"; AND, OR, NOT, parentheses),
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, quote, unquote
 import httpx
 
 from connectors.base import ConnectorSettings
-from tests.connectors.fake_base import FakeSystem, FakeTicket
+from connectors.testing.fake_system import FakeSystem, FakeTicket, Misbehaviour
 
 USERNAME = "Demo"
 PASSWORD = "remedy-pass-4321"
@@ -41,6 +42,25 @@ def ar_date(moment: datetime | None) -> str | None:
 
 class QualificationError(ValueError):
     pass
+
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _either(first: Predicate, second: Predicate) -> Predicate:
+    return lambda row: first(row) or second(row)
+
+
+def _both(first: Predicate, second: Predicate) -> Predicate:
+    return lambda row: first(row) and second(row)
 
 
 class Qualification:
@@ -82,21 +102,19 @@ class Qualification:
             return True
         return False
 
-    def _or(self) -> Callable[[Mapping[str, Any]], bool]:
+    def _or(self) -> Predicate:
         left = self._and()
         while self._word("OR"):
-            right, first = self._and(), left
-            left = lambda row, a=first, b=right: a(row) or b(row)  # noqa: E731
+            left = _either(left, self._and())
         return left
 
-    def _and(self) -> Callable[[Mapping[str, Any]], bool]:
+    def _and(self) -> Predicate:
         left = self._not()
         while self._word("AND"):
-            right, first = self._not(), left
-            left = lambda row, a=first, b=right: a(row) and b(row)  # noqa: E731
+            left = _both(left, self._not())
         return left
 
-    def _not(self) -> Callable[[Mapping[str, Any]], bool]:
+    def _not(self) -> Predicate:
         if self._word("NOT"):
             inner = self._not()
             return lambda row: not inner(row)
@@ -109,7 +127,7 @@ class Qualification:
             return inner
         return self._comparison()
 
-    def _comparison(self) -> Callable[[Mapping[str, Any]], bool]:
+    def _comparison(self) -> Predicate:
         kind, field = self._take()
         if kind != "field":
             raise QualificationError(f"expected a 'field', got {field!r}")
@@ -124,14 +142,7 @@ class Qualification:
         else:
             raise QualificationError(f"expected a value, got {raw!r}")
         name = field[1:-1]
-        compare = {
-            "=": lambda a, b: a == b,
-            "!=": lambda a, b: a != b,
-            "<": lambda a, b: a < b,
-            "<=": lambda a, b: a <= b,
-            ">": lambda a, b: a > b,
-            ">=": lambda a, b: a >= b,
-        }[op]
+        compare = _COMPARISONS[op]
 
         def predicate(row: Mapping[str, Any]) -> bool:
             if name not in row:
@@ -152,7 +163,7 @@ class Qualification:
 
 class FakeRemedy(FakeSystem):
     connector_type: ClassVar[str] = "remedy"
-    base_url: ClassVar[str] = "https://remedy.fake.example.com"
+    base_url: str = "https://remedy.fake.example.com"
 
     def __init__(self) -> None:
         super().__init__()
@@ -257,7 +268,7 @@ class FakeRemedy(FakeSystem):
         params = request.url.params
         rows = [self.row(t) for t in self.tickets.values()]
         try:
-            if params.get("q"):
+            if params.get("q") and self.misbehaviour is None:  # both misbehaviours ignore ``q``
                 predicate = Qualification(params["q"]).predicate
                 rows = [row for row in rows if predicate(row)]
         except QualificationError as exc:
@@ -266,8 +277,13 @@ class FakeRemedy(FakeSystem):
             name, _, direction = key.rpartition(".")
             if name not in self.row(FakeTicket("x", "", "", datetime.now(UTC), datetime.now(UTC))):
                 return self.error_response(500, f"Field not found: {name}", number=314)
-            rows.sort(key=lambda row, n=name: (row[n] is None, row[n]), reverse=direction.lower() == "desc")
-        offset = int(params.get("offset", 0))
+
+            def sort_key(row: Mapping[str, Any], name: str = name) -> tuple[bool, Any]:
+                return row[name] is None, row[name]
+
+            rows.sort(key=sort_key, reverse=direction.lower() == "desc")
+        stuck = self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
+        offset = 0 if stuck else int(params.get("offset", 0))
         limit = min(int(params.get("limit", self.page_size)), self.page_size)
         window = rows[offset : offset + limit]
         fields = params.get("fields", "")
@@ -283,7 +299,7 @@ class FakeRemedy(FakeSystem):
                 {"values": values, "_links": {"self": [{"href": f"{form_url}/{row['Entry ID']}"}]}}
             )
         links: dict[str, Any] = {"self": [{"href": str(request.url)}]}
-        if offset + limit < len(rows):
+        if stuck or offset + limit < len(rows):
             next_params = dict(params) | {"offset": str(offset + limit), "limit": str(limit)}
             links["next"] = [{"href": str(request.url.copy_with(params=next_params))}]
         return httpx.Response(200, json={"entries": entries, "_links": links})

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from connectors.base import ConnectorSettings
-from tests.connectors.fake_base import FakeSystem, FakeTicket
+from connectors.testing.fake_system import FakeSystem, FakeTicket, Misbehaviour
 
 API_KEY = "sdp-technician-key-1234"
 CLIENT_ID = "1000.CLIENTID"
@@ -44,7 +44,7 @@ def time_object(moment: datetime | None) -> dict[str, str] | None:
 
 class FakeServiceDeskPlus(FakeSystem):
     connector_type: ClassVar[str] = "servicedesk_plus"
-    base_url: ClassVar[str] = "https://sdp.fake.example.com"
+    base_url: str = "https://sdp.fake.example.com"
 
     def __init__(self, flavour: str = "onprem", portal: str = "itdesk") -> None:
         super().__init__()
@@ -202,7 +202,9 @@ class FakeServiceDeskPlus(FakeSystem):
         except (json.JSONDecodeError, AttributeError):
             return self.error_response(400, "Invalid input_data", code=4003)
         tickets = sorted(self.tickets.values(), key=lambda t: (len(t.external_id), t.external_id))
-        for criterion in self._criteria(list_info.get("search_criteria")):
+        # Both misbehaviours ignore search_criteria; one also answers start_index 1 and "more" for ever.
+        criteria = [] if self.misbehaviour is not None else self._criteria(list_info.get("search_criteria"))
+        for criterion in criteria:
             if criterion.get("field") != "last_updated_time":
                 return self.error_response(400, f"Invalid field {criterion.get('field')}", code=4001)
             bound = int(self._criterion_value(criterion))
@@ -220,11 +222,13 @@ class FakeServiceDeskPlus(FakeSystem):
             return self.error_response(400, f"Cannot sort by {sort_field}", code=4001)
         row_count = min(int(list_info.get("row_count", 10)), self.page_size)  # the server caps, quietly
         start_index = int(list_info.get("start_index", 1))
-        window = tickets[start_index - 1 : start_index - 1 + row_count]
+        stuck = self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
+        first = 0 if stuck else start_index - 1
+        window = tickets[first : first + row_count]
         body = {
             "requests": [self.render(ticket) for ticket in window],
             "list_info": {
-                "has_more_rows": start_index - 1 + row_count < len(tickets),
+                "has_more_rows": stuck or start_index - 1 + row_count < len(tickets),
                 "start_index": start_index,
                 "row_count": len(window),
                 "sort_field": sort_field or "created_time",

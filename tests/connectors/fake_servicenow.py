@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from connectors.base import ConnectorSettings
-from tests.connectors.fake_base import FakeSystem, FakeTicket, InjectedFailure
+from connectors.testing.fake_system import FakeSystem, FakeTicket, InjectedFailure, Misbehaviour
 
 KNOWN_SYSPARMS = frozenset(
     {
@@ -131,7 +131,7 @@ class _Condition:
 
 class FakeServiceNow(FakeSystem):
     connector_type: ClassVar[str] = "servicenow"
-    base_url: ClassVar[str] = "https://fake.service-now.com"
+    base_url: str = "https://fake.service-now.com"
 
     def __init__(
         self,
@@ -335,7 +335,7 @@ class FakeServiceNow(FakeSystem):
         return httpx.Response(200, json=body)
 
     def _authenticated(self, request: httpx.Request) -> bool:
-        header = request.headers.get("Authorization", "")
+        header = str(request.headers.get("Authorization", ""))
         scheme, _, credentials = header.partition(" ")
         if scheme == "Basic":
             expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
@@ -385,7 +385,13 @@ class FakeServiceNow(FakeSystem):
         if offset < 0:
             self.unexpected.append(f"GET {request.url.path}: negative sysparm_offset {offset}")
             offset = 0
-        rows, total = self._select(table, conditions, ordering, offset, limit)
+        if self.misbehaviour is not None:
+            conditions = []  # both misbehaviours drop the query's conditions, ORDERBY still applies
+        if self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER:
+            rows, _ = self._select(table, conditions, ordering, 0, limit)
+            total = offset + limit + 1  # always another page, by a Link that advances
+        else:
+            rows, total = self._select(table, conditions, ordering, offset, limit)
         display = params.get("sysparm_display_value", "false").lower()
         exclude_link = params.get("sysparm_exclude_reference_link", "false").lower() == "true"
         wanted = (
@@ -545,7 +551,11 @@ class FakeServiceNow(FakeSystem):
             inserted = {external_id: index for index, external_id in enumerate(self.tickets)}
             matching.sort(key=lambda ticket: inserted[ticket.external_id])
         for field, descending in reversed(ordering):
-            matching.sort(key=lambda ticket, f=field: self._sort_value(ticket, table, f), reverse=descending)
+
+            def sort_value(ticket: FakeTicket, field: str = field) -> Any:
+                return self._sort_value(ticket, table, field)
+
+            matching.sort(key=sort_value, reverse=descending)
         return matching[offset : offset + limit], len(matching)
 
     def _tie_break(self, clause: list[_Condition]) -> tuple[int, str] | None:

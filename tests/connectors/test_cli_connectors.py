@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from connectors.testing.fake_system import InjectedFailure
 from desktop.cli.main import EXIT_ERROR, EXIT_OK, main
-from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny
 from tests.helpers.memory_keyring import MemoryKeyring
+
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -155,3 +161,79 @@ def test_unknown_names_and_options_are_one_line_errors(
         capsys, "connectors", "add", "nosuch", "--name", "x", "--url", "https://x", "--workspace", added
     )
     assert code == EXIT_ERROR and "unknown connector type (known: tiny)" in err
+
+
+def test_an_installed_plugin_is_a_type_and_a_broken_one_is_listed_not_fatal(tmp_path: Path) -> None:
+    """The plugin packages pip-installed (no network, no build isolation) into a folder on PYTHONPATH: what
+    an analyst's ``pip install acme-runbook-desk-connector`` does, without touching this venv."""
+    sources = tmp_path / "src"
+    for package in ("example_plugin", "broken_plugin"):  # a copy: building writes egg-info beside the source
+        shutil.copytree(PLUGINS / package, sources / package)
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(target), str(sources / "example_plugin"), str(sources / "broken_plugin")],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(target)}
+    cli = Path(sys.executable).with_name("runbook-desk")
+
+    listed = subprocess.run(
+        [str(cli), "connectors", "types"], capture_output=True, text=True, env=environment, timeout=120
+    )
+    assert listed.returncode == EXIT_OK, listed.stderr
+    types = [
+        line.split()[0] for line in listed.stdout.splitlines() if not line.startswith("connector plugin")
+    ]
+    assert sorted(types) == ["example_itsm", "jira", "remedy", "servicedesk_plus", "servicenow"]
+    skipped = [line for line in listed.stdout.splitlines() if line.startswith("connector plugin")]
+    assert [line.split("'")[1].split(" =")[0] for line in skipped] == [
+        "not_a_connector",
+        "raises_on_import",
+        "servicenow_again",
+    ]
+    assert all("(from rd-broken-plugin 0.1.0) not loaded: " in line for line in skipped)
+    assert listed.stderr.count("not loaded") == 3  # logged once each
+
+    as_json = subprocess.run(
+        [str(cli), "connectors", "types", "--json"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
+    assert as_json.returncode == EXIT_OK
+    example = next(entry for entry in json.loads(as_json.stdout) if entry["type"] == "example_itsm")
+    assert example == {
+        "type": "example_itsm",
+        "name": "Example ITSM",
+        "kind": "ticketing",
+        "auth_modes": ["token"],
+        "options": [],
+        "secrets": ["token"],
+    }
+
+
+def test_run_once_syncs_what_is_due_and_then_nothing(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], added: str
+) -> None:
+    """The headless scheduler (``connectors run``) follows the desktop's rule: a never-synced connector is
+    due at once; right after its sync it is not due again until its interval has passed."""
+    for number in range(1, 4):
+        tiny.add_ticket(tiny.new_ticket(number, datetime(2026, 2, 1, tzinfo=UTC) + timedelta(minutes=number)))
+    code, out, err = run(capsys, "connectors", "run", "--once", "--workspace", added, "--json")
+    assert (code, err) == (EXIT_OK, "")
+    report = json.loads(out)
+    assert (report["config_name"], report["status"], report["new"]) == ("Tiny prod", "succeeded", 3)
+
+    code, out, _ = run(capsys, "connectors", "run", "--once", "--workspace", added)
+    assert (code, out.strip()) == (EXIT_OK, "no connector is due")
+
+
+def test_run_once_exits_1_when_a_sync_fails(
+    tiny: FakeTiny, capsys: pytest.CaptureFixture[str], added: str
+) -> None:
+    tiny.fail_next(InjectedFailure(403, message="role itil missing"))
+    code, out, _ = run(capsys, "connectors", "run", "--once", "--workspace", added)
+    assert code == EXIT_ERROR
+    assert out.startswith("Tiny prod: sync failed")

@@ -25,7 +25,7 @@ from connectors.errors import (
     ServerError,
 )
 from connectors.http import HttpClient, RetryPolicy, create_client, retry_after_seconds
-from tests.connectors.standard_suite import SleepRecorder
+from connectors.testing.standard_suite import SleepRecorder
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -1,4 +1,5 @@
-"""The scheduler with a fake clock: due configs sync, never twice at once; sync now, pause, resume, stop."""
+"""The scheduler with a fake clock and an injected sleep: due configs sync, never twice at once; sync now,
+pause, resume, stop. Nothing here waits on real time: the clock is set, the sleep advances it."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from sqlalchemy.orm import sessionmaker
 from connectors.configs import ConfigRow, create_config, get_config
 from connectors.scheduler import SyncScheduler
 from connectors.sync import SyncReport, run_sync
+from connectors.testing.fake_system import InjectedFailure
+from connectors.testing.standard_suite import SleepRecorder
 from core.store.models import SyncStatus
 from core.store.tenancy import TenantSession
-from tests.connectors.fake_base import InjectedFailure
-from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny
+
+START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = START
 
     def __call__(self) -> datetime:
         return self.now
@@ -50,9 +53,13 @@ def scheduler_for(
     calls: list[int],
     **kwargs: object,
 ) -> SyncScheduler:
+    """A scheduler whose syncs are real runs against the fake, stamped with the scheduler's clock."""
+
     async def sync(config_id: int) -> SyncReport:
         calls.append(config_id)
-        return await run_sync(sessions, config_id, transport=tiny.transport(), sleep=SleepRecorder())
+        return await run_sync(
+            sessions, config_id, transport=tiny.transport(), sleep=SleepRecorder(), clock=clock
+        )
 
     return SyncScheduler(sessions, sync=sync, clock=clock, **kwargs)  # type: ignore[arg-type]
 
@@ -68,13 +75,15 @@ def test_configs_sync_when_due_and_not_before(
         scheduler = scheduler_for(sessions, tiny, clock, calls)
         await asyncio.gather(*scheduler.tick())  # never synced: both due
         assert sorted(calls) == sorted([fast.id, slow.id])
-        clock.now = datetime.now(UTC) + timedelta(minutes=4)
+        clock.now = START + timedelta(minutes=4, seconds=59)
         assert scheduler.tick() == []
-        clock.now = datetime.now(UTC) + timedelta(minutes=6)
+        clock.now = START + timedelta(minutes=5)  # exactly the frequency after the last attempt: due
         await asyncio.gather(*scheduler.tick())
         assert calls.count(fast.id) == 2 and calls.count(slow.id) == 1
 
     asyncio.run(scenario())
+    with sessions() as session:
+        assert get_config(session, fast.id).last_sync_at == START + timedelta(minutes=5)
 
 
 def test_never_two_syncs_of_one_config_at_once(
@@ -84,6 +93,7 @@ def test_never_two_syncs_of_one_config_at_once(
 
     async def scenario() -> None:
         gate = asyncio.Event()
+        started = asyncio.Event()
         running = 0
         most = 0
 
@@ -92,6 +102,7 @@ def test_never_two_syncs_of_one_config_at_once(
             running += 1
             most = max(most, running)
             calls.append(config_id)
+            started.set()
             await gate.wait()
             running -= 1
             return await run_sync(sessions, config_id, transport=tiny.transport())
@@ -99,7 +110,7 @@ def test_never_two_syncs_of_one_config_at_once(
         scheduler = SyncScheduler(sessions, sync=slow_sync, clock=FakeClock())
         first = scheduler.tick()
         now = asyncio.ensure_future(scheduler.sync_now(config.id))
-        await asyncio.sleep(0)
+        await started.wait()  # the first sync is waiting at the gate; "sync now" has asked meanwhile
         assert scheduler.tick() == []  # running: not due again
         assert scheduler.running == {config.id}
         gate.set()
@@ -130,37 +141,45 @@ def test_pause_resume_and_sync_now_of_a_paused_config(
     assert calls == [config.id]
 
 
-def test_the_polling_loop_runs_until_stopped_and_reports(
+def test_the_polling_loop_syncs_each_time_the_frequency_has_passed_until_stopped(
     tiny: FakeTiny, sessions: sessionmaker[TenantSession], calls: list[int]
 ) -> None:
     config = make_config(sessions, "loop", minutes=1)
     clock = FakeClock()
     reports: list[SyncReport] = []
+    polled_at: list[datetime] = []
 
     async def scenario() -> None:
-        ticks = 0
+        enough = asyncio.Event()
 
         async def sleep(seconds: float) -> None:
-            nonlocal ticks
-            ticks += 1
+            """The poll interval, passed on the fake clock once the syncs this poll started are done."""
+            await scheduler.wait_for_running()
+            polled_at.append(clock.now)
+            if len(polled_at) == 6:
+                enough.set()
+                await asyncio.Event().wait()  # parked here until stop() cancels the loop
             clock.now += timedelta(seconds=seconds)
-            await asyncio.sleep(0.01)  # let the started syncs run
 
         scheduler = scheduler_for(
             sessions, tiny, clock, calls, sleep=sleep, poll_seconds=30, on_report=reports.append
         )
         scheduler.start()
-        while ticks < 6:
-            await asyncio.sleep(0.01)
+        await enough.wait()
         await scheduler.stop()
 
     asyncio.run(scenario())
-    # Synced at start, then due once a minute of fake time later (every 2 ticks of 30 s).
-    assert 2 <= calls.count(config.id) <= 4
-    assert reports and all(r.ok for r in reports)
+    assert polled_at == [START + timedelta(seconds=30 * n) for n in range(6)]
+    # Polls at 0, 30, ... 150 s; with a 1-minute frequency the syncs are at 0, 60 and 120 s.
+    assert calls == [config.id] * 3
+    assert [r.ok for r in reports] == [True, True, True]
+    with sessions() as session:
+        assert get_config(session, config.id).last_sync_at == START + timedelta(seconds=120)
 
 
-def test_an_unexpected_error_reaches_on_error(sessions: sessionmaker[TenantSession], tiny: FakeTiny) -> None:
+def test_an_unexpected_error_reaches_on_error(
+    sessions: sessionmaker[TenantSession], tiny: FakeTiny, caplog: pytest.LogCaptureFixture
+) -> None:
     config = make_config(sessions, "buggy")
     errors: list[tuple[int, BaseException]] = []
 
@@ -173,10 +192,12 @@ def test_an_unexpected_error_reaches_on_error(sessions: sessionmaker[TenantSessi
         )
         tasks = scheduler.tick()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(0)
 
     asyncio.run(scenario())
     assert [(c, str(e)) for c, e in errors] == [(config.id, "bug")]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"sync of connector {config.id} failed unexpectedly: RuntimeError('bug')"
+    ]
 
 
 def test_stop_cancels_a_running_sync_and_records_it(
@@ -187,7 +208,10 @@ def test_stop_cancels_a_running_sync_and_records_it(
         tiny.add_ticket(tiny.new_ticket(number, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=number)))
 
     async def scenario() -> None:
+        waiting = asyncio.Event()
+
         async def hanging_sleep(seconds: float) -> None:
+            waiting.set()
             await asyncio.Event().wait()  # a 429 wait that never ends
 
         tiny.fail_next(InjectedFailure(429))
@@ -197,7 +221,7 @@ def test_stop_cancels_a_running_sync_and_records_it(
 
         scheduler = SyncScheduler(sessions, sync=sync, clock=FakeClock())
         scheduler.tick()
-        await asyncio.sleep(0.05)
+        await waiting.wait()  # the sync is inside its retry wait
         assert scheduler.running == {config.id}
         await scheduler.stop()
         assert scheduler.running == frozenset()

@@ -31,11 +31,11 @@ from connectors.secrets import (
     store_secrets,
 )
 from connectors.sync import run_sync
+from connectors.testing.fake_system import InjectedFailure
+from connectors.testing.standard_suite import SleepRecorder
 from core.store.models import AuditEvent, ConnectorConfig
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
-from tests.connectors.fake_base import InjectedFailure
-from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import GOOD_TOKEN, FakeTiny
 from tests.helpers.memory_keyring import LockedKeyring, MemoryKeyring
 

@@ -12,7 +12,14 @@ import httpx
 import pytest
 
 from connectors.base import CheckProblem, Cursor, Page
-from connectors.errors import BadResponseError, PermissionDeniedError, RequestRejectedError
+from connectors.errors import (
+    BadResponseError,
+    PagingStalledError,
+    PermissionDeniedError,
+    RequestRejectedError,
+)
+from connectors.testing.fake_system import FakeTicket, InjectedFailure, Misbehaviour
+from connectors.testing.standard_suite import StandardConnectorSuite
 from connectors.ticketing.servicedesk_plus import (
     DATA_CENTRES,
     SPEC,
@@ -23,14 +30,12 @@ from connectors.ticketing.servicedesk_plus import (
     sdp_severity,
 )
 from core.store.models import TicketKind
-from tests.connectors.fake_base import FakeTicket, InjectedFailure
 from tests.connectors.fake_servicedesk_plus import (
     API_KEY,
     CLIENT_SECRET,
     REFRESH_TOKEN,
     FakeServiceDeskPlus,
 )
-from tests.connectors.standard_suite import StandardConnectorSuite
 
 T = TypeVar("T")
 T0 = datetime(2024, 3, 1, 9, 30, 0, 123000, tzinfo=UTC)
@@ -266,23 +271,16 @@ def test_ties_in_one_millisecond_across_pages_are_read_once() -> None:
     assert starts == [1, 4, 7]
 
 
-def test_a_request_updated_mid_sync_does_not_hide_an_unread_one() -> None:
-    """With start_index paging alone, moving request 1 to the end would slide request 4 below the offset."""
+def test_a_server_ignoring_search_criteria_is_stopped_instead_of_cycling() -> None:
+    """Issue 15's miss: such a server cycled start_index (2, 2, 3, ...) for ever at full CPU."""
     fake = FakeServiceDeskPlus()
-    for number in range(1, 7):
-        fake.add_ticket(ticket(number, T0 + timedelta(seconds=number)))
-    connector = connector_for(fake)
-
-    async def go() -> list[str]:
-        seen: list[str] = []
-        async for page in connector.fetch(None, page_size=3):
-            seen.extend(t.external_id for t in page.tickets)
-            if len(seen) == 3:
-                fake.tickets["1"].updated_at = T0 + timedelta(minutes=5)
-        await connector.close()
-        return seen
-
-    assert run(go()) == ["1", "2", "3", "4", "5", "6", "1"]
+    for number in range(1, 13):  # pairs share a millisecond, as ties across page boundaries do
+        fake.add_ticket(ticket(number, T0 + timedelta(minutes=10 * ((number - 1) // 2))))
+    fake.misbehaviour = Misbehaviour.IGNORES_FILTER
+    with pytest.raises(PagingStalledError, match="page 4 holds only records this sync has read already"):
+        sync(connector_for(fake), page_size=5)
+    starts = [json.loads(r.url.params["input_data"])["list_info"]["start_index"] for r in fake.requests]
+    assert starts == [1, 2, 4, 3]
 
 
 def test_only_the_record_that_set_the_cursor_counts_as_stored() -> None:

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from connectors.base import CheckProblem, CheckResult, ConnectorSettings, Cursor, Page, connector_class
-from connectors.errors import AuthenticationError, ConfigurationError
+from connectors.base import CheckProblem, CheckResult, ConnectorSettings, Cursor, Page
+from connectors.errors import AuthenticationError, ConfigurationError, PagingStalledError
+from connectors.registry import connector_class
+from connectors.testing.fake_system import InjectedFailure, Misbehaviour
+from connectors.testing.standard_suite import SleepRecorder, StandardConnectorSuite
 from connectors.ticketing.servicenow import (
-    COLUMN_MAPPING,
     FIELDS,
     ServiceNowConnector,
     date_generate,
@@ -32,9 +34,7 @@ from connectors.ticketing.servicenow import (
 from core.importing.mapping import resolve_mapping
 from core.importing.tickets import to_ticket_values
 from core.store.models import TicketKind
-from tests.connectors.fake_base import InjectedFailure
 from tests.connectors.fake_servicenow import FakeServiceNow
-from tests.connectors.standard_suite import SleepRecorder, StandardConnectorSuite
 
 BERLIN = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -244,7 +244,7 @@ def test_a_csv_export_and_the_api_give_the_same_key_and_values() -> None:
     mapping = resolve_mapping(header, file_label="export.csv")
     from_csv = to_ticket_values(dict(zip(header, row, strict=True)), mapping, BERLIN)
     from_api = normalise_record(api_record(), "incident", "https://dev.service-now.com", BERLIN)
-    assert COLUMN_MAPPING.preset == mapping.preset == "servicenow"
+    assert mapping.preset == "servicenow"
     for name in (
         "external_id",
         "source_system",
@@ -412,6 +412,29 @@ def test_a_page_hidden_by_read_acls_is_stepped_over(fake: FakeServiceNow) -> Non
     assert offsets[:2] == ["0", "3"]
 
 
+def test_the_same_records_behind_an_advancing_next_link_stop_the_sync(fake: FakeServiceNow) -> None:
+    """Issue 15's miss: the loop stepped over "nothing new" pages by the ``next`` link for ever."""
+    add(fake, 12)
+    fake.misbehaviour = Misbehaviour.SAME_PAGE_FOREVER
+    found: list[Page] = []
+
+    async def go() -> None:
+        connector = connect(fake)
+        try:
+            async for page in connector.fetch(None, page_size=5):
+                found.append(page)
+        finally:
+            await connector.close()
+
+    with pytest.raises(PagingStalledError) as stopped:
+        asyncio.run(go())
+    assert str(stopped.value).startswith(
+        "ServiceNow (fake): GET /api/now/table/incident: the paging does not"
+    )
+    assert fake.table_requests == 2
+    assert numbers(found) == [f"INC00100{n:02d}" for n in range(1, 6)]  # only the first page was stored
+
+
 def test_a_cursor_resumes_with_the_id_tie_break(fake: FakeServiceNow) -> None:
     add(fake, 8, per_second=4)
     first = pages(connect(fake), page_size=3)
@@ -498,7 +521,8 @@ def test_oauth_token_renewed_before_it_expires() -> None:
     fake = FakeServiceNow(auth_mode="oauth", token_lifetime=600)
     add(fake, 2)
     connector = connect(fake)
-    connector.clock = fake.now
+    assert connector.oauth_tokens is not None
+    connector.oauth_tokens.clock = fake.now
 
     async def go() -> None:
         async for _ in connector.fetch(None):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.connectors.standard_suite import StandardConnectorSuite
+from connectors.testing.standard_suite import StandardConnectorSuite
 from tests.connectors.tiny_connector import FakeTiny, registered
 
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import sessionmaker
 
 from connectors.configs import create_config
 from connectors.sync import run_sync
+from connectors.testing.fake_system import InjectedFailure
+from connectors.testing.standard_suite import SleepRecorder
 from core.analytics.alerts import AlertRule, evaluate_alerts
 from core.store.models import SyncRun
 from core.store.tenancy import TenantSession
-from tests.connectors.fake_base import InjectedFailure
-from tests.connectors.standard_suite import SleepRecorder
 from tests.connectors.tiny_connector import FakeTiny
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

@@ -1,25 +1,27 @@
 """A tiny connector and its fake system: the engine's, the CLI's and the standard suite's own test subject.
 
-Deliberately small but honest: it subclasses the real :class:`~connectors.base.Connector`, builds its client
-through :meth:`Connector.create` (so ``transport`` and ``sleep`` are injected the way the real connectors
-get them), subtracts its timestamp precision from the cursor when it builds the query, and pages with an
-offset. The fake answers in a JSON shape of its own, checks a bearer token and filters by the query.
+Deliberately small but honest, and the shortest example of a connector on the framework: it subclasses the
+real :class:`~connectors.base.Connector`, builds its client through :meth:`Connector.create` (so ``transport``
+and ``sleep`` are injected the way the real connectors get them), and supplies one
+:class:`~connectors.base.HttpStream` (the request and the parsing; the page loop is the base's). The query
+starts its precision before the cursor (``since``) and pages by keyset (``after`` the last record read), so
+a record edited mid-sync cannot make it skip one. The fake answers in a JSON shape of its own, checks a
+bearer token and filters by the query.
 
-It is not in ``CONNECTOR_MODULES``: tests register it with :func:`registered` so it never leaks into the
-registry other tests see.
+It is not a built-in: tests register it with :func:`registered` so it never leaks into the registry other
+tests see.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
 
-from connectors import base  # registered() swaps the registry
 from connectors.base import (
     AuthMode,
     ClientOptions,
@@ -30,14 +32,16 @@ from connectors.base import (
     ConnectorSpec,
     Cursor,
     FieldType,
-    Page,
-    RecordFailure,
+    HttpStream,
+    PageRequest,
+    StreamPage,
 )
 from connectors.errors import BadResponseError
 from connectors.http import RetryPolicy, Sleep
-from core.importing.tickets import TicketValues
+from connectors.registry import ConnectorRegistry, use_registry
+from connectors.testing.fake_system import FakeSystem, Misbehaviour
 from core.store.models import TicketKind
-from tests.connectors.fake_base import FakeSystem
+from core.store.tickets import TicketValues
 
 GOOD_TOKEN = "tiny-token-3f9a7c51e2"
 TICKETS_PATH = "/api/tickets"
@@ -85,33 +89,8 @@ class TinyConnector(Connector):
     async def probe(self) -> None:
         await self.http.get_json("/api/me")
 
-    async def fetch(self, since: Cursor | None, *, page_size: int | None = None) -> AsyncIterator[Page]:
-        limit = page_size or 5
-        offset = 0
-        params: dict[str, Any] = {"limit": limit}
-        if since is not None and since.updated_at is not None:
-            params["since"] = (since.updated_at - self.spec.timestamp_precision).isoformat()
-        while True:
-            body = await self.http.get_json(TICKETS_PATH, params=params | {"offset": offset})
-            try:
-                records = body["records"]
-                has_more = bool(body["has_more"])
-            except (KeyError, TypeError) as exc:
-                raise BadResponseError(self.name, f"GET {TICKETS_PATH}: no records in the answer") from exc
-            tickets: list[TicketValues] = []
-            failures: list[RecordFailure] = []
-            for record in records:
-                try:
-                    tickets.append(self._normalise(record))
-                except (KeyError, ValueError) as exc:
-                    failures.append(RecordFailure(record.get("id"), f"unreadable record: {exc}"))
-            cursor = (
-                Cursor(tickets[-1].updated_at, tickets[-1].external_id) if tickets else (since or Cursor())
-            )
-            yield Page(tuple(tickets), cursor, tuple(failures))
-            if not has_more or not records:
-                return
-            offset += len(records)
+    def streams(self, since: Cursor | None, page_size: int | None) -> list[HttpStream[Any]]:
+        return [_TicketsStream(self, since, page_size or 5)]
 
     def _normalise(self, record: Mapping[str, Any]) -> TicketValues:
         updated = datetime.fromisoformat(record["updated"])
@@ -133,6 +112,49 @@ class TinyConnector(Connector):
             source_url=None,
             raw_payload=dict(record),
         )
+
+
+# A keyset position: the (updated, id) of the last record read.
+_After = tuple[datetime, str]
+
+
+class _TicketsStream(HttpStream[_After]):
+    def __init__(self, connector: TinyConnector, since: Cursor | None, limit: int) -> None:
+        super().__init__(connector, since)
+        self.tiny = connector
+        self.limit = limit
+
+    def request(self, token: _After | None) -> PageRequest:
+        params: dict[str, Any] = {"limit": self.limit}
+        if self.since is not None and self.since.updated_at is not None:
+            params["since"] = (self.since.updated_at - TinyConnector.spec.timestamp_precision).isoformat()
+        if token is not None:
+            params["after"] = f"{token[0].isoformat()}|{token[1]}"
+        return PageRequest("GET", TICKETS_PATH, params)
+
+    def records(self, body: Any, request: PageRequest) -> Sequence[Mapping[str, Any]]:
+        records = body.get("records") if isinstance(body, Mapping) else None
+        if not isinstance(records, list) or not isinstance(body.get("has_more"), bool):
+            raise BadResponseError(self.tiny.name, f"GET {TICKETS_PATH}: no records in the answer")
+        return records
+
+    async def normalise(self, record: Mapping[str, Any]) -> TicketValues:
+        try:
+            return self.tiny._normalise(record)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"unreadable record: {exc}") from exc
+
+    def record_id(self, record: Mapping[str, Any]) -> str | None:
+        record_id = record.get("id")
+        return record_id if isinstance(record_id, str) else None
+
+    def next_page_token(self, page: StreamPage[_After]) -> _After | None:
+        if not page.body["has_more"] or not page.records:
+            return None
+        last = next((t for t in reversed(page.tickets) if t.updated_at is not None), None)
+        if last is None or last.updated_at is None:
+            raise BadResponseError(self.tiny.name, f"GET {TICKETS_PATH}: no readable record on the page")
+        return last.updated_at, last.external_id
 
 
 class FakeTiny(FakeSystem):
@@ -161,16 +183,29 @@ class FakeTiny(FakeSystem):
         return self.not_understood(request)
 
     def _list(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        if set(params) - {"since", "after", "limit"}:
+            self.not_understood(request)
         since = self.query_since(request)
-        limit = min(int(request.url.params.get("limit", "50")), self.page_size)
-        offset = int(request.url.params.get("offset", "0"))
+        after = None
+        if "after" in params:
+            moment, _, last_id = params["after"].partition("|")
+            after = (datetime.fromisoformat(moment), last_id)
+        if self.misbehaviour is not None:  # both ignore the filters; one also never ends
+            since = after = None
+        limit = min(int(params.get("limit", "50")), self.page_size)
         selected = sorted(
-            (t for t in self.tickets.values() if since is None or t.updated_at >= since),
+            (
+                t
+                for t in self.tickets.values()
+                if (since is None or t.updated_at >= since)
+                and (after is None or (t.updated_at, t.external_id) > after)
+            ),
             key=lambda t: (t.updated_at, t.external_id),
         )
-        chunk = selected[offset : offset + limit]
-        records = [self._render(t) for t in chunk]
-        return httpx.Response(200, json={"records": records, "has_more": offset + limit < len(selected)})
+        records = [self._render(t) for t in selected[:limit]]
+        more = len(selected) > limit or self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
+        return httpx.Response(200, json={"records": records, "has_more": more})
 
     def _render(self, ticket: Any) -> dict[str, Any]:
         record = {
@@ -203,14 +238,5 @@ class FakeTiny(FakeSystem):
 @contextmanager
 def registered() -> Iterator[None]:
     """The tiny connector in the registry (and only it: the real connector modules are not loaded)."""
-    saved_registry = dict(base._REGISTRY)
-    saved_modules = base.CONNECTOR_MODULES
-    base._REGISTRY.clear()
-    base._REGISTRY["tiny"] = TinyConnector
-    base.CONNECTOR_MODULES = ()
-    try:
+    with use_registry(ConnectorRegistry((), find_plugins=None, classes=(TinyConnector,))):
         yield
-    finally:
-        base._REGISTRY.clear()
-        base._REGISTRY.update(saved_registry)
-        base.CONNECTOR_MODULES = saved_modules

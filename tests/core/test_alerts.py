@@ -18,14 +18,11 @@ from core.analytics.alerts import (
     SYSTEM_ACTOR,
     AlertChanges,
     AlertRule,
-    AlertSettings,
     active_alerts,
     alert_history,
-    alert_settings,
     evaluate_alerts,
-    set_alert_settings,
 )
-from core.matching.analysis import Thresholds, set_tenant_thresholds
+from core.settings import AlertSettings, Thresholds, load_settings, save_settings
 from core.store.models import (
     Alert,
     Analysis,
@@ -121,16 +118,17 @@ def add_tickets(
 
 def test_settings_default_round_trip_and_are_audited(sessions: sessionmaker[TenantSession]) -> None:
     with sessions() as session:
-        assert alert_settings(session) == AlertSettings()
+        assert load_settings(session, AlertSettings) == AlertSettings()
     changed = AlertSettings(sync_failures=5, unlinked_count=10, unlinked_window_hours=6, rate_limit_ratio=0.2)
     with sessions.begin() as session:
-        set_alert_settings(session, changed, actor="ana")
+        save_settings(session, changed, actor="ana")
     with sessions() as session:
-        assert alert_settings(session) == changed
+        assert load_settings(session, AlertSettings) == changed
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "settings.alerts")).one()
     assert event.actor == "ana"
     assert event.after is not None
-    assert event.after["alert_sync_failures"] == 5
+    assert event.before is not None and event.before["sync_failures"] == 3
+    assert event.after["sync_failures"] == 5
 
 
 @pytest.mark.parametrize(
@@ -197,7 +195,7 @@ def test_sync_failures_alert_is_raised_once_and_cleared(sessions: sessionmaker[T
 def test_sync_failure_threshold_comes_from_settings(sessions: sessionmaker[TenantSession]) -> None:
     add_config(sessions, failures=3)
     with sessions.begin() as session:
-        set_alert_settings(session, AlertSettings(sync_failures=5), actor="ana")
+        save_settings(session, AlertSettings(sync_failures=5), actor="ana")
     assert evaluate(sessions).raised == ()
     assert len(evaluate(sessions, settings=AlertSettings(sync_failures=2)).raised) == 1
 
@@ -252,10 +250,10 @@ def test_low_confidence_alert_compares_the_rolling_mean_with_the_review_threshol
     )
 
     with sessions.begin() as session:  # a lower review threshold: 0.45 is fine now
-        set_tenant_thresholds(session, Thresholds(existing=0.7, partial=0.4))
+        save_settings(session, Thresholds(existing=0.7, partial=0.4))
     assert len(evaluate(sessions, settings=settings).cleared) == 1
     with sessions.begin() as session:
-        set_tenant_thresholds(session, Thresholds(existing=0.7, partial=0.5))
+        save_settings(session, Thresholds(existing=0.7, partial=0.5))
     assert len(evaluate(sessions, settings=settings).raised) == 1
 
     # Ten newer, better analyses: the last ten average 0.9 (the rolling window moved past the bad ones).

@@ -30,7 +30,8 @@ from core.matching.embedding_onnx import (
     default_embedder,
     export_onnx,
 )
-from core.matching.engine import open_engine, ticket_text
+from core.matching.engine import open_engine
+from core.matching.text import ticket_text
 from core.store.models import RunbookSection, Ticket
 from core.store.workspace import Workspace
 from tests.conftest import DEMO_DIR

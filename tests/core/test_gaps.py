@@ -19,25 +19,24 @@ from sqlalchemy import select
 
 from core.analytics.gap_report import CSV_COLUMNS, render_csv, render_html
 from core.analytics.gaps import (
-    GapAnalysisCancelledError,
     GapQuery,
     GapReport,
-    GapSettings,
     Trend,
     analyse_gaps,
     cluster_vectors,
     dismiss_gap,
     draft_from_gap,
     engine_ticket_vectors,
-    gap_settings,
     restore_gap,
-    set_gap_settings,
 )
+from core.errors import OperationCancelledError
 from core.matching.embedding import SentenceTransformerEmbedder
 from core.matching.engine import MatchingEngine, open_engine
+from core.settings import GapSettings, load_settings, save_settings
 from core.store.models import AuditEvent, LinkDecision, Ticket, TicketRunbookLink
 from core.store.workspace import Workspace
 from tests.conftest import DEMO_DIR
+from tests.helpers.progress import RecordingProgress
 
 pytestmark = pytest.mark.slow
 FIXED_NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -235,31 +234,28 @@ def test_an_approved_link_covers_a_ticket(analysed_demo: Workspace, engine: Matc
 
 def test_progress_and_cancel(analysed_demo: Workspace, engine: MatchingEngine) -> None:
     sessions = analysed_demo.session_factory()
-    seen: list[tuple[int, int, str]] = []
+    progress = RecordingProgress()
     analyse_gaps(
-        sessions,
-        engine_ticket_vectors(engine, sessions),
-        engine.embedder.model_id,
-        progress=lambda done, total, message: seen.append((done, total, message)),
+        sessions, engine_ticket_vectors(engine, sessions), engine.embedder.model_id, progress=progress
     )
+    seen = progress.reports
     assert seen[0][0] == 0 and seen[-1][:2] == (100, 100)
     assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
-    with pytest.raises(GapAnalysisCancelledError):
+    stopping = RecordingProgress(cancel_after=2)
+    with pytest.raises(OperationCancelledError, match="gap analysis cancelled"):
         analyse_gaps(
-            sessions,
-            engine_ticket_vectors(engine, sessions),
-            engine.embedder.model_id,
-            cancelled=lambda: True,
+            sessions, engine_ticket_vectors(engine, sessions), engine.embedder.model_id, progress=stopping
         )
+    assert len(stopping.reports) == 2  # stopped at the first check after the cancel, not at the end
 
 
 def test_gap_settings_round_trip(analysed_demo: Workspace) -> None:
     sessions = analysed_demo.session_factory()
     with sessions.begin() as session:
-        assert gap_settings(session) == GapSettings()
-        set_gap_settings(session, GapSettings(severity_weights={"high": 10.0}, min_cluster_size=3))
+        assert load_settings(session, GapSettings) == GapSettings()
+        save_settings(session, GapSettings(severity_weights={"high": 10.0}, min_cluster_size=3))
     with sessions() as session:
-        stored = gap_settings(session)
+        stored = load_settings(session, GapSettings)
     assert stored.min_cluster_size == 3
     assert stored.weight("HIGH") == 10.0 and stored.weight("low") == 1.0 and stored.weight(None) == 1.0
     with pytest.raises(ValueError, match="min_cluster_size"):

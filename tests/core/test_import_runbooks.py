@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.errors import ImportFailedError
+from core.errors import ImportFailedError, OperationCancelledError
 from core.importing import import_runbooks
 from core.store.models import AuditEvent, Runbook, RunbookSource, RunbookStatus
+from tests.helpers.progress import RecordingProgress
 
 VPN = """---
 title: VPN client cannot connect
@@ -128,3 +129,12 @@ def test_csv_without_body_column_fails_naming_it(sessions, tmp_path: Path) -> No
     path.write_text("title,notes\nx,y\n", encoding="utf-8")
     with pytest.raises(ImportFailedError, match="required field 'body'"):
         import_runbooks(sessions, path)
+
+
+def test_progress_counts_runbooks_and_a_cancel_keeps_those_imported(sessions, tmp_path: Path) -> None:
+    files = {f"rb{i}.md": f"# Runbook {i}\n\n1. Step {i}.\n" for i in range(5)}
+    progress = RecordingProgress(cancel_after=2)
+    with pytest.raises(OperationCancelledError, match="runbook import cancelled"):
+        import_runbooks(sessions, folder(tmp_path, files), progress=progress)
+    assert progress.reports == [(1, None, "1 runbooks"), (2, None, "2 runbooks")]  # no total: a busy bar
+    assert len(runbooks(sessions)) == 2  # one transaction per runbook: both kept

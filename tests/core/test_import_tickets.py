@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from core.errors import ImportFailedError
+from core.errors import ImportFailedError, OperationCancelledError
 from core.importing import import_tickets
-from core.store.models import AuditEvent, Ticket
+from core.store.models import UNKNOWN_INSTANCE, AuditEvent, ConnectorConfig, Ticket
+from core.store.tickets import instance_of
+from tests.helpers.progress import RecordingProgress
 
 SN_HEADER = (
     "number,short_description,description,priority,state,assigned_to,sys_created_on,sys_updated_on,"
@@ -224,23 +226,18 @@ def test_truncated_json_keeps_the_records_before_the_break(sessions, tmp_path: P
 
 def test_progress_cancel_and_audit(sessions, tmp_path: Path) -> None:
     rows = [f"INC{i},ticket {i},d,3,New,,,,,," for i in range(50)]
-    seen: list[tuple[int, float]] = []
-    summary = import_tickets(
-        sessions,
-        servicenow_csv(tmp_path, rows),
-        batch_size=10,
-        progress=lambda done, fraction: seen.append((done, fraction)),
-        cancelled=lambda: len(seen) >= 2,
-    )
-    assert summary.cancelled
-    assert summary.inserted == 20  # two committed batches, nothing half-written
-    assert [done for done, _fraction in seen] == [10, 20, 20]  # the last call closes the progress bar
-    assert 0 < seen[0][1] <= seen[1][1] <= 1
+    progress = RecordingProgress(cancel_after=2)
+    with pytest.raises(OperationCancelledError, match="after 20 rows"):
+        import_tickets(sessions, servicenow_csv(tmp_path, rows), batch_size=10, progress=progress)
+    assert [message for _done, _total, message in progress.reports] == ["10 tickets read", "20 tickets read"]
+    assert 0 < progress.reports[0][0] <= progress.reports[1][0] <= 1000
+    assert {total for _done, total, _message in progress.reports} == {1000}  # thousandths of the file
     with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 20  # two batches, nothing half-written
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "import.tickets")).all()
-    assert len(events) == 1
+    assert len(events) == 1  # a cancelled import is audited with what it committed
     assert events[0].after is not None
-    assert events[0].after["inserted"] == 20
+    assert events[0].after["inserted"] == 20 and events[0].after["cancelled"] is True
 
 
 def test_same_ticket_twice_in_one_file_is_one_row(sessions, tmp_path: Path) -> None:
@@ -249,3 +246,91 @@ def test_same_ticket_twice_in_one_file_is_one_row(sessions, tmp_path: Path) -> N
     assert summary.inserted == 1
     assert len(tickets(sessions)) == 1
     assert tickets(sessions)[0].title == "printer OFFLINE 3rd floor"
+
+
+# --- which instance an export belongs to (the identity rule in core.store.models) -------------------------
+
+
+def add_connector(sessions, connector_type: str, base_url: str, name: str) -> None:
+    """A configured connector as the store holds it (what connectors.configs writes)."""
+    with sessions.begin() as session:
+        session.add(
+            ConnectorConfig(
+                tenant_id=session.tenant_id,
+                connector_type=connector_type,
+                name=name,
+                config_json={"base_url": base_url},
+            )
+        )
+
+
+def instances(sessions) -> list[tuple[str, str]]:
+    return sorted((t.source_instance, t.external_id) for t in tickets(sessions))
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("https://Acme.service-now.com/now/nav/ui/classic/params/target/incident.do", "acme.service-now.com"),
+        ("acme.service-now.com", "acme.service-now.com"),
+        ("acme.service-now.com.", "acme.service-now.com"),
+        ("http://jira.corp.example:8080/jira", "jira.corp.example:8080"),
+        ("https://jira.corp.example:443/", "jira.corp.example"),
+        ("  ", UNKNOWN_INSTANCE),
+    ],
+)
+def test_an_instance_is_its_host_with_any_unusual_port(address: str, key: str) -> None:
+    assert instance_of(address) == key
+
+
+def test_an_export_belongs_to_its_systems_only_known_instance(sessions, tmp_path: Path) -> None:
+    add_connector(sessions, "servicenow", "https://acme.service-now.com", "Acme")
+    add_connector(sessions, "jira", "https://corp.atlassian.net", "Jira")  # another system: no say
+    import_tickets(sessions, servicenow_csv(tmp_path))
+    assert instances(sessions) == [
+        ("acme.service-now.com", "INC0010001"),
+        ("acme.service-now.com", "INC0010002"),
+    ]
+
+
+def test_with_two_instances_known_an_export_must_say_which_it_came_from(sessions, tmp_path: Path) -> None:
+    add_connector(sessions, "servicenow", "https://acme.service-now.com", "Acme")
+    add_connector(sessions, "servicenow", "https://globex.service-now.com", "Globex")
+    export = servicenow_csv(tmp_path)
+    with pytest.raises(
+        ImportFailedError,
+        match=r"servicenow: 2 instances are known \(acme\S+, globex\S+\); say which .*--instance HOST",
+    ):
+        import_tickets(sessions, export)
+    assert tickets(sessions) == []  # refused before the first row was written
+
+    assert (
+        import_tickets(sessions, export, instance="https://globex.service-now.com/now/nav/ui").inserted == 2
+    )
+    assert import_tickets(sessions, export, instance="acme.service-now.com").inserted == 2  # same numbers
+    assert import_tickets(sessions, export, instance="acme.service-now.com").unchanged == 2
+    assert [instance for instance, _ in instances(sessions)] == ["acme.service-now.com"] * 2 + [
+        "globex.service-now.com"
+    ] * 2
+    with pytest.raises(ImportFailedError, match=r"--instance acme:x: .*port"):
+        import_tickets(sessions, export, instance="acme:x")
+
+
+def test_rows_of_unknown_instance_join_the_first_instance_and_stay_apart_once_there_are_two(
+    sessions, tmp_path: Path
+) -> None:
+    export = servicenow_csv(tmp_path)
+    import_tickets(sessions, export)  # nothing configured yet: the instance is unknown
+    assert [instance for instance, _ in instances(sessions)] == [UNKNOWN_INSTANCE] * 2
+
+    add_connector(sessions, "servicenow", "https://acme.service-now.com", "Acme")
+    assert import_tickets(sessions, export).inserted == 0  # the only instance takes its rows over
+    assert [instance for instance, _ in instances(sessions)] == ["acme.service-now.com"] * 2
+
+    with sessions.begin() as session:
+        session.execute(update(Ticket).values(source_instance=UNKNOWN_INSTANCE))  # as if imported early
+    add_connector(sessions, "servicenow", "https://globex.service-now.com", "Globex")
+    assert import_tickets(sessions, export, instance="globex.service-now.com").inserted == 2
+    assert [instance for instance, _ in instances(sessions)] == [UNKNOWN_INSTANCE] * 2 + [
+        "globex.service-now.com"
+    ] * 2  # with two instances an unknown row could be either's: it is left alone

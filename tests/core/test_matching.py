@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import sessionmaker
 
+from core.errors import OperationCancelledError
 from core.importing import import_runbooks, import_tickets
-from core.matching.analysis import Thresholds, analyze_pending, set_tenant_thresholds, tenant_thresholds
+from core.matching.analysis import analyze_pending
 from core.matching.embedding import SentenceTransformerEmbedder
 from core.matching.embedding_cache import CachedEmbedder
 from core.matching.engine import MatchingEngine, open_engine
+from core.settings import Thresholds, load_settings, save_settings
 from core.store.models import (
     Analysis,
     AnalysisDecision,
@@ -27,6 +29,7 @@ from core.store.models import (
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 from tests.conftest import DEMO_DIR
+from tests.helpers.progress import RecordingProgress
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +190,25 @@ def test_reanalysis_of_unchanged_tickets_embeds_nothing(
     assert analyze_pending(engine, sessions).analysed == 1
 
 
+def test_cancelled_analysis_keeps_the_batches_it_committed(
+    workspace: Workspace, embedder, tmp_path: Path
+) -> None:
+    sessions = workspace.session_factory()
+    import_few_runbooks(sessions, tmp_path)
+    rows = "".join(f"INC{i},outlook wont open {i},stuck on loading profile\n" for i in range(5))
+    (tmp_path / "t.csv").write_text(f"number,short_description,description\n{rows}", encoding="utf-8")
+    import_tickets(sessions, tmp_path / "t.csv")
+    engine = engine_for(workspace, embedder)
+    engine.refresh()
+    progress = RecordingProgress(cancel_after=1)
+    with pytest.raises(OperationCancelledError, match="ticket analysis cancelled"):
+        analyze_pending(engine, sessions, batch_size=2, progress=progress)
+    assert progress.reports == [(2, 5, "analysed 2 of 5 tickets")]
+    with sessions() as session:
+        assert len(session.scalars(select(Analysis)).all()) == 2
+    assert analyze_pending(engine, sessions).analysed == 3  # the rest, on the next run
+
+
 def test_index_repairs_only_what_differs(workspace: Workspace, embedder, tmp_path: Path) -> None:
     sessions = workspace.session_factory()
     first = add_runbook(sessions, "Disk full on Linux", "## Symptoms\nNo space left on device", "disk")
@@ -239,9 +261,9 @@ def test_thresholds_are_per_tenant(workspace: Workspace, embedder, tmp_path: Pat
     workspace.ensure_tenant("loose")
     strict, loose = workspace.session_factory("default"), workspace.session_factory("loose")
     with loose.begin() as session:
-        set_tenant_thresholds(session, Thresholds(existing=0.0, partial=0.0))
+        save_settings(session, Thresholds(existing=0.0, partial=0.0))
     with strict() as session:
-        assert tenant_thresholds(session) == Thresholds()
+        assert load_settings(session, Thresholds) == Thresholds()
     # No runbook covers a badge reader: a low confidence the two tenants' thresholds judge differently.
     csv_text = (
         "number,short_description,description\nINC1,badge reader broken,door 3 badge reader flashes red\n"

@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core.matching.analysis import analyze_ticket
 from core.matching.engine import MatchingEngine, SimilarTicket, open_engine
+from core.queries import ticket_facets
 from core.store.models import (
     Analysis,
     AnalysisDecision,
@@ -42,7 +43,6 @@ from core.workflow.review import (
     load_review_queue,
     load_ticket_review,
     queue_counts,
-    queue_facets,
     record_draft,
     reject,
     runbook_choices,
@@ -162,9 +162,12 @@ def test_queue_filters(demo_sessions: sessionmaker[TenantSession]) -> None:
     everything = queue(demo_sessions)
     with demo_sessions() as session:
         tickets = {t.id: t for t in session.scalars(select(Ticket))}
-        facets = queue_facets(session)
+        facets = ticket_facets(session)
     assert facets.source_systems == ("servicenow",)
     assert "high" in facets.severities
+    assert facets.severities == tuple(sorted({t.severity for t in tickets.values() if t.severity}))
+    assert facets.categories == tuple(sorted({t.category for t in tickets.values() if t.category}))
+    assert facets.categories, "the demo tickets have categories"
 
     flagged = queue(demo_sessions, QueueFilters(decisions=frozenset({AnalysisDecision.FLAG_REVIEW})))
     assert flagged == [row for row in everything if row.decision is AnalysisDecision.FLAG_REVIEW]

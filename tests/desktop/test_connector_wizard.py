@@ -66,7 +66,8 @@ def context(workspace: Workspace, runner: TaskRunner) -> AppContext:
 
 
 def new_wizard(qtbot, context: AppContext, transport_factory) -> ConnectorWizard:  # type: ignore[no-untyped-def]
-    wizard = ConnectorWizard(context, transport_factory=transport_factory)
+    context.transport_factory = transport_factory
+    wizard = ConnectorWizard(context)
     qtbot.addWidget(wizard)
     wizard.show()
     return wizard
@@ -93,7 +94,7 @@ def test_servicenow_from_wizard_to_the_review_queue(
     qtbot.addWidget(window)
     window.show()
     page = window.connectors_page
-    page.transport_factory = lambda _settings: fake.transport()
+    window.context.transport_factory = lambda _settings: fake.transport()
     window.show_page(CONNECTORS_PAGE)
     assert window.current_page() is page
 
@@ -161,10 +162,12 @@ def test_servicenow_from_wizard_to_the_review_queue(
 def test_jira_cloud_is_saved_and_synced(
     qtbot, workspace: Workspace, context: AppContext, memory_keyring: MemoryKeyring
 ) -> None:
+    from desktop.background.sync_jobs import SyncDispatcher
     from desktop.pages.connectors import ConnectorsPage
 
     fake = jira()
-    page = ConnectorsPage(context, transport_factory=lambda _settings: fake.transport())
+    context.transport_factory = lambda _settings: fake.transport()
+    page = ConnectorsPage(context, SyncDispatcher(context))
     qtbot.addWidget(page)
     page.show()
     wizard = page.open_add_wizard()
@@ -374,7 +377,8 @@ def test_edit_mode_shows_secrets_as_stored_and_keeps_them_unless_typed(
         options=settings.options,
         secrets=settings.secrets,
     )
-    wizard = ConnectorWizard(context, transport_factory=lambda _s: fake.transport(), existing=row)
+    context.transport_factory = lambda _s: fake.transport()
+    wizard = ConnectorWizard(context, existing=row)
     qtbot.addWidget(wizard)
     wizard.show()
     assert wizard.currentId() == WHERE_PAGE
@@ -402,7 +406,7 @@ def test_edit_mode_shows_secrets_as_stored_and_keeps_them_unless_typed(
 
 def test_preview_model_passes_the_model_tester(qtbot) -> None:
     fake = servicenow()
-    from connectors.base import connector_class
+    from connectors.registry import connector_class
 
     async def first_records() -> list:  # type: ignore[type-arg]
         connector = connector_class("servicenow").create(fake.settings(), transport=fake.transport())

@@ -14,11 +14,12 @@ from PySide6.QtWidgets import QWizard
 from sqlalchemy import func, select
 
 from connectors.configs import ConfigRow, create_config, update_config
+from connectors.runs import ConnectorOverviewRow, SyncRunRow
 from connectors.secrets import SERVICE_NAME
 from connectors.sync import ALERT_AFTER_FAILURES
 from core.store.models import SyncRun, Ticket
 from core.store.workspace import Workspace
-from desktop.background.connector_jobs import ConnectorOverviewRow, SyncRunRow
+from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import TaskRunner
 from desktop.context import AppContext
 from desktop.main_window import CONNECTORS_PAGE, PAGE_TITLES, MainWindow
@@ -76,7 +77,8 @@ def add_config(
 
 
 def make_page(qtbot, context: AppContext, fake: FakeServiceNow) -> ConnectorsPage:  # type: ignore[no-untyped-def]
-    page = ConnectorsPage(context, transport_factory=lambda _settings: fake.transport())
+    context.transport_factory = lambda _settings: fake.transport()
+    page = ConnectorsPage(context, SyncDispatcher(context))
     qtbot.addWidget(page)
     page.show()
     qtbot.waitUntil(lambda: page.loaded_once and not page.is_loading(), timeout=WAIT_MS)
@@ -216,7 +218,8 @@ def test_the_scheduler_syncs_due_active_connectors_only(
     add_config(context, fake, "active one")
     add_config(context, fake, "paused one", active=False)
     page = make_page(qtbot, context, fake)
-    page.start_scheduler()
+    page.reload()
+    page.scheduler.start()
     # Wait on the outcome, not on "a sync is running": on a busy machine the sync can start and finish
     # between two polls of that condition.
     qtbot.waitUntil(lambda: synced_runs(context) >= 1, timeout=WAIT_MS)
@@ -228,6 +231,7 @@ def test_the_scheduler_syncs_due_active_connectors_only(
     assert page.scheduler.poll() is not None
     settle(qtbot, page)
     assert len(page.history_model.rows) <= 1
+    page.scheduler.stop()
     page.stop()
     assert not page.scheduler.active and page.reload() is None
 
@@ -306,7 +310,7 @@ def test_three_failed_runs_raise_the_alert_in_the_nav_rail_and_status_bar(
     qtbot.addWidget(window)
     window.show()
     page = window.connectors_page
-    page.transport_factory = lambda _settings: fake.transport()
+    window.context.transport_factory = lambda _settings: fake.transport()
     row = add_config(window.context, fake, good=False)
     nav = window.nav_list.item(CONNECTORS_PAGE)
     window.show_page(CONNECTORS_PAGE)
@@ -340,11 +344,12 @@ def test_the_window_starts_and_stops_the_scheduler(qtbot, workspace: Workspace, 
     qtbot.addWidget(window)
     window.show()
     assert window.stack.widget(CONNECTORS_PAGE) is window.connectors_page
-    assert not window.connectors_page.scheduler.active
-    window.connectors_page.start_scheduler()
-    assert window.connectors_page.scheduler.active
+    assert window.connectors_page.scheduler is window.sync_scheduler
+    assert not window.sync_scheduler.active
+    window.start_syncs()
+    assert window.sync_scheduler.active
     window.close()
-    assert not window.connectors_page.scheduler.active
+    assert not window.sync_scheduler.active
 
 
 def test_add_from_the_empty_page_opens_the_wizard(qtbot, context: AppContext, fake: FakeServiceNow) -> None:

@@ -16,15 +16,17 @@ from PySide6.QtCore import QDate, QSettings, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from sqlalchemy import select
 
-from core.analytics.gaps import GapAnalysisCancelledError, GapReport
+from core.analytics.gaps import GapReport
+from core.progress import Progress, raise_if_cancelled
 from core.store.models import AuditEvent, GapDismissal
 from core.store.workspace import Workspace
 from core.workflow.drafts import RunbookDraft
+from desktop.background import gap_jobs
 from desktop.background.tasks import TaskRunner
 from desktop.context import AppContext
 from desktop.main_window import GAPS_PAGE, MainWindow
-from desktop.pages import gaps as gaps_page_module
-from desktop.pages.gaps import GapsPage, GapTableModel, ParetoChart
+from desktop.pages.gaps import GapsPage, GapTableModel
+from desktop.widgets.pareto_chart import ParetoChart
 
 pytestmark = pytest.mark.slow
 WAIT_MS = 30_000
@@ -131,12 +133,13 @@ def test_not_a_gap_removes_it_reranks_and_is_audited(qtbot, page: GapsPage, cont
 
 
 def test_cancel_stops_the_analysis(qtbot, page: GapsPage, monkeypatch: pytest.MonkeyPatch) -> None:
-    def wait_for_cancel(*_args: object, cancelled, **_kwargs: object) -> GapReport:
-        while not cancelled():  # on the worker thread: wait for the page's cancel
+    def wait_for_cancel(*_args: object, progress: Progress, **_kwargs: object) -> GapReport:
+        while not progress.cancelled:  # on the worker thread: wait for the page's cancel
             threading.Event().wait(0.005)
-        raise GapAnalysisCancelledError("cancelled")
+        raise_if_cancelled(progress, "gap analysis")
+        raise AssertionError("raise_if_cancelled returned after a cancel")
 
-    monkeypatch.setattr(gaps_page_module, "analyse_gaps", wait_for_cancel)
+    monkeypatch.setattr(gap_jobs, "analyse_gaps", wait_for_cancel)
     task = page.start_analysis()
     assert task is not None and page.cancel_button.isEnabled() and not page.analyse_button.isEnabled()
     assert page.start_analysis() is None  # one at a time
@@ -146,14 +149,17 @@ def test_cancel_stops_the_analysis(qtbot, page: GapsPage, monkeypatch: pytest.Mo
     assert page.report is None and page.model.rowCount() == 0
 
 
-def test_errors_reach_the_page(qtbot, page: GapsPage, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_reach_the_page(
+    qtbot, page: GapsPage, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(*_args: object, **_kwargs: object) -> GapReport:
         raise RuntimeError("index unreadable")
 
-    monkeypatch.setattr(gaps_page_module, "analyse_gaps", broken)
+    monkeypatch.setattr(gap_jobs, "analyse_gaps", broken)
     with qtbot.waitSignal(page.error_occurred, timeout=WAIT_MS) as blocker:
         page.start_analysis()
     assert "index unreadable" in blocker.args[0]
+    assert "index unreadable" in caplog.text  # the traceback is in the log too
     assert page.error_label.isVisibleTo(page)
     qtbot.waitUntil(lambda: page.analyse_button.isEnabled(), timeout=WAIT_MS)
 

@@ -13,17 +13,21 @@ from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
-from tests.core.test_metrics import build_metrics_store
 
-from core.analytics.alerts import AlertRow, AlertRule, AlertSettings, alert_settings
+from core.analytics.alerts import AlertRow, AlertRule
 from core.analytics.metrics import Bucket
+from core.matching.analysis import BatchReport
+from core.matching.engine import RefreshReport
+from core.settings import AlertSettings, load_settings
 from core.store.models import ConnectorConfig
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
+from desktop.background.jobs import AnalysisOutcome
 from desktop.background.tasks import TaskRunner
 from desktop.context import AppContext
 from desktop.pages.metrics import RANGE_PRESETS, MetricsPage
 from desktop.widgets.line_chart import ChartData, ChartLine, LineChart, nice_ceiling
+from tests.core.test_metrics import build_metrics_store
 
 WAIT_MS = 20_000
 NOW = datetime(2026, 6, 14, 12, 0, tzinfo=UTC)
@@ -165,7 +169,7 @@ def test_alert_thresholds_dialog_saves_the_tenants_settings(
     with qtbot.waitSignal(page.alerts_evaluated, timeout=WAIT_MS):  # saving re-checks the alerts
         dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
     with store() as session:
-        assert alert_settings(session) == AlertSettings(sync_failures=5, rate_limit_ratio=0.2)
+        assert load_settings(session, AlertSettings) == AlertSettings(sync_failures=5, rate_limit_ratio=0.2)
 
 
 def test_export_writes_every_series(qtbot, page: MetricsPage, tmp_path: Path) -> None:
@@ -192,7 +196,8 @@ def test_window_shows_the_page_and_notifies_new_alerts(
         assert window.current_page() is window.metrics_page
         set_failures(store, "jira-cloud", 4)
         with qtbot.waitSignal(window.metrics_page.alerts_evaluated, timeout=WAIT_MS):
-            window._analysed(None)  # what the window does after every analysis job
+            # What the window does after every analysis job, here one that found nothing to analyse.
+            window._analysed(AnalysisOutcome(RefreshReport(), BatchReport()))
         texts = [n.text for n in window.notifications.notifications()]
         assert any(text.startswith("Alert: Connector sync failing. Connector “jira-cloud”") for text in texts)
     finally:

@@ -33,17 +33,19 @@ from core.workflow.review import (
     queue_counts,
     runbook_choices,
 )
+from desktop.background import review_jobs
 from desktop.background.tasks import TaskRunner
 from desktop.context import AppContext
-from desktop.pages.review import page as review_page_module
+from desktop.pages.review.dialogs import LinkRunbookDialog, RejectDialog
 from desktop.pages.review.models import (
     DECISION_LABELS,
     MatchTableModel,
     ReviewQueueModel,
     RunbookChoiceModel,
 )
-from desktop.pages.review.page import HIGHLIGHT_STYLE, LinkRunbookDialog, RejectDialog, ReviewPage
+from desktop.pages.review.page import ReviewPage
 from desktop.widgets.table_models import SORT_ROLE
+from desktop.widgets.ticket_detail import HIGHLIGHT_STYLE
 
 WAIT_MS = 20_000
 REVIEWER = "ana.analyst"
@@ -561,7 +563,7 @@ def test_a_worker_error_is_shown_on_the_page(
     def broken(*_args: object, **_kwargs: object) -> list[ReviewQueueRow]:
         raise RuntimeError("queue is on holiday")
 
-    monkeypatch.setattr(review_page_module, "load_review_queue", broken)
+    monkeypatch.setattr(review_jobs, "load_review_queue", broken)
     with qtbot.waitSignal(page.error_occurred, timeout=WAIT_MS) as failed:
         page.reload()
     assert failed.args == ["Could not load the review queue: queue is on holiday"]
@@ -570,7 +572,11 @@ def test_a_worker_error_is_shown_on_the_page(
 
 
 def test_a_failed_decision_is_reported_and_changes_nothing(
-    qtbot, page: ReviewPage, monkeypatch: pytest.MonkeyPatch, demo_sessions: sessionmaker[TenantSession]
+    qtbot,
+    page: ReviewPage,
+    monkeypatch: pytest.MonkeyPatch,
+    demo_sessions: sessionmaker[TenantSession],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken_audit(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("audit disk full")
@@ -582,6 +588,7 @@ def test_a_failed_decision_is_reported_and_changes_nothing(
     with qtbot.waitSignal(page.error_occurred, timeout=WAIT_MS) as failed:
         press(qtbot, page, Qt.Key.Key_A)
     assert "audit disk full" in failed.args[0]
+    assert "audit disk full" in caplog.text  # the traceback is in the log too
     stored = link(demo_sessions, row.ticket_id, row.best_runbook_id)
     assert stored is not None
     assert stored.decision is LinkDecision.SUGGESTED  # the link change rolled back with the audit row

@@ -12,8 +12,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 
-from core.matching.analysis import tenant_thresholds
 from core.matching.embedding import SentenceTransformerEmbedder
+from core.settings import Thresholds, load_settings
 from core.store.models import Analysis, Ticket
 from core.store.workspace import Workspace
 from desktop.background.tasks import Task
@@ -166,7 +166,7 @@ def test_settings_store_the_reviewer_and_the_tenant_thresholds(
     assert settings.value(REVIEWER_KEY) == "Dana Analyst"
     assert demo_window.context.reviewer() == "Dana Analyst"
     with analysed_demo.session_factory()() as session:
-        thresholds = tenant_thresholds(session)
+        thresholds = load_settings(session, Thresholds)
     assert (thresholds.existing, thresholds.partial) == (0.8, 0.55)
 
 
@@ -181,7 +181,7 @@ def test_settings_refuse_a_review_threshold_above_the_link_threshold(
     assert "partial" in dialog.thresholds_error.text()
     assert dialog.isVisible()
     with analysed_demo.session_factory()() as session:
-        assert tenant_thresholds(session).existing == 0.7
+        assert load_settings(session, Thresholds).existing == 0.7
     dialog.reject()
 
 

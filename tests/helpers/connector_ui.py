@@ -10,11 +10,11 @@ from PySide6.QtWidgets import QWizard
 from sqlalchemy import func, select
 
 from connectors.configs import ConfigRow, list_configs
+from connectors.testing.fake_system import FakeSystem
 from core.store.models import Ticket
 from core.store.workspace import Workspace
 from desktop.dialogs.connector_wizard import TEST_PAGE, WHERE_PAGE, ConnectorWizard
 from desktop.widgets.config_form import FieldForm
-from tests.connectors.fake_base import FakeSystem
 from tests.connectors.fake_jira import FakeJira
 from tests.connectors.fake_servicenow import FakeServiceNow
 

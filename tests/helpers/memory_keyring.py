@@ -9,27 +9,11 @@ does both, so every test starts with an empty keychain.
 from __future__ import annotations
 
 import keyring.errors
-from keyring.backend import KeyringBackend
 
+# One in-memory backend: the standard suite ships it for plugin authors (connectors.testing).
+from connectors.testing.memory_keyring import MemoryKeyring
 
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]  # keyring declares it a classproperty; a constant is what it reads
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.entries[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError(f"no entry {username!r} in {service!r}") from None
+__all__ = ["LockedKeyring", "MemoryKeyring"]
 
 
 class LockedKeyring(MemoryKeyring):

@@ -1,16 +1,23 @@
 """The standard suite every connector passes (airbyte's standard tests): adding a connector means passing it.
 
-Each connector's test module subclasses :class:`StandardConnectorSuite` and names its fake::
+Test support shipped for connector authors, plugins included: it imports pytest and is never loaded by the
+app. A connector's test module (a plugin's own, too) subclasses :class:`StandardConnectorSuite` and names
+its fake, a :class:`~connectors.testing.fake_system.FakeSystem` of its vendor::
+
+    from connectors.testing.standard_suite import StandardConnectorSuite
 
     class TestServiceNowStandard(StandardConnectorSuite):
         fake_cls = FakeServiceNow
 
-and overrides the ``fake_factory`` fixture only when the fake needs arguments. Everything runs through the
-real path: the config is created with :func:`connectors.configs.create_config` (secrets in the in-memory
-keychain), synced by :func:`connectors.sync.run_sync` into a real SQLite workspace, with the fake's
-``httpx.MockTransport`` and a recording ``sleep`` injected. The fake must fail the test on any request it
-does not understand (``fake.unexpected``), and must say which requests list tickets and what "updated since"
-they asked for (:meth:`FakeSystem.is_ticket_query` / :meth:`FakeSystem.query_since`).
+and overrides the ``fake_factory`` fixture only when the fake needs arguments. The connector must be in the
+registry the test sees (an installed plugin is; otherwise wrap the tests in
+:func:`connectors.registry.use_registry`). Everything runs through the real path: the config is created with
+:func:`connectors.configs.create_config` (secrets in an in-memory keychain the suite installs), synced by
+:func:`connectors.sync.run_sync` into a real SQLite workspace in ``tmp_path`` (the suite's own ``workspace``
+and ``sessions`` fixtures), with the fake's ``httpx.MockTransport`` and a recording ``sleep`` injected. The
+fake must fail the test on any request it does not understand, say which requests list tickets and what
+"updated since" they asked for (:meth:`FakeSystem.is_ticket_query` / :meth:`FakeSystem.query_since`), and
+implement the two :class:`~connectors.testing.fake_system.Misbehaviour` modes.
 
 Tickets come from :meth:`FakeSystem.new_ticket`; pairs share an update time, so the id tie-break is
 exercised on every page boundary.
@@ -22,24 +29,31 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
+import keyring
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import CheckProblem, CheckResult, Connector, Cursor, connector_class
+from connectors.base import CheckProblem, CheckResult, Connector, Cursor
 from connectors.configs import ConfigRow, create_config
-from connectors.sync import SyncReport, run_sync, stored_cursor
+from connectors.registry import connector_class
+from connectors.sync import SyncCancelledError, SyncReport, run_sync, stored_cursor
+from connectors.testing.fake_system import FakeSystem, FakeTicket, InjectedFailure, Misbehaviour
+from connectors.testing.memory_keyring import MemoryKeyring
 from core.store.models import SyncRun, SyncStatus, Ticket
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
-from tests.connectors.fake_base import FakeSystem, FakeTicket, InjectedFailure
 
 PAGE = 5
 TICKETS = 12  # three pages: 5, 5, 2
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 JITTER = 0.5  # RetryPolicy.jitter
+# Listing requests a sync may send to a misbehaving server before the no-progress guard must have stopped it
+# (or the sync ended on its own): a few pages of progress, then the page that shows none.
+GUARD_REQUESTS = 6
 
 
 class SleepRecorder:
@@ -52,8 +66,49 @@ class SleepRecorder:
         self.waits.append(seconds)
 
 
+class AfterPage:
+    """The sync's :class:`~core.progress.Progress`: runs ``action`` once ``page`` pages are stored, and with
+    ``cancel`` asks the sync to stop there."""
+
+    def __init__(self, page: int, action: Callable[[], None] | None = None, *, cancel: bool = False) -> None:
+        self.page = page
+        self.action = action
+        self.cancel = cancel
+        self.pages_stored = 0
+
+    def report(self, done: int, total: int | None = None, message: str = "") -> None:
+        self.pages_stored = done
+        if done == self.page and self.action is not None:
+            self.action()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel and self.pages_stored >= self.page
+
+
 class StandardConnectorSuite:
     fake_cls: ClassVar[type[FakeSystem]]
+
+    # --- the suite's own environment: a private keychain and workspace per test ---------------------------
+
+    @pytest.fixture(autouse=True)
+    def memory_keychain(self) -> Iterator[MemoryKeyring]:
+        """An empty in-memory keychain for the test: configs store their secrets in it, never in the OS's."""
+        previous = keyring.get_keyring()
+        ring = MemoryKeyring()
+        keyring.set_keyring(ring)
+        yield ring
+        keyring.set_keyring(previous)
+
+    @pytest.fixture
+    def workspace(self, tmp_path: Path) -> Iterator[Workspace]:
+        opened = Workspace.open(tmp_path / "standard-suite-workspace")
+        yield opened
+        opened.close()
+
+    @pytest.fixture
+    def sessions(self, workspace: Workspace) -> sessionmaker[TenantSession]:
+        return workspace.session_factory("default")
 
     # --- fixtures a connector's module may override ------------------------------------------------------
 
@@ -130,14 +185,14 @@ class StandardConnectorSuite:
 
         return asyncio.run(go())
 
-    def fail_after_page(self, fake: FakeSystem, page: int, failure: InjectedFailure, times: int = 1) -> Any:
-        """A progress callback that makes the requests after ``page`` stored pages fail."""
+    def ticket_query_paths(self, fake: FakeSystem) -> list[str]:
+        return [request.url.path for request in fake.requests if fake.is_ticket_query(request)]
 
-        def progress(report: SyncReport) -> None:
-            if report.pages == page:
-                fake.fail_next(failure, times)
-
-        return progress
+    def fail_after_page(
+        self, fake: FakeSystem, page: int, failure: InjectedFailure, times: int = 1
+    ) -> AfterPage:
+        """A progress that makes the requests after ``page`` stored pages fail."""
+        return AfterPage(page, lambda: fake.fail_next(failure, times))
 
     # --- check() ----------------------------------------------------------------------------------------
 
@@ -237,25 +292,8 @@ class StandardConnectorSuite:
             assert report.status is SyncStatus.FAILED
             first_new = report.new
         else:
-
-            async def killed() -> None:
-                def progress(report: SyncReport) -> None:
-                    if report.pages == k:
-                        task = asyncio.current_task()
-                        assert task is not None
-                        task.cancel()
-
-                await run_sync(
-                    sessions,
-                    config.id,
-                    transport=fake.transport(),
-                    sleep=sleeps,
-                    page_size=PAGE,
-                    progress=progress,
-                )
-
-            with pytest.raises(asyncio.CancelledError):
-                asyncio.run(killed())
+            with pytest.raises(SyncCancelledError):
+                self.sync(sessions, fake, config, sleeps, progress=AfterPage(k, cancel=True))
             with sessions() as session:
                 run = session.scalars(select(SyncRun)).one()
             assert run.status is SyncStatus.CANCELLED, (run.status, run.error_text)
@@ -332,7 +370,8 @@ class StandardConnectorSuite:
         assert report.status is SyncStatus.FAILED
         assert report.error is not None
         assert config.name in report.error
-        assert fake.requests[-1].url.path in report.error
+        # The failing request is the last listing (a logout that close() sends afterwards may follow it).
+        assert self.ticket_query_paths(fake)[-1] in report.error
         assert "json" in report.error.lower()
         assert len(self.stored_ids(sessions, config)) == PAGE  # the first page stays stored
 
@@ -371,6 +410,63 @@ class StandardConnectorSuite:
         assert report.error is not None and "dropped" in report.error and config.name in report.error
         assert len(self.stored_ids(sessions, config)) == PAGE
         fake.failures.clear()
+
+    # --- records moving under the sync, and servers that page wrongly ------------------------------------
+
+    def test_a_ticket_updated_mid_sync_does_not_hide_an_unread_one(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        """An edit moves a ticket read on page one to the end of the order; plain offset paging would then
+        skip the unread ticket that slides back across the page boundary, for good."""
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        edited = tickets[0]
+
+        def edit() -> None:
+            edited.title = "Printer on floor 1 caught fire"
+            edited.updated_at = START + timedelta(hours=5)
+            fake.add_ticket(edited)
+
+        report = self.sync(sessions, fake, config, sleeps, progress=AfterPage(1, edit))
+        assert report.ok, report.error
+        assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
+        assert (report.new, report.updated) == (TICKETS, 1)  # the edit read again, as an update
+        with sessions() as session:
+            title = session.scalar(select(Ticket.title).where(Ticket.external_id == edited.external_id))
+        assert title == "Printer on floor 1 caught fire"
+
+    def test_a_server_repeating_its_first_page_is_stopped_with_a_clear_error(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        fake.misbehaviour = Misbehaviour.SAME_PAGE_FOREVER
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.status is SyncStatus.FAILED
+        assert report.error is not None and "does not advance" in report.error
+        assert config.name in report.error
+        paths = self.ticket_query_paths(fake)
+        assert paths[-1] in report.error
+        assert len(paths) <= GUARD_REQUESTS
+        assert len(self.stored_ids(sessions, config)) <= PAGE
+
+    def test_a_server_ignoring_its_filter_cannot_make_the_sync_loop(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        """A connector that pages by its own filter (a keyset bound) is stopped by the guard; one whose
+        paging does not depend on the filter (an opaque page token) reads every ticket once and ends."""
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        fake.misbehaviour = Misbehaviour.IGNORES_FILTER
+        report = self.sync(sessions, fake, config, sleeps)
+        paths = self.ticket_query_paths(fake)
+        assert len(paths) <= GUARD_REQUESTS
+        if report.ok:
+            assert report.new == TICKETS
+            assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
+        else:
+            assert report.error is not None and "does not advance" in report.error
+            assert config.name in report.error and paths[-1] in report.error
 
     def test_cursor_round_trips_through_the_store(self, fake: FakeSystem) -> None:
         cursor = Cursor(START, "X-1", {"token": "abc"})

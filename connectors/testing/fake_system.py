@@ -1,23 +1,46 @@
 """The base of every local fake external system: what the standard connector suite drives.
 
+Test support shipped for connector authors (plugins included): a plugin's tests subclass :class:`FakeSystem`
+for their own vendor and run :class:`~connectors.testing.standard_suite.StandardConnectorSuite` against it.
+
 A fake keeps tickets in memory and answers requests through ``httpx.MockTransport`` in the real API's shapes
 (paths, auth, cursor filtering, pagination, error bodies, rate-limit headers). Like airbyte's ``HttpMocker``,
-a fake fails the test on a request it does not understand (it answers 599 naming the request, and
-records it in ``unexpected``) rather than guessing. Tests inject failures for the next requests: a status in
-the vendor's own error shape, a 429 with its headers, a dropped connection, a malformed body.
+a fake fails the test on a request it does not understand: :meth:`FakeSystem.not_understood` raises
+:class:`UnexpectedRequestError` naming the method and path (and records it in ``unexpected``, which the suite
+checks too, for code paths that catch everything) rather than guessing an answer. Tests inject failures for
+the next requests: a status in the vendor's own error shape, a 429 with its headers, a dropped connection, a
+malformed body; and :attr:`FakeSystem.misbehaviour` makes the server page wrongly, for the no-progress guard.
 """
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import httpx
 
 from connectors.base import ConnectorSettings
+
+
+class UnexpectedRequestError(AssertionError):
+    """A connector sent a request its fake does not understand: the test fails here, naming it.
+
+    An AssertionError, so no connector code path catches it as a connector error and carries on.
+    """
+
+
+class Misbehaviour(enum.Enum):
+    """How a fake server can page wrongly; each fake implements both in its own API's terms."""
+
+    # The listing's filter (the cursor's "updated since", a keyset bound) is ignored: every request
+    # lists from the start, while the offset or page token and the "more" flag still work.
+    IGNORES_FILTER = "ignores_filter"
+    # Every listing request answers the first page again, and says there is more.
+    SAME_PAGE_FOREVER = "same_page_forever"
 
 
 @dataclass
@@ -46,7 +69,7 @@ class InjectedFailure:
 
 class FakeSystem(ABC):
     connector_type: ClassVar[str]
-    base_url: ClassVar[str] = "https://fake.example.com"
+    base_url: str = "https://fake.example.com"  # a fake may set its own per instance (Jira Cloud or DC)
 
     def __init__(self) -> None:
         self.tickets: dict[str, FakeTicket] = {}
@@ -54,6 +77,7 @@ class FakeSystem(ABC):
         self.unexpected: list[str] = []
         self.failures: list[InjectedFailure] = []
         self.page_size = 50  # the server's own maximum page size
+        self.misbehaviour: Misbehaviour | None = None
 
     # --- what tests call ------------------------------------------------------------------------------
 
@@ -130,7 +154,8 @@ class FakeSystem(ABC):
             return self.error_response(failure.status, failure.message, failure.headers)
         return self.route(request)
 
-    def not_understood(self, request: httpx.Request) -> httpx.Response:
-        description = f"{request.method} {request.url}"
+    def not_understood(self, request: httpx.Request) -> NoReturn:
+        """Fail the test: the connector sent something the real server would not answer as it expects."""
+        description = f"{request.method} {request.url.path}"
         self.unexpected.append(description)
-        return httpx.Response(599, text=f"fake {self.connector_type} does not understand {description}")
+        raise UnexpectedRequestError(f"fake {self.connector_type} does not understand {description}")

@@ -1,0 +1,180 @@
+"""The analyst's decisions on the review page: approve, reject, link another runbook, draft, undo.
+
+Each decision is one transaction on a worker (:func:`desktop.background.review_jobs.decide`): the link
+change and its audit row commit together or not at all. One decision runs at a time; a key pressed while
+one is saving says so rather than queueing a second one behind a result the analyst has not seen. Every
+decision that changed something goes on the undo stack, and ``Ctrl+Z`` undoes the newest.
+
+This object holds no widgets: the page tells it what was chosen and shows what it reports (``message``,
+``decided``, ``undone``, ``draft_ready``; failures go to the page's error handler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from core.workflow.drafts import RunbookDraft
+from core.workflow.review import (
+    DecisionRecord,
+    ReviewQueueRow,
+    approve,
+    bulk_approve,
+    bulk_reject,
+    link_other,
+    record_draft,
+    reject,
+    undo,
+)
+from desktop.background.review_jobs import build_draft, decide
+from desktop.background.tasks import ErrorCallback, Task
+from desktop.context import AppContext
+
+# What a decision on one ticket is about: the runbook id, the match's confidence and the runbook's title.
+Target = tuple[int, float | None, str | None]
+
+ACTION_TEXT = {
+    "review.approve": "Approved",
+    "review.reject": "Rejected",
+    "review.link_other": "Linked",
+    "review.draft": "Linked the draft of",
+    "review.undo": "Undid",
+}
+
+
+def action_text(action: str) -> str:
+    return ACTION_TEXT.get(action, action)
+
+
+class ReviewDecisions(QObject):
+    decided = Signal(object)  # DecisionRecord; on the undo stack already if it changed anything
+    undone = Signal(object, object)  # the DecisionRecord undone, the undo's own DecisionRecord
+    draft_ready = Signal(object, int)  # RunbookDraft, ticket id
+    message = Signal(str)  # for the page's status line
+
+    def __init__(
+        self,
+        context: AppContext,
+        error_handler: Callable[[str], ErrorCallback],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._error_handler = error_handler
+        self._decision_task: Task | None = None
+        self._draft_task: Task | None = None
+        self.undo_stack: list[DecisionRecord] = []
+
+    def busy(self) -> bool:
+        """True (and the analyst is told) while the last decision is still being saved."""
+        if self._decision_task is not None and self._decision_task.is_active:
+            self.message.emit("Still saving the last decision…")
+            return True
+        return False
+
+    def tasks(self) -> tuple[Task | None, Task | None]:
+        return self._decision_task, self._draft_task
+
+    def stop(self) -> None:
+        """The page is closing: a draft still being built is dropped (a decision being saved finishes)."""
+        if self._draft_task is not None and self._draft_task.is_active:
+            self._draft_task.cancel()
+
+    def _run(self, label: str, decision: Callable[..., DecisionRecord], *args: object) -> None:
+        self._decision_task = self._context.runner.run(
+            decide,
+            self._context.sessions,
+            decision,
+            *args,
+            title=label,
+            on_done=self._decision_done,
+            on_error=self._error_handler(label.lower()),
+        )
+
+    def approve(self, rows: list[ReviewQueueRow], target: Target | None) -> None:
+        """Approve ``target`` for a single row, or each row's best match when several are selected."""
+        if not rows or self.busy():
+            return
+        actor = self._context.reviewer()
+        if len(rows) > 1:
+            self._run(f"Approving {len(rows)} tickets", bulk_approve, [r.ticket_id for r in rows], actor)
+            return
+        row = rows[0]
+        if target is None:
+            self.message.emit(f"{row.external_id} has no match to approve: link (L) or draft (D).")
+            return
+        runbook_id, confidence, _title = target
+        self._run(f"Approving {row.external_id}", approve, row.ticket_id, runbook_id, confidence, actor)
+
+    def reject(self, rows: list[ReviewQueueRow], target: Target | None, reason: str | None) -> None:
+        """Reject ``target`` for a single row, or each row's best match when several are selected."""
+        if not rows or self.busy():
+            return
+        actor = self._context.reviewer()
+        if len(rows) > 1 or target is None:
+            ids = [r.ticket_id for r in rows]
+            self._run(f"Rejecting {len(rows)} tickets", bulk_reject, ids, reason, actor)
+            return
+        row = rows[0]
+        self._run(f"Rejecting {row.external_id}", reject, row.ticket_id, target[0], reason, actor)
+
+    def link(self, row: ReviewQueueRow, runbook_id: int) -> None:
+        if self.busy():
+            return
+        self._run(
+            f"Linking {row.external_id}", link_other, row.ticket_id, runbook_id, self._context.reviewer()
+        )
+
+    def record_draft(self, ticket_id: int, runbook_id: int) -> None:
+        """Link a ticket to the runbook saved from its draft, as an undoable decision."""
+        self._run(
+            f"Linking ticket {ticket_id} to its draft",
+            record_draft,
+            ticket_id,
+            runbook_id,
+            self._context.reviewer(),
+        )
+
+    def undo_last(self) -> None:
+        if not self.undo_stack or self.busy():
+            return
+        record = self.undo_stack[-1]
+        self._decision_task = self._context.runner.run(
+            decide,
+            self._context.sessions,
+            undo,
+            record,
+            self._context.reviewer(),
+            title="Undoing the last decision",
+            on_done=self._undo_done,
+            on_error=self._error_handler("undo the last decision"),
+        )
+
+    def draft(self, row: ReviewQueueRow) -> None:
+        """Draft a runbook from the ticket; on a worker, since the model finds the closest runbooks."""
+        if self._draft_task is not None and self._draft_task.is_active:
+            return
+        self.message.emit(f"Drafting a runbook from {row.external_id}…")
+        self._draft_task = self._context.runner.run(
+            build_draft,
+            self._context,
+            row.ticket_id,
+            title=f"Drafting from {row.external_id}",
+            on_done=self._draft_done,
+            on_error=self._error_handler(f"draft from {row.external_id}"),
+        )
+
+    def _decision_done(self, record: DecisionRecord) -> None:
+        if record.changes:
+            self.undo_stack.append(record)
+        self.decided.emit(record)
+
+    def _undo_done(self, record: DecisionRecord) -> None:
+        undone = self.undo_stack.pop()
+        self.undone.emit(undone, record)
+
+    def _draft_done(self, result: tuple[RunbookDraft, int]) -> None:
+        draft, ticket_id = result
+        self.message.emit(f"Draft “{draft.title}” opened in the editor; save it to link the ticket.")
+        self.draft_ready.emit(draft, ticket_id)

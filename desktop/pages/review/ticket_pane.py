@@ -1,0 +1,42 @@
+"""The middle of the review page: the ticket under review above its similar past tickets."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSplitter, QWidget
+
+from core.workflow.review import TicketReview
+from desktop.pages.review.rendering import similar_html, ticket_html
+from desktop.widgets.links import link_safe_browser
+
+
+class TicketPane(QSplitter):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.setObjectName("reviewTicketSplitter")
+        self.setChildrenCollapsible(False)
+        self.ticket_view = link_safe_browser(self, "reviewTicket")
+        self.similar_view = link_safe_browser(self, "reviewSimilar")
+        self.addWidget(self.ticket_view)
+        self.addWidget(self.similar_view)
+        self.setStretchFactor(0, 3)
+        self.setStretchFactor(1, 2)
+
+    def show_loading(self, title: str) -> None:
+        """A ticket was selected; its matches are still being found (the model may be loading)."""
+        self.ticket_view.setHtml(f"<h2>{html.escape(title)}</h2><p><i>Finding the matching runbooks…</i></p>")
+        self.similar_view.clear()
+
+    def show_review(self, review: TicketReview, terms: Sequence[str]) -> None:
+        """The ticket with ``terms`` (the selected match's shared terms) highlighted."""
+        self.ticket_view.setHtml(ticket_html(review, terms))
+
+    def show_similar(self, review: TicketReview) -> None:
+        self.similar_view.setHtml(similar_html(review))
+
+    def show_message(self, message: str) -> None:
+        self.ticket_view.setHtml(f"<p><i>{html.escape(message)}</i></p>")
+        self.similar_view.clear()
