@@ -46,7 +46,15 @@ from connectors.errors import (
     ServerError,
     TlsError,
 )
-from connectors.http import ErrorText, HttpClient, RetryPolicy, Sleep, create_client, default_error_text
+from connectors.http import (
+    ErrorText,
+    HttpClient,
+    HttpLimits,
+    RetryPolicy,
+    Sleep,
+    create_client,
+    default_error_text,
+)
 from core.store.tickets import TicketValues
 
 
@@ -248,11 +256,14 @@ def diagnose(exc: ConnectorError) -> CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
-    """What a connector adds to the shared HTTP client: its auth, extra headers and error-body reader."""
+    """What a connector adds to the shared HTTP client: its auth, extra headers and error-body reader, and
+    its own response-size and time limits where the setting's (:func:`connectors.http.use_limits`) do not
+    fit its API (None: the setting's)."""
 
     auth: httpx.Auth | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     error_text: ErrorText = default_error_text
+    limits: HttpLimits | None = None
 
 
 class Connector(ABC):
@@ -296,6 +307,7 @@ class Connector(ABC):
             error_text=options.error_text,
             retry=retry,
             sleep=sleep,
+            limits=options.limits,
         )
         return cls(settings, http)
 

@@ -5,8 +5,10 @@ attached to support tickets: the base URL, the auth mode, the non-secret options
 *key* of the config's keychain entries (:mod:`connectors.secrets`), plus the names of the secret fields
 stored there. Secret values never reach it: an option whose field is marked secret is refused.
 
-Creation, changes and removal are audited (field names only for secrets, never values). Functions hand back
-frozen :class:`ConfigRow` objects, never ORM instances, so rows can cross threads (the scheduler, Qt).
+Creation, changes, removal and every connection test (:func:`check_config`, :func:`record_check`) are
+audited (field names only for secrets, never values; a test's message redacted). Removal keeps the config's
+sync runs (their config id nulled, the name they ran under kept). Functions hand back frozen
+:class:`ConfigRow` objects, never ORM instances, so rows can cross threads (the scheduler, Qt).
 """
 
 from __future__ import annotations
@@ -16,16 +18,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import ConfigField, ConnectorSettings, ConnectorSpec, FieldType
+from connectors.base import (
+    CheckResult,
+    ConfigField,
+    ConnectorSettings,
+    ConnectorSpec,
+    FieldType,
+    diagnose,
+)
 from connectors.errors import ConfigurationError, ConnectorError
 from connectors.registry import connector_class
-from connectors.secrets import delete_secrets, load_secrets, new_keychain_key, store_secrets
-from core.store.models import BASE_URL_KEY, ConnectorConfig, Tenant, Ticket
+from connectors.secrets import (
+    delete_secrets,
+    load_secrets,
+    new_keychain_key,
+    redacted_excerpt,
+    store_secrets,
+)
+from core.store.models import BASE_URL_KEY, ConnectorConfig, SyncRun, Tenant, Ticket
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
 from core.store.tickets import instance_of, move_to_instance
@@ -395,6 +411,7 @@ class RemoveResult:
     tickets_purged: int
     tickets_kept: int
     keychain_problem: str | None  # set when the row is gone but its keychain entries could not be deleted
+    sync_runs_kept: int = 0  # its run history, kept under the config's name
 
 
 def remove_config(
@@ -404,9 +421,10 @@ def remove_config(
     purge_tickets: bool = False,
     actor: str | None = None,
 ) -> RemoveResult:
-    """Delete the config (its sync runs and cursor go with it), optionally the tickets it brought.
+    """Delete the config and its cursor, optionally the tickets it brought; its sync runs stay.
 
-    Kept tickets are detached explicitly (the database's ON DELETE SET NULL would do it too). The keychain
+    Kept tickets and the runs are detached explicitly (the database's ON DELETE SET NULL would do it too);
+    each run still names the connector it ran for (``sync_runs.connector_name``). The keychain
     entries are deleted after the commit: a keychain that refuses must not stop the analyst from removing a
     connector, so that problem is returned (and audited) instead of raised.
     """
@@ -419,6 +437,14 @@ def remove_config(
             purged = _rowcount(session.execute(delete(Ticket).where(owned)))
         else:
             kept = _rowcount(session.execute(update(Ticket).where(owned).values(connector_config_id=None)))
+        runs_kept = _rowcount(
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.connector_config_id == config.id)
+                .values(connector_config_id=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
         session.delete(config)
         session.flush()
         record_audit(
@@ -428,7 +454,7 @@ def remove_config(
             entity_type="connector_config",
             entity_id=row.id,
             before=row.public_dict(),
-            after={"tickets_purged": purged, "tickets_kept": kept},
+            after={"tickets_purged": purged, "tickets_kept": kept, "sync_runs_kept": runs_kept},
         )
     problem: str | None = None
     try:
@@ -444,7 +470,76 @@ def remove_config(
                 entity_id=row.id,
                 after={"problem": problem, "keychain_key": row.keychain_key},
             )
-    return RemoveResult(row, purged, kept, problem)
+    return RemoveResult(row, purged, kept, problem, runs_kept)
+
+
+async def check_config(
+    sessions: sessionmaker[TenantSession],
+    config: ConfigRow,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    actor: str | None = None,
+) -> CheckResult:
+    """The stored connector's connection test (reachability, TLS, sign-in, read permission), audited.
+
+    A test that cannot start (a locked keychain, an unreadable CA bundle) is a result too, and audited as
+    one; a cancelled test is audited as cancelled before the cancellation goes on.
+    """
+    result: CheckResult | None = None
+    try:
+        result = await _check(config, transport)
+        return result
+    finally:
+        record_check(
+            sessions,
+            connector_type=config.connector_type,
+            name=config.name,
+            base_url=config.base_url,
+            result=result,
+            config_id=config.id,
+            actor=actor,
+        )
+
+
+async def _check(config: ConfigRow, transport: httpx.AsyncBaseTransport | None) -> CheckResult:
+    try:
+        connector = connector_class(config.connector_type).create(settings_for(config), transport=transport)
+    except ConnectorError as exc:
+        return diagnose(exc)
+    try:
+        return await connector.check()
+    finally:
+        await connector.close()
+
+
+def record_check(
+    sessions: sessionmaker[TenantSession],
+    *,
+    connector_type: str,
+    name: str,
+    base_url: str,
+    result: CheckResult | None,
+    config_id: int | None = None,
+    actor: str | None = None,
+) -> None:
+    """Audit one connection test: who ran it, of which connector (``config_id`` None: a draft not saved
+    yet, the wizard's), and its outcome (None: it did not finish). The message is redacted and cut."""
+    outcome: dict[str, Any] = {"ok": False, "problem": "cancelled", "message": ""}
+    if result is not None:
+        outcome = {
+            "ok": result.ok,
+            "problem": result.problem.value,
+            "message": redacted_excerpt(result.message),
+        }
+    with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=actor or current_actor(),
+            action="connector.check",
+            entity_type="connector_config",
+            entity_id=config_id,
+            after={"name": name, "type": connector_type, "base_url": base_url} | outcome,
+        )
 
 
 def settings_for(config: ConfigRow) -> ConnectorSettings:

@@ -7,6 +7,8 @@
     │   ├── ConnectionFailedError       DNS name not found, connection refused or dropped, proxy failure
     │   ├── TlsError                    the server's certificate is not trusted (pick a CA bundle)
     │   └── ConnectorTimeoutError       connect or read timed out
+    │       ├── RequestDeadlineError    one request (all its tries) ran past its time limit (hung, dripping)
+    │       └── SyncDeadlineError       the sync ran past its time limit; its stored pages stay
     ├── HttpStatusError                 not a success; has .status, .path, .server_message
     │   ├── AuthenticationError         401 (or a vendor's own "authentication failed")
     │   ├── PermissionDeniedError       403: authenticated, but missing a role or scope
@@ -14,8 +16,10 @@
     │   │   └── GoneError               410: the API was removed (e.g. Jira Cloud's old /rest/api/3/search)
     │   ├── RateLimitedError            429; has .retry_after (seconds) when the server said
     │   ├── RequestRejectedError        other 4xx: the server refused the query (bad JQL, bad field)
+    │   │   └── RedirectRefusedError    3xx: reported, never followed (the credentials stay with this host)
     │   └── ServerError                 5xx
     └── BadResponseError                a success status with a body we cannot read (not JSON, wrong shape)
+        ├── ResponseTooLargeError       the answer grew past the response size limit (never a MemoryError)
         └── PagingStalledError          the pages stopped advancing (the server ignores the query's position)
 
 Messages name the connector, the method and path (never the query string, which may carry tokens), the status
@@ -46,6 +50,7 @@ class TransportError(ConnectorError):
     def __init__(self, connector: str, message: str, *, method: str = "", path: str = "") -> None:
         self.method = method
         self.path = path
+        self.reason = message  # without the connector and the request, for a progress line
         where = f" ({method} {path})" if method else ""
         super().__init__(connector, f"{message}{where}")
 
@@ -60,6 +65,23 @@ class TlsError(TransportError):
 
 class ConnectorTimeoutError(TransportError):
     pass
+
+
+class RequestDeadlineError(ConnectorTimeoutError):
+    """One request, all its tries included, ran past :attr:`connectors.http.HttpLimits.request_deadline_s`.
+
+    The read timeout restarts with every byte, so a server dripping a byte every few seconds never trips
+    it; this wall-clock limit does. ``waited_s`` is how long the request waited in all.
+    """
+
+    def __init__(self, connector: str, message: str, *, method: str, path: str, waited_s: float) -> None:
+        self.waited_s = waited_s
+        super().__init__(connector, message, method=method, path=path)
+
+
+class SyncDeadlineError(ConnectorTimeoutError):
+    """The sync ran past :attr:`connectors.http.HttpLimits.run_deadline_s`; the pages it stored stay stored
+    and the next sync goes on from them."""
 
 
 class HttpStatusError(ConnectorError):
@@ -121,8 +143,40 @@ class ServerError(HttpStatusError):
     pass
 
 
+class RedirectRefusedError(RequestRejectedError):
+    """A 3xx. Never followed: a redirect to a login page is an authentication problem to report, and one to
+    another host would carry the credentials there. ``location`` is where it pointed (without its query)."""
+
+    def __init__(
+        self,
+        connector: str,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        server_message: str,
+        hint: str = "",
+        location: str = "",
+    ) -> None:
+        self.location = location
+        super().__init__(
+            connector, method=method, path=path, status=status, server_message=server_message, hint=hint
+        )
+
+
 class BadResponseError(ConnectorError):
     pass
+
+
+class ResponseTooLargeError(BadResponseError):
+    """An answer larger than :attr:`connectors.http.HttpLimits.max_response_bytes`: stopped while streaming,
+    before it could take the machine's memory (a 2 GB body, an endless chunked stream)."""
+
+    def __init__(self, connector: str, message: str, *, method: str, path: str, limit: int) -> None:
+        self.method = method
+        self.path = path
+        self.limit = limit
+        super().__init__(connector, message)
 
 
 class PagingStalledError(BadResponseError):

@@ -2,6 +2,9 @@
 
 Both the desktop wizard and scripts use these; they hold no Qt and no I/O beyond the store.
 
+:func:`cleartext_credentials` says when a connector would send its credentials over plain ``http://``: the
+wizard warns (:func:`check_base_url`), the CLI refuses unless told ``--allow-insecure-http``.
+
 :func:`check_base_url` turns what an analyst pastes (``acme.service-now.com/now/nav/ui/classic/...``,
 ``htps://jira.example.com/jira/browse/OPS-1``) into the base URL a connector wants, says what it changed,
 and refuses obvious typos of the vendors' cloud domains with a suggestion rather than letting the first
@@ -16,6 +19,7 @@ existing cursor: a sync that already ran owns it.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -217,6 +221,35 @@ def _host_typo(
             return f"{host!r} is not a full host name; did you mean {full}?", full
         draft.warnings.append(f"{host!r} is a single-label name: it resolves only inside your network")
     return None
+
+
+def cleartext_credentials(base_url: str, *, sends_credentials: bool) -> str | None:
+    """Why sending credentials to ``base_url`` would expose them, or None when it would not.
+
+    Plain ``http://`` puts a Basic header, an API token or a login form on the network in clear text. A
+    loopback address is the exception, as for the W3C's "potentially trustworthy" origins (Secure Contexts,
+    3.1): its traffic never leaves the machine, which is how a local test server or a TLS tunnel
+    (``ssh -L``, stunnel) is reached. Only a literal loopback IP or ``localhost`` counts; a name that merely
+    resolves to one does not.
+    """
+    parts = urlsplit(base_url.strip())
+    if not sends_credentials or parts.scheme.lower() != "http" or _is_loopback(parts.hostname or ""):
+        return None
+    return (
+        f"{base_url} is plain http://: the credentials would cross the network in clear text, readable "
+        "by anyone on the way. Use https://, or accept that explicitly (a test instance) with "
+        "--allow-insecure-http"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.rstrip(".").lower()
+    if host == "localhost":  # RFC 6761 6.3: always the loopback (resolvers are told never to ask DNS)
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def default_first_sync_start(now: datetime | None = None) -> datetime:

@@ -3,6 +3,9 @@
 Read queries over :class:`~core.store.models.SyncRun` and :class:`~core.store.models.Ticket` for the views
 that show connector health (the desktop's Connectors page). They live here rather than in the GUI so the
 GUI holds no SQL, and they hand back frozen rows (never ORM objects), so the rows can cross threads.
+
+Runs outlive their connector: a removed config's runs keep the name it ran under and lose its id
+(:func:`removed_connectors_history` reads them).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from connectors.configs import ConfigRow, list_configs
 from connectors.errors import ConnectorError
@@ -47,6 +50,8 @@ class SyncRunRow:
     items_unchanged: int
     items_failed: int
     error_text: str | None
+    connector_name: str = ""  # the config's name when the run started
+    config_id: int | None = None  # None once the connector was removed
 
     @property
     def duration_s(self) -> float | None:
@@ -67,7 +72,12 @@ def connector_overview(session: TenantSession) -> tuple[ConnectorOverviewRow, ..
         )
         if config_id is not None
     }
-    latest_ids = select(func.max(SyncRun.id)).group_by(SyncRun.connector_config_id).scalar_subquery()
+    latest_ids = (
+        select(func.max(SyncRun.id))
+        .where(SyncRun.connector_config_id.is_not(None))
+        .group_by(SyncRun.connector_config_id)
+        .scalar_subquery()
+    )
     latest = {
         run.connector_config_id: run
         for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(latest_ids)))
@@ -99,15 +109,21 @@ def sync_history(
     session: TenantSession, config_id: int, limit: int = HISTORY_LIMIT
 ) -> tuple[SyncRunRow, ...]:
     """The config's runs, newest first."""
-    runs = session.scalars(
-        select(SyncRun)
-        .where(SyncRun.connector_config_id == config_id)
-        .order_by(SyncRun.id.desc())
-        .limit(limit)
-    )
+    return _rows(session, SyncRun.connector_config_id == config_id, limit)
+
+
+def removed_connectors_history(session: TenantSession, limit: int = HISTORY_LIMIT) -> tuple[SyncRunRow, ...]:
+    """The runs of connectors removed since, newest first; each names the connector it ran for."""
+    return _rows(session, SyncRun.connector_config_id.is_(None), limit)
+
+
+def _rows(session: TenantSession, which: ColumnElement[bool], limit: int) -> tuple[SyncRunRow, ...]:
+    runs = session.scalars(select(SyncRun).where(which).order_by(SyncRun.id.desc()).limit(limit))
     return tuple(
         SyncRunRow(
             id=run.id,
+            config_id=run.connector_config_id,
+            connector_name=run.connector_name,
             started_at=run.started_at,
             finished_at=run.finished_at,
             status=SyncStatus(run.status).value,

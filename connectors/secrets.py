@@ -16,12 +16,16 @@ The backend is whatever ``keyring.get_keyring()`` returns at call time, so ``PYT
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
 import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from urllib.parse import quote, quote_plus
 
 import keyring
 import keyring.errors
@@ -33,6 +37,9 @@ REDACTED = "***"
 # Shorter values are not registered for redaction: replacing "abc" everywhere would garble every log line,
 # and no real password, token or client secret is that short.
 MIN_REDACTED_LENGTH = 4
+# What the store keeps of an error text (sync_runs.error_text, audit rows): a page of explanation, not the
+# megabytes of HTML a faulty server may answer with.
+MAX_STORED_TEXT = 2_000
 
 NO_KEYCHAIN_HINT = (
     "no OS keychain is available to hold the credentials: install and unlock one (GNOME Keyring "
@@ -139,36 +146,108 @@ _AUTHORIZATION = re.compile(
     r"""(?P<name>["']?(?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?P<value>[^"'\r\n,}\]]+)""",
     re.IGNORECASE,
 )
+# A run of base64 (standard or URL-safe alphabet) with its padding: what a base64 form is masked as a whole
+# of, so neither the edges of the secret nor the user name in front of it (``user:secret``) survive.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_URL_SAFE = str.maketrans("+/", "-_")
+
+
+def literal_forms(value: str) -> frozenset[str]:
+    """The texts a secret becomes on the wire and in a server's echo of it, besides base64.
+
+    URL-encoded as a path or query part (``quote``) and as a form field (``quote_plus``, what httpx sends
+    for ``data=``; Remedy's login form), in upper- and lower-case hex; JSON-escaped as Python writes it
+    (ASCII-only) and as most servers do (UTF-8, some also escaping ``/``); HTML-escaped (an error page);
+    and with its whitespace collapsed (error texts are made one line before they are shown).
+    """
+    json_ascii = json.dumps(value)[1:-1]
+    json_utf8 = json.dumps(value, ensure_ascii=False)[1:-1]
+    forms = {
+        value,
+        json_ascii,
+        json_utf8,
+        json_ascii.replace("/", "\\/"),
+        json_utf8.replace("/", "\\/"),
+        html.escape(value),
+        " ".join(value.split()),
+    }
+    for encoded in (quote(value, safe=""), quote(value), quote_plus(value)):
+        forms.add(encoded)
+        forms.add(_PERCENT_ESCAPE.sub(lambda match: match.group(0).lower(), encoded))
+    return frozenset(form for form in forms if len(form) >= MIN_REDACTED_LENGTH)
+
+
+def base64_cores(value: str) -> frozenset[str]:
+    """Base64 text that appears wherever ``value`` is base64-encoded, whatever is encoded around it.
+
+    Base64 turns 3 bytes into 4 characters, so a secret starting at byte offset 0, 1 or 2 (mod 3) of the
+    encoded input (alone, or after ``user:`` in a Basic header) is written one of three ways. For each, the
+    characters made of the secret's bits alone are the same whatever precedes or follows it: that "core" is
+    what :meth:`SecretRedactingFilter.redact` looks for, in both alphabets and in UTF-8 and Latin-1 (httpx
+    encodes Basic credentials as UTF-8, some clients as Latin-1).
+    """
+    encodings = {value.encode("utf-8")}
+    if all(ord(char) < 256 for char in value):
+        encodings.add(value.encode("latin-1"))
+    cores: set[str] = set()
+    for raw in encodings:
+        for offset in range(3):
+            start = -(-8 * offset // 6)  # the first character made of the secret's bits only
+            end = 8 * (offset + len(raw)) // 6  # one past the last such character
+            encoded = base64.b64encode(b"\0" * offset + raw)[start:end].decode("ascii")
+            if len(encoded) >= MIN_REDACTED_LENGTH:
+                cores.add(encoded)
+                cores.add(encoded.translate(_URL_SAFE))
+    return frozenset(cores)
 
 
 class SecretRedactingFilter(logging.Filter):
-    """Replaces known secret values and ``Authorization:`` header values in log records with ``***``.
+    """Replaces known secrets, in every form they travel in, and ``Authorization:`` values with ``***``.
 
     The record is rewritten (message formatted, args dropped, traceback text redacted) rather than dropped:
     the line still says what happened. Values are registered as they are loaded from the keychain, so a
-    secret reaches no log even when a vendor echoes it back in an error body.
+    secret reaches no log even when a vendor echoes the request back in an error body: raw, URL-encoded
+    (a login form), JSON-escaped (a request body) or base64-encoded (a Basic ``Authorization`` header, of
+    ``user:secret``). :func:`redact_text` applies the same to every error text the store, the CLI and the
+    UI show.
+
+    The forms are compiled into two regular expressions when a secret is registered (rare), so masking a
+    line costs two scans of it however many secrets are known.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
+        # (literal forms, base64 cores): replaced as one tuple, so a reader never pairs old with new.
+        self._patterns: tuple[re.Pattern[str] | None, re.Pattern[str] | None] = (None, None)
 
     def register(self, value: str) -> None:
-        if len(value) >= MIN_REDACTED_LENGTH:
-            with self._lock:
-                self._secrets.add(value)
+        if len(value) < MIN_REDACTED_LENGTH:
+            return
+        with self._lock:
+            if value in self._secrets:
+                return
+            self._secrets.add(value)
+            self._compile()
 
     def forget_all(self) -> None:
         with self._lock:
             self._secrets.clear()
+            self._compile()
+
+    def _compile(self) -> None:
+        literals = {form for value in self._secrets for form in literal_forms(value)}
+        cores = {core for value in self._secrets for core in base64_cores(value)}
+        self._patterns = (_alternation(literals), _alternation(cores))
 
     def redact(self, text: str) -> str:
-        with self._lock:
-            known = sorted(self._secrets, key=len, reverse=True)  # longest first: no half-redacted overlap
-        for value in known:
-            if value in text:
-                text = text.replace(value, REDACTED)
+        literals, cores = self._patterns
+        if literals is not None:
+            text = literals.sub(REDACTED, text)
+        if cores is not None and cores.search(text):
+            text = _BASE64_RUN.sub(lambda run: REDACTED if cores.search(run.group(0)) else run.group(0), text)
         return _AUTHORIZATION.sub(lambda m: m.group("name") + REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -186,6 +265,13 @@ class SecretRedactingFilter(logging.Filter):
         return True
 
 
+def _alternation(texts: set[str]) -> re.Pattern[str] | None:
+    """One pattern matching any of ``texts``, longest first (no half-masked overlap); None for none."""
+    if not texts:
+        return None
+    return re.compile("|".join(re.escape(text) for text in sorted(texts, key=lambda t: (-len(t), t))))
+
+
 # The one filter every connector logger shares: logging itself is process-global, so its redactor is too.
 REDACTOR = SecretRedactingFilter()
 
@@ -197,8 +283,17 @@ def register_secret(value: str) -> None:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every registered secret and Authorization value masked (for error messages)."""
+    """``text`` with every registered secret (in any of its encodings) and Authorization value masked: for
+    error messages, before they are stored, printed or shown."""
     return REDACTOR.redact(text)
+
+
+def redacted_excerpt(text: str, limit: int = MAX_STORED_TEXT) -> str:
+    """``text`` redacted, then cut to ``limit`` characters: what the store and the audit trail keep of a
+    server's or a connector's words (a server can send megabytes of error page). Redacting first, so the
+    cut cannot leave half of an encoded secret that no longer matches."""
+    text = redact_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def install_secret_redaction(logger_names: Iterable[str] = REDACTED_LOGGERS) -> None:

@@ -18,8 +18,13 @@ content hash
 has no current analysis, which is exactly what an insert or a content change produces.
 
 Every run leaves a ``sync_runs`` row (running, then succeeded / failed / cancelled, with counts and the
-connector error's message), updates ``last_sync_at`` / ``last_successful_sync_at`` and counts consecutive
-failures; at :data:`ALERT_AFTER_FAILURES` the report carries an alert and an audit row records it once.
+connector error's message, redacted and cut to :data:`~connectors.secrets.MAX_STORED_TEXT`), updates
+``last_sync_at`` / ``last_successful_sync_at`` and counts consecutive failures; at
+:data:`ALERT_AFTER_FAILURES` the report carries an alert and an audit row records it once. The audit trail
+has two rows per run: ``connector.sync.start`` in the transaction that opens the run (so a run killed
+part-way is on the trail too) and ``connector.sync`` with its outcome when it ends, or when the next run
+finds it cut off. Each record a page hands the engine counts exactly once: new, updated, unchanged, failed
+or skipped (a ticket another config of the instance brought, re-read unchanged, is unchanged).
 
 Progress is reported and cancellation asked for through one :class:`core.progress.Progress`: after each
 stored page the run reports its counts, and a cancelled run is recorded as cancelled (its stored pages kept)
@@ -48,8 +53,9 @@ from connectors.configs import ConfigRow, config_row, settings_for
 from connectors.errors import ConfigurationError, ConnectorError
 from connectors.http import RetryPolicy, Sleep
 from connectors.registry import connector_class
-from connectors.secrets import redact_text
+from connectors.secrets import redacted_excerpt
 from core.errors import OperationCancelledError
+from core.logs import internal_error_text
 from core.progress import NO_PROGRESS, Progress
 from core.store.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
 from core.store.repository import current_actor, record_audit
@@ -141,21 +147,31 @@ async def run_sync(
     stamps the run and the config's last sync times (the scheduler passes its own).
     """
     started = time.perf_counter()
+    who = actor or current_actor()
     with sessions.begin() as session:
         config = session.get(ConnectorConfig, config_id)
         if config is None:
             raise ConfigurationError(f"connector #{config_id}", "no such connector config")
         row = config_row(config)
-        _close_interrupted_runs(session, config_id, clock())
+        _close_interrupted_runs(session, row, clock(), who)
         run = SyncRun(
             tenant_id=session.tenant_id,
             connector_config_id=config_id,
+            connector_name=row.name,
             status=SyncStatus.RUNNING,
             started_at=clock(),
         )
         session.add(run)
         session.flush()
         report = SyncReport(config_id, row.name, run.id, full=full)
+        record_audit(
+            session,
+            actor=who,
+            action="connector.sync.start",
+            entity_type="connector_config",
+            entity_id=config_id,
+            after={"name": row.name, "run_id": run.id, "full": full},
+        )
         stored_state = session.scalar(
             select(SyncCursor.state).where(
                 SyncCursor.connector_config_id == config_id, SyncCursor.stream == TICKETS_STREAM
@@ -170,7 +186,7 @@ async def run_sync(
 
     def finish(status: SyncStatus, error: str | None) -> None:
         nonlocal finished
-        _finish(sessions, row, report, status, error, connector, started, actor, clock)
+        _finish(sessions, row, report, status, error, connector, started, who, clock)
         finished = True
 
     try:
@@ -180,6 +196,8 @@ async def run_sync(
             connector = connector_class(row.connector_type).create(
                 settings, transport=transport, sleep=sleep, retry=retry
             )
+            # A request waiting on a slow or hung server says so every second (connectors.http limits).
+            connector.http.on_wait = lambda text: progress.report(report.pages, None, f"{row.name}: {text}")
             await _pull(sessions, connector, row, instance, since, report, progress, page_size)
         except ConnectorError as exc:
             finish(SyncStatus.FAILED, str(exc))
@@ -190,8 +208,8 @@ async def run_sync(
             finish(SyncStatus.SUCCEEDED, None)
     finally:
         if not finished:  # a bug, not a connector error: record it, let it propagate
-            finish(SyncStatus.FAILED, "internal error (see the log)")
-            log.error("sync %s: internal error", row.name)
+            finish(SyncStatus.FAILED, internal_error_text())  # names the log file when there is one
+            log.error("sync %s: internal error", row.name, exc_info=True)  # the exception on its way out
         if connector is not None:
             await _close(connector)
     return report
@@ -312,13 +330,32 @@ def stored_cursor(session: TenantSession, config_id: int) -> Cursor | None:
     return Cursor.from_state(state)
 
 
-def _close_interrupted_runs(session: TenantSession, config_id: int, now: datetime) -> None:
-    """A run still "running" when a new one starts was cut off by a crash or a kill; say so."""
+def _close_interrupted_runs(session: TenantSession, row: ConfigRow, now: datetime, actor: str) -> None:
+    """A run still "running" when a new one starts was cut off by a crash or a kill; say so, and audit its
+    end (the run's start is on the trail already)."""
+    running = SyncRun.connector_config_id == row.id, SyncRun.status == SyncStatus.RUNNING
+    cut_off = list(session.scalars(select(SyncRun.id).where(*running)))
+    if not cut_off:
+        return
     session.execute(
         update(SyncRun)
-        .where(SyncRun.connector_config_id == config_id, SyncRun.status == SyncStatus.RUNNING)
+        .where(*running)
         .values(status=SyncStatus.FAILED, error_text=INTERRUPTED, finished_at=now)
     )
+    for run_id in cut_off:
+        record_audit(
+            session,
+            actor=actor,
+            action="connector.sync",
+            entity_type="connector_config",
+            entity_id=row.id,
+            after={
+                "name": row.name,
+                "run_id": run_id,
+                "status": SyncStatus.FAILED.value,
+                "error": INTERRUPTED,
+            },
+        )
 
 
 def _finish(
@@ -329,13 +366,12 @@ def _finish(
     error: str | None,
     connector: Connector | None,
     started: float,
-    actor: str | None,
+    actor: str,
     clock: Clock,
 ) -> None:
     now = clock()
-    error = (
-        redact_text(error) if error else error
-    )  # the HTTP layer masks secrets already; a connector may not
+    # The HTTP layer masks secrets already; a connector's own message may not, and a server's may be huge.
+    error = redacted_excerpt(error) if error else error
     report.status = status
     report.error = error
     report.elapsed_s = time.perf_counter() - started
@@ -350,8 +386,29 @@ def _finish(
             lowest = connector.http.lowest_rate_limit if connector is not None else None
             if lowest is not None:  # the "rate limit approaching" alert reads it (core.analytics.alerts)
                 run.rate_limit_remaining, run.rate_limit_limit = lowest.remaining, lowest.limit
+        record_audit(
+            session,
+            actor=actor,
+            action="connector.sync",
+            entity_type="connector_config",
+            entity_id=row.id,
+            after={
+                "name": row.name,
+                "run_id": report.run_id,
+                "status": status.value,
+                "full": report.full,
+                "new": report.new,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "failed": report.failed,
+                "skipped": report.skipped,
+                "pages": report.pages,
+                "requests": report.requests_sent,
+                "error": error,
+            },
+        )
         config = session.get(ConnectorConfig, row.id)
-        if config is None:  # removed while it synced: nothing left to update
+        if config is None:  # removed while it synced: its run and audit rows stay, nothing else to update
             return
         config.last_sync_at = now
         if status is SyncStatus.SUCCEEDED:
@@ -364,7 +421,7 @@ def _finish(
         if status is SyncStatus.FAILED and config.consecutive_failures == ALERT_AFTER_FAILURES:
             record_audit(
                 session,
-                actor=actor or current_actor(),
+                actor=actor,
                 action="connector.sync_alert",
                 entity_type="connector_config",
                 entity_id=row.id,

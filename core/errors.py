@@ -5,6 +5,7 @@
     │   └── WorkspaceLockedError     another running instance holds the workspace
     ├── TenantError                  unknown tenant, or a row of another tenant touched
     ├── ImportFailedError            the whole import was refused before writing (bad file, missing column)
+    ├── SearchTooLongError           a search text longer than the store accepts
     └── OperationCancelledError      long work stopped because its caller asked (core.progress); not a failure
 
 A rejected *row* is not an exception: the importer reports it in its summary and goes on.
@@ -30,6 +31,10 @@ class TenantError(RunbookDeskError):
 
 
 class ImportFailedError(RunbookDeskError):
+    pass
+
+
+class SearchTooLongError(RunbookDeskError):
     pass
 
 

@@ -34,13 +34,26 @@ class UnexpectedRequestError(AssertionError):
 
 
 class Misbehaviour(enum.Enum):
-    """How a fake server can page wrongly; each fake implements both in its own API's terms."""
+    """How a fake server can page wrongly; each fake implements all three in its own API's terms."""
 
     # The listing's filter (the cursor's "updated since", a keyset bound) is ignored: every request
     # lists from the start, while the offset or page token and the "more" flag still work.
     IGNORES_FILTER = "ignores_filter"
-    # Every listing request answers the first page again, and says there is more.
+    # The offset or page token is ignored: every request answers the first page of what its filter selects
+    # and says there is more while that selection is longer than a page. (A connector that pages by its
+    # filter alone, a keyset, sends no offset or token: for it this is the normal server.)
+    IGNORES_PAGE_TOKEN = "ignores_page_token"
+    # Every listing request answers the first page again, and says there is more: filter and position
+    # both ignored.
     SAME_PAGE_FOREVER = "same_page_forever"
+
+    @property
+    def ignores_filter(self) -> bool:
+        return self is not Misbehaviour.IGNORES_PAGE_TOKEN
+
+    @property
+    def ignores_page_token(self) -> bool:
+        return self is not Misbehaviour.IGNORES_FILTER
 
 
 @dataclass

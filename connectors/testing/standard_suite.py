@@ -26,22 +26,30 @@ exercised on every page boundary.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus, urlsplit
 
 import keyring
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import CheckProblem, CheckResult, Connector, Cursor
+from connectors.base import CheckProblem, CheckResult, Connector, ConnectorSettings, Cursor
 from connectors.configs import ConfigRow, create_config
+from connectors.http import HttpLimits, use_limits
 from connectors.registry import connector_class
 from connectors.sync import SyncCancelledError, SyncReport, run_sync, stored_cursor
 from connectors.testing.fake_system import FakeSystem, FakeTicket, InjectedFailure, Misbehaviour
+from connectors.testing.faulty_server import Fault, FaultyServer
 from connectors.testing.memory_keyring import MemoryKeyring
 from core.store.models import SyncRun, SyncStatus, Ticket
 from core.store.tenancy import TenantSession
@@ -54,6 +62,32 @@ JITTER = 0.5  # RetryPolicy.jitter
 # Listing requests a sync may send to a misbehaving server before the no-progress guard must have stopped it
 # (or the sync ended on its own): a few pages of progress, then the page that shows none.
 GUARD_REQUESTS = 6
+# The fault tests' limits: small, so that a fault shows at once; the deadline tests' is real seconds, short,
+# so that every connector runs them in a fraction of a second (only the faulty request has to wait for it).
+FAULT_LIMITS = HttpLimits(
+    max_response_bytes=256 * 1024, request_deadline_s=30.0, run_deadline_s=60.0, report_waits_after_s=0.05
+)
+DEADLINE_LIMITS = replace(FAULT_LIMITS, request_deadline_s=0.25)
+
+
+def secret_forms(settings: ConnectorSettings) -> set[str]:
+    """Every form a secret of ``settings`` takes on the wire, so in a server's echo: as is, URL-encoded (a
+    query, a login form), JSON-escaped, base64 alone and as the ``user:secret`` of a Basic header."""
+    names = [value for value in settings.options.values() if isinstance(value, str) and value]
+    forms: set[str] = set()
+    for secret in settings.secrets.values():
+        forms |= {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1], _b64(secret)}
+        forms |= {_b64(f"{name}:{secret}") for name in names}
+    return {form for form in forms if len(form) >= 6}
+
+
+def below_base(config: ConfigRow, path: str) -> str:
+    """A path as messages name it: below the base URL's own path (a Jira context path such as /jira)."""
+    return path.removeprefix(urlsplit(config.base_url).path.rstrip("/"))
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 class SleepRecorder:
@@ -67,19 +101,23 @@ class SleepRecorder:
 
 
 class AfterPage:
-    """The sync's :class:`~core.progress.Progress`: runs ``action`` once ``page`` pages are stored, and with
-    ``cancel`` asks the sync to stop there."""
+    """The sync's :class:`~core.progress.Progress`: runs ``action`` once, when ``page`` pages are stored, and
+    with ``cancel`` asks the sync to stop there. ``messages`` keeps every report's message (a wait for a slow
+    server is reported too, with the same page count)."""
 
     def __init__(self, page: int, action: Callable[[], None] | None = None, *, cancel: bool = False) -> None:
         self.page = page
         self.action = action
         self.cancel = cancel
         self.pages_stored = 0
+        self.messages: list[str] = []
 
     def report(self, done: int, total: int | None = None, message: str = "") -> None:
         self.pages_stored = done
+        self.messages.append(message)
         if done == self.page and self.action is not None:
-            self.action()
+            action, self.action = self.action, None
+            action()
 
     @property
     def cancelled(self) -> bool:
@@ -100,9 +138,21 @@ class StandardConnectorSuite:
         yield ring
         keyring.set_keyring(previous)
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def workspace_template(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        """A migrated workspace with its default tenant, made once per suite class; each test opens a copy
+        (migrating a fresh one on every test cost more than most tests do)."""
+        root = tmp_path_factory.mktemp("standard-suite-template") / "workspace"
+        with Workspace.open(root) as template:
+            template.session_factory("default")
+        return root
+
     @pytest.fixture
-    def workspace(self, tmp_path: Path) -> Iterator[Workspace]:
-        opened = Workspace.open(tmp_path / "standard-suite-workspace")
+    def workspace(self, tmp_path: Path, workspace_template: Path) -> Iterator[Workspace]:
+        root = tmp_path / "standard-suite-workspace"
+        shutil.copytree(workspace_template, root, ignore=shutil.ignore_patterns("*.lock"))
+        opened = Workspace.open(root)
         yield opened
         opened.close()
 
@@ -126,6 +176,12 @@ class StandardConnectorSuite:
     @pytest.fixture
     def sleeps(self) -> SleepRecorder:
         return SleepRecorder()
+
+    @pytest.fixture
+    def faulty(self, fake: FakeSystem) -> Iterator[FaultyServer]:
+        """The connector's fake behind a real HTTP server on 127.0.0.1, faults off until a test sets one."""
+        with FaultyServer(fake, drip_interval_s=0.02) as server:
+            yield server
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -164,6 +220,45 @@ class StandardConnectorSuite:
         return asyncio.run(
             run_sync(sessions, config.id, transport=fake.transport(), sleep=sleeps, page_size=PAGE, **kwargs)
         )
+
+    def sync_through(
+        self,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        config: ConfigRow,
+        sleeps: SleepRecorder,
+        *,
+        limits: HttpLimits = FAULT_LIMITS,
+        **kwargs: Any,
+    ) -> SyncReport:
+        """A sync whose every request goes over a real socket to ``faulty``, under small ``limits``."""
+        with use_limits(limits):
+            return asyncio.run(
+                run_sync(
+                    sessions, config.id, transport=faulty.transport(), sleep=sleeps, page_size=PAGE, **kwargs
+                )
+            )
+
+    def assert_failed_clearly(
+        self,
+        sessions: sessionmaker[TenantSession],
+        faulty: FaultyServer,
+        config: ConfigRow,
+        report: SyncReport,
+        what: str,
+    ) -> None:
+        """Failed, recorded as failed, and the error says what happened, to which connector, on which path
+        (the last listing request the server received)."""
+        assert report.status is SyncStatus.FAILED, report.headline()
+        assert report.error is not None
+        assert what in report.error, report.error
+        assert report.error.startswith(config.name), report.error
+        paths = faulty.listing_paths()
+        assert paths, "no listing request reached the server"
+        assert below_base(config, paths[-1]) in report.error, (paths, report.error)
+        with sessions() as session:
+            run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).one()
+        assert run.status is SyncStatus.FAILED and run.error_text is not None and what in run.error_text
 
     def stored_ids(self, sessions: sessionmaker[TenantSession], config: ConfigRow) -> list[str]:
         with sessions() as session:
@@ -299,11 +394,14 @@ class StandardConnectorSuite:
             assert run.status is SyncStatus.CANCELLED, (run.status, run.error_text)
             first_new = run.items_new
         stored = self.stored_ids(sessions, config)
-        assert len(stored) == first_new == k * PAGE
-        ordered = sorted(tickets, key=lambda t: (t.updated_at, t.external_id))
+        # A keyset connector may re-read a record or two of the minute it restarts at: k pages bring a little
+        # less than k * PAGE new records, and the stored ones are the oldest.
+        assert len(stored) == first_new and (k - 1) * PAGE < first_new <= k * PAGE
+        newest_stored = max(t.updated_at for t in tickets if t.external_id in stored)
+        assert all(t.updated_at >= newest_stored for t in tickets if t.external_id not in stored)
         with sessions() as session:
             cursor = stored_cursor(session, config.id)
-        assert cursor is not None and cursor.updated_at == ordered[k * PAGE - 1].updated_at
+        assert cursor is not None and cursor.updated_at == newest_stored
 
         resumed = self.sync(sessions, fake, config, sleeps)
         assert resumed.ok, resumed.error
@@ -436,12 +534,17 @@ class StandardConnectorSuite:
         assert title == "Printer on floor 1 caught fire"
 
     def test_a_server_repeating_its_first_page_is_stopped_with_a_clear_error(
-        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
     ) -> None:
+        """The same records for ever, with "more" always said: filter and position both ignored."""
         self.add_tickets(fake)
         config = self.make_config(sessions, fake)
         fake.misbehaviour = Misbehaviour.SAME_PAGE_FOREVER
-        report = self.sync(sessions, fake, config, sleeps)
+        report = self.sync_through(faulty, sessions, config, sleeps)
         assert report.status is SyncStatus.FAILED
         assert report.error is not None and "does not advance" in report.error
         assert config.name in report.error
@@ -450,15 +553,23 @@ class StandardConnectorSuite:
         assert len(paths) <= GUARD_REQUESTS
         assert len(self.stored_ids(sessions, config)) <= PAGE
 
-    def test_a_server_ignoring_its_filter_cannot_make_the_sync_loop(
-        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    @pytest.mark.parametrize("misbehaviour", [Misbehaviour.IGNORES_FILTER, Misbehaviour.IGNORES_PAGE_TOKEN])
+    def test_a_server_ignoring_a_filter_cannot_make_the_sync_loop(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+        misbehaviour: Misbehaviour,
     ) -> None:
-        """A connector that pages by its own filter (a keyset bound) is stopped by the guard; one whose
-        paging does not depend on the filter (an opaque page token) reads every ticket once and ends."""
+        """Ignoring the time filter (a keyset bound) or the offset / page token: a connector whose paging
+        needs what was ignored is stopped by the guard within a few requests; one whose paging does not
+        (an opaque token past an ignored filter, a keyset past an ignored offset it never sends) reads every
+        ticket once and ends."""
         tickets = self.add_tickets(fake)
         config = self.make_config(sessions, fake)
-        fake.misbehaviour = Misbehaviour.IGNORES_FILTER
-        report = self.sync(sessions, fake, config, sleeps)
+        fake.misbehaviour = misbehaviour
+        report = self.sync_through(faulty, sessions, config, sleeps)
         paths = self.ticket_query_paths(fake)
         assert len(paths) <= GUARD_REQUESTS
         if report.ok:
@@ -467,6 +578,172 @@ class StandardConnectorSuite:
         else:
             assert report.error is not None and "does not advance" in report.error
             assert config.name in report.error and paths[-1] in report.error
+
+    # --- a faulty server on a real socket: every fault ends in a clear error, quickly ---------------------
+
+    def test_the_faulty_server_serves_a_normal_sync(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+    ) -> None:
+        """The baseline of the fault tests: through the real socket (streamed, limits on) all is stored."""
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        report = self.sync_through(faulty, sessions, config, sleeps)
+        assert report.ok, report.error
+        assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
+        assert faulty.requests and faulty.faults_served == 0
+
+    @pytest.mark.parametrize("fault", [Fault.HUGE_BODY, Fault.ENDLESS_STREAM])
+    def test_an_answer_larger_than_the_limit_stops_there(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+        fault: Fault,
+    ) -> None:
+        """A 2 GiB body is refused on its announced length, an endless stream at the limit: never read into
+        memory, never retried, the first page kept."""
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        faulty.fault, faulty.fault_after = fault, 1
+        report = self.sync_through(faulty, sessions, config, sleeps)
+        self.assert_failed_clearly(
+            sessions, faulty, config, report, "larger than the response limit of 256 KiB"
+        )
+        assert faulty.faults_served == 1
+        assert len(self.stored_ids(sessions, config)) == PAGE
+
+    def test_a_dripping_answer_ends_at_the_request_deadline(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+    ) -> None:
+        """A byte at a time keeps restarting the read timeout; the wall-clock deadline ends it anyway."""
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        faulty.fault = Fault.BYTE_DRIP
+        report = self.sync_through(faulty, sessions, config, sleeps, limits=DEADLINE_LIMITS)
+        self.assert_failed_clearly(
+            sessions, faulty, config, report, "did not arrive whole within the time limit of 0.25 s"
+        )
+        assert report.elapsed_s < DEADLINE_LIMITS.request_deadline_s + 5
+        assert faulty.faults_served == 1  # the deadline covers every try: none is left
+
+    def test_a_server_that_never_answers_ends_at_the_deadline_and_the_wait_shows(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        faulty.fault = Fault.SILENT
+        progress = AfterPage(0)
+        report = self.sync_through(
+            faulty, sessions, config, sleeps, limits=DEADLINE_LIMITS, progress=progress
+        )
+        self.assert_failed_clearly(
+            sessions, faulty, config, report, "no answer within the time limit of 0.25 s"
+        )
+        assert report.error is not None and "1 try" in report.error
+        path = below_base(config, faulty.listing_paths()[-1])
+        assert any(path in m and "waiting for" in m and config.name in m for m in progress.messages), (
+            progress.messages
+        )
+
+    def test_the_sync_deadline_ends_the_run_keeps_its_pages_and_the_next_run_resumes(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+    ) -> None:
+        """A retry whose wait would pass the run's time limit is not waited for: the run ends at once."""
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        busy = InjectedFailure(429, headers={"Retry-After": "30"})
+        limits = replace(FAULT_LIMITS, request_deadline_s=5.0, run_deadline_s=2.0)
+        report = self.sync_through(
+            faulty, sessions, config, sleeps, limits=limits, progress=self.fail_after_page(fake, 1, busy)
+        )
+        self.assert_failed_clearly(sessions, faulty, config, report, "the sync's time limit of 2 s")
+        assert sleeps.waits == []
+        first = len(self.stored_ids(sessions, config))
+        assert first == report.new == PAGE
+
+        resumed = self.sync_through(faulty, sessions, config, sleeps)
+        assert resumed.ok, resumed.error
+        assert report.new + resumed.new == TICKETS and resumed.updated == 0
+
+    @pytest.mark.parametrize("status", [400, 200])
+    def test_a_server_echoing_the_request_gets_no_secret_back_out(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+        caplog: pytest.LogCaptureFixture,
+        status: int,
+    ) -> None:
+        """Every request (a login, a token exchange too) answered with what it carried, credentials in any
+        encoding first: none of it reaches the error, the stored run or the log."""
+        caplog.set_level(logging.INFO)
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        faulty.fault, faulty.fault_every_request, faulty.echo_status = Fault.ECHO, True, status
+        report = self.sync_through(faulty, sessions, config, sleeps)
+        assert report.status is SyncStatus.FAILED
+        assert report.error is not None and config.name in report.error
+        assert any(below_base(config, seen.path) in report.error for seen in faulty.requests)
+        with sessions() as session:
+            stored_error = session.scalars(select(SyncRun.error_text)).one() or ""
+        forms = secret_forms(fake.settings())
+        for text in (report.error, stored_error, caplog.text):
+            leaked = [form for form in forms if form in text]
+            assert leaked == [], f"{leaked} in {text!r}"
+
+    @pytest.mark.parametrize("fault", [Fault.REDIRECT_AWAY, Fault.REDIRECT_LOOP])
+    def test_a_redirect_is_reported_and_the_credentials_stay_here(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+        fault: Fault,
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        with FaultyServer() as elsewhere:
+            faulty.fault, faulty.elsewhere = fault, elsewhere
+            report = self.sync_through(faulty, sessions, config, sleeps)
+            away = f"another address, {elsewhere.url}/"
+        assert elsewhere.requests == []  # not followed: nothing, credentials least of all, went there
+        expected = away if fault is Fault.REDIRECT_AWAY else "a redirect loop"
+        self.assert_failed_clearly(sessions, faulty, config, report, expected)
+        assert faulty.faults_served == 1  # neither followed nor retried
+
+    def test_a_sign_in_page_instead_of_json_is_a_clear_error(
+        self,
+        fake: FakeSystem,
+        faulty: FaultyServer,
+        sessions: sessionmaker[TenantSession],
+        sleeps: SleepRecorder,
+    ) -> None:
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        faulty.fault = Fault.HTML_LOGIN
+        report = self.sync_through(faulty, sessions, config, sleeps)
+        self.assert_failed_clearly(
+            sessions, faulty, config, report, "an HTML page where the API answers JSON"
+        )
+        assert faulty.faults_served == 1
 
     def test_cursor_round_trips_through_the_store(self, fake: FakeSystem) -> None:
         cursor = Cursor(START, "X-1", {"token": "abc"})

@@ -23,11 +23,14 @@ equal timestamps (``OPS-10`` sorts after ``OPS-9`` in Jira but before it as text
 no restriction ("Unbounded JQL queries are not allowed here"), so a full sync asks for ``updated >=
 "1970-01-01 00:00"``: one query shape for full and incremental syncs.
 
-Offset paging (Data Center) shifts when an issue already read is edited mid-sync: it moves to the end of the
-``ORDER BY updated`` list and the next ``startAt`` skips one unread issue for good (the next sync starts after
-it). So each Data Center query restarts at the last record's minute (keyset paging), and its offset re-reads a
-quarter of the records already seen in that minute (never a whole page, so every page brings a new record for
-the framework's no-progress guard); those are behind the cursor and dropped locally.
+Offset paging (Data Center's ``startAt``; Cloud's ``nextPageToken`` too, wherever Jira resolves it as an
+offset) shifts when an issue already read is edited mid-sync: it moves to the end of the ``ORDER BY updated``
+list and the next page skips one unread issue for good (the next sync starts after it). So each query restarts
+at the last record's minute (keyset paging) on both deployments. On Data Center the offset then re-reads a
+quarter of the records already seen in that minute (never a whole page, so every page brings a new record
+for the framework's no-progress guard); on Cloud the restart re-reads all of them, fewer than a page, and the
+token is followed only through a burst of a page or more of issues updated within one minute. The re-read
+records are behind the cursor and dropped locally.
 
 Resolution notes: Jira has no standard field. ``resolution_source`` picks a custom field (cheap: one more
 field in the same search) or the last comment of a resolved issue (asks the search for ``comment``, which
@@ -711,12 +714,12 @@ class _Search(HttpStream[TokenT]):
         self.undated: set[str] = set()  # failures without a time cannot move the cursor: report each once
         self.zone: tzinfo | None = None
         self.bound = FULL_SYNC_BOUND
+        self.seen: dict[str, datetime] = {}  # key -> update time of every record read since the query's bound
 
     async def prepare(self) -> None:
-        """The account's zone turns a cursor into a JQL literal; Data Center's keyset paging needs it on
-        full syncs too."""
-        if self.since is not None or not self.jira.cloud:
-            self.zone = _zone((await self.jira._myself()).get("timeZone"))
+        """The account's zone turns a cursor into a JQL literal, and the keyset paging's minutes into
+        instants (full syncs too)."""
+        self.zone = _zone((await self.jira._myself()).get("timeZone"))
         if self.since is not None and self.since.updated_at is not None:
             self.bound = jql_minute(self.since.updated_at, self.zone)
 
@@ -760,16 +763,60 @@ class _Search(HttpStream[TokenT]):
     def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
         return self.progress.cursor()
 
+    def moved_bound(self, records: Sequence[Any], bound: str) -> tuple[str, int] | None:
+        """The minute the next query can restart at after ``records``, and how many records already read it
+        returns first; None while the newest record is still in ``bound``'s minute, or when no zone maps a
+        minute to instants (the query then pages on, by its offset or token)."""
+        for issue in records:
+            stamp = _issue_time(issue)
+            if stamp is not None:
+                self.seen[str(issue.get("key"))] = stamp
+        newest = max(self.seen.values(), default=None)
+        if newest is None or self.zone is None:
+            return None
+        next_bound = jql_minute(newest, self.zone)
+        if next_bound == bound:
+            return None
+        moment = self._instant(next_bound)
+        return next_bound, sum(1 for stamp in self.seen.values() if stamp >= moment)
 
-class _CloudSearch(_Search[str]):
-    """Cloud: follow the opaque ``nextPageToken`` until ``isLast``."""
+    def restart_at(self, bound: str) -> None:
+        """Forget the records before ``bound``: the query restarting there does not return them."""
+        moment = self._instant(bound)
+        self.seen = {key: stamp for key, stamp in self.seen.items() if stamp >= moment}
 
-    def request(self, token: str | None) -> PageRequest:
+    def _instant(self, bound: str) -> datetime:
+        return datetime.strptime(bound, "%Y-%m-%d %H:%M").replace(tzinfo=self.zone).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _CloudPage:
+    """A Cloud page's token: the query's minute bound, and the server's ``nextPageToken`` within it (None:
+    the query's first page)."""
+
+    bound: str
+    page_token: str | None
+
+
+class _CloudSearch(_Search[_CloudPage]):
+    """Cloud: keyset paging by minute, as on Data Center, without relying on what ``nextPageToken`` means.
+
+    Where Jira resolves the token as an offset into the result, an issue already read that is edited
+    mid-sync moves to the end of the ``ORDER BY updated`` list and the next page skips one unread issue
+    until its next update. So each page restarts the JQL at the minute of the newest record read, re-reading
+    the few records already read in that minute (dropped locally as already read). Only a burst of a page or
+    more of issues updated within one minute is paged through by the token, as the restart there would
+    return nothing new; with no known zone, the token is followed throughout.
+    """
+
+    def request(self, token: _CloudPage | None) -> PageRequest:
+        page = token or _CloudPage(self.bound, None)
         return self.jira._search_request(
-            self.jira._jql(self.bound), self.fields, page_size=self.size, token=token
+            self.jira._jql(page.bound), self.fields, page_size=self.size, token=page.page_token
         )
 
-    def next_page_token(self, page: StreamPage[str]) -> str | None:
+    def next_page_token(self, page: StreamPage[_CloudPage]) -> _CloudPage | None:
+        current = page.token or _CloudPage(self.bound, None)
         next_token = page.body.get("nextPageToken")
         if page.body.get("isLast") is True or not next_token:
             return None
@@ -777,7 +824,11 @@ class _CloudSearch(_Search[str]):
             raise BadResponseError(
                 self.jira.name, f"POST {self.jira.search_path} returned a page token that is not text"
             )
-        return next_token
+        moved = self.moved_bound(page.records, current.bound)
+        if moved is not None and moved[1] < self.size:  # the restart brings at least one record not read
+            self.restart_at(moved[0])
+            return _CloudPage(moved[0], None)
+        return _CloudPage(current.bound, next_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -798,12 +849,6 @@ class _DataCenterSearch(_Search[_Window]):
     mapped to records, so the offset runs over the one query.
     """
 
-    def __init__(
-        self, connector: JiraConnector, since: Cursor | None, fields: Sequence[str], size: int
-    ) -> None:
-        super().__init__(connector, since, fields, size)
-        self.seen: dict[str, datetime] = {}  # key -> update time of every record returned in the window
-
     def request(self, token: _Window | None) -> PageRequest:
         window = token or _Window(self.bound, 0)
         return self.jira._search_request(
@@ -815,18 +860,11 @@ class _DataCenterSearch(_Search[_Window]):
         total = page.body.get("total")
         if not page.records or (isinstance(total, int) and window.start + len(page.records) >= total):
             return None
-        for issue in page.records:
-            stamp = _issue_time(issue)
-            if stamp is not None:
-                self.seen[str(issue.get("key"))] = stamp
-        newest = max(self.seen.values(), default=None)
-        next_bound = (
-            jql_minute(newest, self.zone) if newest is not None and self.zone is not None else window.bound
-        )
-        if next_bound == window.bound:
+        moved = self.moved_bound(page.records, window.bound)
+        if moved is None:
             return _Window(window.bound, window.start + len(page.records))
-        moment = datetime.strptime(next_bound, "%Y-%m-%d %H:%M").replace(tzinfo=self.zone).astimezone(UTC)
-        self.seen = {key: stamp for key, stamp in self.seen.items() if stamp >= moment}
+        next_bound, already_read = moved
+        self.restart_at(next_bound)
         # Re-read at most a page less one, so that every page brings at least one record not read yet.
-        reread = min(DC_REREAD, len(self.seen) // 4, self.size - 1)
-        return _Window(next_bound, len(self.seen) - reread)
+        reread = min(DC_REREAD, already_read // 4, self.size - 1)
+        return _Window(next_bound, already_read - reread)

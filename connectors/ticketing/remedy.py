@@ -28,6 +28,7 @@ another page exists.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,8 @@ DEFAULT_FORM = "HPD:Help Desk"
 DEFAULT_PAGE_SIZE = 100
 AUTH_JWT = "ar_jwt"
 ARERR_AUTHENTICATION_FAILED = 623
+MAX_TOKEN_LENGTH = 16_384  # a JWT with generous claims is a few KB
+_JWT_TEXT = re.compile(r"[A-Za-z0-9._~+/=-]+")  # base64(url) segments joined by dots
 
 F_ID = "Incident Number"
 F_MODIFIED = "Last Modified Date"
@@ -240,7 +243,8 @@ class RemedyConnector(Connector):
                 else "",
             ) from exc
         token = response.text.strip()
-        if not token or token.startswith(("<", "{", "[")):
+        # A JWT is one line of base64url and dots; a page, a JSON body or an echo of the form is not one.
+        if not token or len(token) > MAX_TOKEN_LENGTH or not _JWT_TEXT.fullmatch(token):
             raise BadResponseError(
                 self.name, "POST /api/jwt/login did not answer a token (is the URL the AR REST port?)"
             )

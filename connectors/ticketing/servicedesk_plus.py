@@ -61,6 +61,7 @@ from connectors.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    RedirectRefusedError,
     RequestRejectedError,
 )
 from connectors.http import HttpClient, RetryPolicy, Sleep, create_client, default_error_text
@@ -328,6 +329,7 @@ class ServiceDeskPlusConnector(Connector):
             error_text=options.error_text,
             retry=retry,
             sleep=sleep,
+            limits=options.limits,
         )
         return cls(settings, http)
 
@@ -367,6 +369,8 @@ class ServiceDeskPlusConnector(Connector):
             raise ConfigurationError(self.name, "the Zoho client ID is not set")
         try:
             response = await self.http.request("POST", url, data=form, headers={"Accept": "application/json"})
+        except RedirectRefusedError:
+            raise  # says where it pointed; not a verdict on the credentials
         except RequestRejectedError as exc:
             if "too many requests" in exc.server_message.lower():
                 raise RateLimitedError(

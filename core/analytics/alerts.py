@@ -44,10 +44,9 @@ from core.store.models import (
     SyncRun,
     Ticket,
 )
-from core.store.repository import record_audit
+from core.store.repository import SYSTEM_ACTOR, record_audit
 from core.store.tenancy import TenantSession
 
-SYSTEM_ACTOR = "runbook-desk"  # who the audit trail names for what the app decided on its own
 ALERT_ENTITY = "alert"
 TENANT_SUBJECT = "tenant"
 
@@ -339,6 +338,7 @@ def alert_history(session: TenantSession, *, limit: int = 200) -> tuple[AlertRow
 
 __all__ = [
     "RULE_TITLES",
+    "SYSTEM_ACTOR",
     "AlertChanges",
     "AlertRow",
     "AlertRule",

@@ -7,16 +7,30 @@ from a ticket or a runbook is escaped: ticket text is external input and may con
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from core.analytics.gaps import GapCluster, GapReport
+from sqlalchemy.orm import sessionmaker
 
-__all__ = ["CSV_COLUMNS", "pareto_svg", "render_csv", "render_html", "trend_svg", "write_csv", "write_html"]
+from core.analytics.gaps import GapCluster, GapReport
+from core.csv_safety import csv_writer
+from core.store.repository import record_audit
+from core.store.tenancy import TenantSession
+
+__all__ = [
+    "CSV_COLUMNS",
+    "EXPORT_KINDS",
+    "export_report",
+    "pareto_svg",
+    "render_csv",
+    "render_html",
+    "trend_svg",
+    "write_csv",
+    "write_html",
+]
 
 PARETO_MAX_BARS = 15
 BAR_COLOUR = "#3b6ea8"
@@ -334,15 +348,52 @@ def _csv_row(cluster: GapCluster, status: str) -> list[object]:
 
 
 def render_csv(report: GapReport) -> str:
-    """One row per gap, ranked ones first, then dismissed ones; UTF-8 text with a header row."""
+    """One row per gap, ranked ones first, then dismissed ones; UTF-8 text with a header row. Ticket text
+    cannot hold a live formula (:mod:`core.csv_safety`)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv_writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for cluster in report.clusters:
         writer.writerow(_csv_row(cluster, "gap"))
     for dismissed in report.dismissed:
         writer.writerow(_csv_row(dismissed.cluster, "dismissed"))
     return buffer.getvalue()
+
+
+EXPORT_KINDS = ("csv", "html")
+
+
+def export_report(
+    sessions: sessionmaker[TenantSession], report: GapReport, path: Path, kind: str, *, actor: str
+) -> Path:
+    """Write the report as ``kind`` ("html" or "csv") and audit the export: a file of ticket text left the
+    app, and the trail says who wrote which range where. Nothing is audited when the write fails."""
+    if kind not in EXPORT_KINDS:
+        raise ValueError(f"gap report kind {kind!r}: expected one of {', '.join(EXPORT_KINDS)}")
+    (write_html if kind == "html" else write_csv)(report, path)
+    query = report.query
+    with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=actor,
+            action=f"export.gaps_{kind}",
+            entity_type="report",
+            entity_id=None,
+            after={
+                "path": str(Path(path).absolute()),
+                "gaps": len(report.clusters),
+                "dismissed": len(report.dismissed),
+                "tickets": report.in_range,
+                "since": query.since.isoformat() if query.since else None,
+                "until": query.until.isoformat() if query.until else None,
+                "filters": {
+                    "source_systems": sorted(query.source_systems),
+                    "kinds": sorted(k.value for k in query.kinds),
+                    "categories": sorted(query.categories),
+                },
+            },
+        )
+    return path
 
 
 def write_html(report: GapReport, path: Path) -> None:

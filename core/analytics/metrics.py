@@ -47,7 +47,6 @@ SQLite only (``strftime`` buckets, ``julianday`` durations), like the rest of th
 
 from __future__ import annotations
 
-import csv
 import enum
 import io
 from collections.abc import Callable, Iterable
@@ -57,7 +56,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import sessionmaker
 
+from core.csv_safety import csv_writer
 from core.queries import has_link, is_analysed, is_covered, latest_analysis, ticket_opened_at
 from core.store.models import (
     Analysis,
@@ -68,6 +69,7 @@ from core.store.models import (
     Ticket,
     TicketRunbookLink,
 )
+from core.store.repository import record_audit
 from core.store.tenancy import TenantSession
 
 MAX_BUCKETS = 10_000  # an hourly chart over a year is 8,760 points; more is a mistake, not a chart
@@ -433,12 +435,15 @@ def manual_intervention(session: TenantSession, metric_range: MetricRange) -> tu
 
 def sync_failures(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
     bucket = _bucket_sql(SyncRun.started_at, metric_range.bucket)
+    # A removed connector's runs stay in the history under the name they ran as; a live one's under its
+    # current name, so a rename does not split its series.
+    name = func.coalesce(ConnectorConfig.name, SyncRun.connector_name)
     query = (
-        select(bucket, ConnectorConfig.name, _count_if(SyncRun.status == SyncStatus.FAILED), func.count())
+        select(bucket, name, _count_if(SyncRun.status == SyncStatus.FAILED), func.count())
         .select_from(SyncRun)
-        .join(ConnectorConfig, ConnectorConfig.id == SyncRun.connector_config_id)
+        .outerjoin(ConnectorConfig, ConnectorConfig.id == SyncRun.connector_config_id)
         .where(_in_range(SyncRun.started_at, metric_range))
-        .group_by(bucket, ConnectorConfig.name)
+        .group_by(bucket, name)
     )
     # A count with the number of runs kept as context (CSV, tooltips): 2 failures of 2 runs, or of 300.
     rows = [(text, name, failed or 0, runs) for text, name, failed, runs in session.execute(query).all()]
@@ -631,7 +636,7 @@ CSV_HEADER = ("metric", "group", "bucket_start_utc", "value", "numerator", "deno
 
 def write_csv(report: MetricsReport, stream: TextIO) -> int:
     """Every series, one row per bucket (values unrounded; shares as fractions). Returns the rows written."""
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = csv_writer(stream, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     count = 0
     for series in report.series:
@@ -651,9 +656,30 @@ def write_csv(report: MetricsReport, stream: TextIO) -> int:
     return count
 
 
-def export_csv(report: MetricsReport, path: Path) -> int:
+def export_csv(
+    sessions: sessionmaker[TenantSession], report: MetricsReport, path: Path, *, actor: str
+) -> int:
+    """Write every series to ``path`` and audit the export (who wrote which range where). Returns the rows
+    written; nothing is audited when the write fails."""
     with path.open("w", encoding="utf-8", newline="") as stream:
-        return write_csv(report, stream)
+        rows = write_csv(report, stream)
+    metric_range = report.metric_range
+    with sessions.begin() as session:
+        record_audit(
+            session,
+            actor=actor,
+            action="export.metrics_csv",
+            entity_type="report",
+            entity_id=None,
+            after={
+                "path": str(Path(path).absolute()),
+                "rows": rows,
+                "since": metric_range.since.isoformat(),
+                "until": metric_range.until.isoformat(),
+                "bucket": metric_range.bucket.value,
+            },
+        )
+    return rows
 
 
 def csv_text(report: MetricsReport) -> str:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 MAX_REJECTED_DETAILS = 1000
+
+
+def display_name(name: str | PurePath) -> str:
+    """A file name as it can be printed and stored: bytes that are not UTF-8 shown as ``\\xff``.
+
+    POSIX file names are bytes; Python hands the undecodable ones over as lone surrogates, which neither
+    SQLite nor a UTF-8 terminal accepts (one such name stopped a folder import with ``UnicodeEncodeError``).
+    """
+    text = str(name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 
 from core.errors import ImportFailedError, OperationCancelledError
+from core.importing.limits import ImportLimits
 from core.importing.mapping import (
     ColumnMapping,
     parse_datetime,
@@ -34,9 +35,10 @@ from core.importing.readers import (
     iter_jsonl,
     read_csv_header,
 )
-from core.importing.summary import ImportSummary, RejectedRow
+from core.importing.summary import ImportSummary, RejectedRow, display_name
 from core.progress import NO_PROGRESS, Progress
-from core.store.repository import current_actor, record_audit
+from core.settings import load_settings
+from core.store.repository import audited_attempt, current_actor, record_audit
 from core.store.tenancy import TenantSession
 from core.store.tickets import (
     MAX_TITLE,
@@ -63,16 +65,20 @@ def detect_format(path: Path, explicit: str | None = None) -> str:
         return "jsonl"
     if suffix == ".json":
         return "json"
-    raise ImportFailedError(f"{path.name}: cannot tell the format from the extension; pass --format")
+    raise ImportFailedError(
+        f"{display_name(path.name)}: cannot tell the format from the extension; pass --format"
+    )
 
 
-def _records(source: TextSource, fmt: str) -> tuple[list[str] | None, Iterator[SourceRecord | RecordError]]:
+def _records(
+    source: TextSource, fmt: str, limits: ImportLimits
+) -> tuple[list[str] | None, Iterator[SourceRecord | RecordError]]:
     if fmt == "csv":
-        header, reader = read_csv_header(source)
-        return header, iter_csv(source, reader)
+        layout = read_csv_header(source)
+        return layout.header, iter_csv(source, layout)
     if fmt == "jsonl":
-        return None, iter_jsonl(source)
-    return None, iter_json(source)
+        return None, iter_jsonl(source, max_depth=limits.json_max_depth)
+    return None, iter_json(source, max_depth=limits.json_max_depth)
 
 
 def to_ticket_values(
@@ -123,6 +129,7 @@ def to_ticket_values(
     )
 
 
+@audited_attempt("import.tickets", entity_type="ticket", details=("path",))
 def import_tickets(
     sessions: sessionmaker[TenantSession],
     path: Path,
@@ -135,6 +142,7 @@ def import_tickets(
     progress: Progress = NO_PROGRESS,
     batch_size: int = BATCH_SIZE,
     actor: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportSummary:
     """Stream ``path`` into the tenant's tickets; each batch is one transaction.
 
@@ -143,25 +151,29 @@ def import_tickets(
     line and reason; good rows are kept. ``instance`` names the instance the file was exported from.
     Progress is the share of the file read, in :data:`FILE_PROGRESS_STEPS`; a cancel between batches is
     audited like a finished import, then raises :class:`~core.errors.OperationCancelledError` (the batches
-    committed before it stay).
+    committed before it stay). ``limits`` defaults to the tenant's :class:`ImportLimits` setting.
     """
     started = time.perf_counter()
     path = Path(path)
+    file_label = display_name(path.name)
     if not path.is_file():
-        raise ImportFailedError(f"{path}: no such file")
+        raise ImportFailedError(f"{display_name(path)}: no such file")
     file_format = detect_format(path, fmt)
     try:
         told_instance = instance_of(instance) if instance else None
     except ValueError as exc:
         raise ImportFailedError(f"--instance {instance}: {exc}") from None
-    summary = ImportSummary(file=path.name, kind="tickets", format=file_format)
+    if limits is None:
+        with sessions() as session:
+            limits = load_settings(session, ImportLimits)
+    summary = ImportSummary(file=file_label, kind="tickets", format=file_format)
     with TextSource(path) as source:
         summary.encoding = source.encoding
-        header, records = _records(source, file_format)
+        header, records = _records(source, file_format, limits)
         resolved: ColumnMapping | None = None
         if header is not None:
             resolved = resolve_mapping(
-                header, file_label=path.name, explicit=mapping, default_source_system=source_system
+                header, file_label=file_label, explicit=mapping, default_source_system=source_system
             )
             _check_instance(sessions, resolved.source_system, told_instance)
         batch: list[TicketValues] = []
@@ -183,17 +195,20 @@ def import_tickets(
 
         for record in records:
             if isinstance(record, RecordError):
-                summary.reject(RejectedRow(path.name, record.location, record.reason))
+                summary.reject(RejectedRow(file_label, record.location, record.reason))
                 continue
             if resolved is None:  # JSON: the first record's keys decide the mapping
                 resolved = resolve_mapping(
-                    record.fields, file_label=path.name, explicit=mapping, default_source_system=source_system
+                    record.fields,
+                    file_label=file_label,
+                    explicit=mapping,
+                    default_source_system=source_system,
                 )
                 _check_instance(sessions, resolved.source_system, told_instance)
             try:
                 batch.append(to_ticket_values(record.fields, resolved, source_tz, record.raw))
             except ValueError as exc:
-                summary.reject(RejectedRow(path.name, record.location, str(exc)))
+                summary.reject(RejectedRow(file_label, record.location, str(exc)))
                 continue
             done += 1
             if len(batch) >= batch_size:

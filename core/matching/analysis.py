@@ -12,7 +12,8 @@ Batch analysis picks tickets whose current analysis is missing or stale (ticket 
 changed), so re-running on unchanged tickets costs one query. It embeds a batch at once, commits per batch
 (resumable after a kill) and checks for cancellation between batches: a cancel raises
 :class:`~core.errors.OperationCancelledError`, the batches committed before it stay. An analyst's decision on
-a link is never overwritten by a re-analysis.
+a link is never overwritten by a re-analysis. Every link the machine makes or takes back gets an audit row
+in the same transaction (``analysis.auto_link`` / ``analysis.auto_unlink``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import sessionmaker
@@ -30,6 +32,7 @@ from core.matching.text import ticket_text
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.settings import Thresholds, load_settings
 from core.store.models import Analysis, AnalysisDecision, LinkDecision, Ticket, TicketRunbookLink
+from core.store.repository import LINK_ENTITY, SYSTEM_ACTOR, record_audit
 from core.store.tenancy import TenantSession
 
 TOP_K = 5
@@ -67,9 +70,29 @@ def _stale_filter(model_id: str, thresholds: Thresholds) -> ColumnElement[bool]:
     return ~current
 
 
+@dataclass(frozen=True, slots=True)
+class _LinkChange:
+    """A link the machine made or took back, waiting for its audit row (written once the link has an id)."""
+
+    link: TicketRunbookLink
+    ticket_id: int
+    match: RunbookMatch
+    decision: AnalysisDecision
+    before: dict[str, Any] | None
+
+
 def record_result(
-    session: TenantSession, ticket: Ticket, result: AnalysisResult, thresholds: Thresholds, model_id: str
+    session: TenantSession,
+    ticket: Ticket,
+    result: AnalysisResult,
+    thresholds: Thresholds,
+    model_id: str,
+    *,
+    link_changes: list[_LinkChange] | None = None,
 ) -> None:
+    """Store the analysis and its links. The audit rows of automatic links are written here, or appended to
+    ``link_changes`` for the caller to write per batch (:func:`_audit_link_changes`: one flush, not one per
+    ticket)."""
     session.add(
         Analysis(
             tenant_id=session.tenant_id,
@@ -91,11 +114,13 @@ def record_result(
     if result.decision is AnalysisDecision.GENERATE_RUNBOOK:
         suggest = result.matches[:1]  # the nearest runbook, shown so the analyst sees why it does not fit
     now = datetime.now(UTC)
+    changed: list[_LinkChange] = []
     for rank, match in enumerate(suggest):
         link = existing.get(match.runbook_id)
         if link is not None and link.reviewed_at is not None:
             continue  # an analyst decided; the machine does not overrule
         auto = rank == 0 and result.decision is AnalysisDecision.LINK_RUNBOOK
+        before = _link_state(link) if link is not None else None
         if link is None:
             link = TicketRunbookLink(
                 tenant_id=session.tenant_id, ticket_id=ticket.id, runbook_id=match.runbook_id
@@ -105,6 +130,49 @@ def record_result(
         link.linked_automatically = auto
         link.decision = LinkDecision.LINKED if auto else LinkDecision.SUGGESTED
         link.linked_at = now if auto else None
+        was_linked = before is not None and before["decision"] == LinkDecision.LINKED.value
+        if was_linked != auto:
+            changed.append(_LinkChange(link, ticket.id, match, result.decision, before))
+    if link_changes is not None:
+        link_changes.extend(changed)
+    elif changed:
+        _audit_link_changes(session, changed, thresholds, model_id)
+
+
+def _link_state(link: TicketRunbookLink) -> dict[str, Any]:
+    return {
+        "decision": LinkDecision(link.decision).value,
+        "linked_automatically": bool(link.linked_automatically),
+    }
+
+
+def _audit_link_changes(
+    session: TenantSession, changed: list[_LinkChange], thresholds: Thresholds, model_id: str
+) -> None:
+    """One audit row per link the machine made or took back: an auditor asks "why is this ticket linked to
+    this runbook, and who decided?" of one link, so the answer (confidence, model, thresholds) sits on it."""
+    if not changed:
+        return
+    session.flush()  # ids of the new links
+    for change in changed:
+        link = change.link
+        record_audit(
+            session,
+            actor=SYSTEM_ACTOR,
+            action="analysis.auto_link" if link.decision is LinkDecision.LINKED else "analysis.auto_unlink",
+            entity_type=LINK_ENTITY,
+            entity_id=link.id,
+            before=change.before,
+            after={
+                "ticket_id": change.ticket_id,
+                "runbook_id": change.match.runbook_id,
+                "decision": change.decision.value,
+                "link": _link_state(link),
+                "confidence": float(change.match.confidence),
+                "model_id": model_id,
+                "thresholds": {"existing": thresholds.existing, "partial": thresholds.partial},
+            },
+        )
 
 
 def analyze_ticket(engine: MatchingEngine, session: TenantSession, ticket: Ticket) -> AnalysisResult:
@@ -192,9 +260,10 @@ def _analyse_batch(
         texts = [ticket_text(t) for t in tickets]
         vectors = engine.embedder.encode(texts)
         engine.ticket_index.add([t.id for t in tickets], vectors)
+        link_changes: list[_LinkChange] = []
         for ticket, matches in zip(tickets, engine.search_many(texts, vectors, TOP_K), strict=True):
             result = _result(ticket.id, matches, thresholds)
-            record_result(session, ticket, result, thresholds, model_id)
+            record_result(session, ticket, result, thresholds, model_id, link_changes=link_changes)
             report.analysed += 1
             if result.decision is AnalysisDecision.LINK_RUNBOOK:
                 report.linked += 1
@@ -202,3 +271,4 @@ def _analyse_batch(
                 report.flagged += 1
             else:
                 report.drafts += 1
+        _audit_link_changes(session, link_changes, thresholds, model_id)

@@ -168,6 +168,8 @@ def _enum(kind: type[enum.StrEnum], length: int = 20) -> Any:
 
 class Tenant(Timestamps, Base):
     __tablename__ = "tenants"
+    # AUTOINCREMENT: a deleted tenant's id is never reused, so no new tenant reads its audit rows (0009).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -292,9 +294,11 @@ class SyncRun(TenantScoped, Timestamps, Base):
     __tablename__ = "sync_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    connector_config_id: Mapped[int] = mapped_column(
-        ForeignKey("connector_configs.id", ondelete="CASCADE"), index=True
+    # A run outlives its connector (0008): removing the config nulls the id; the name it ran under stays.
+    connector_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL"), index=True
     )
+    connector_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     status: Mapped[SyncStatus] = mapped_column(_enum(SyncStatus), default=SyncStatus.RUNNING)
@@ -356,11 +360,17 @@ class Analysis(TenantScoped, Timestamps, Base):
 
 
 class AuditEvent(TenantScoped, Timestamps, Base):
-    """Append-only: the database refuses UPDATE and DELETE on this table (migration 0002)."""
+    """Append-only: the database refuses UPDATE, DELETE and an INSERT over an existing id (migration 0009).
+
+    The trail outlives its tenant: ``tenant_id`` is a plain column (no foreign key, so deleting a tenant
+    cascades into everything but this) and ``tenant_slug`` says whose rows they were once the tenant is gone.
+    """
 
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
+    tenant_slug: Mapped[str] = mapped_column(String(64), default="", server_default="")
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100))
     entity_type: Mapped[str] = mapped_column(String(100))

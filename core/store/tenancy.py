@@ -10,21 +10,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 
 from core.errors import TenantError
-from core.store.models import TenantScoped
+from core.store.models import Tenant, TenantScoped
 
 
 class TenantSession(Session):
-    def __init__(self, *args: Any, tenant_id: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tenant_id: int, tenant_slug: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.info["tenant_id"] = tenant_id
+        if tenant_slug is not None:
+            self.info["tenant_slug"] = tenant_slug
 
     @property
     def tenant_id(self) -> int:
         return int(self.info["tenant_id"])
+
+    @property
+    def tenant_slug(self) -> str:
+        """The tenant's slug (audit rows keep it: they outlive the tenant); looked up once when not given."""
+        slug = self.info.get("tenant_slug")
+        if slug is None:
+            slug = self.scalar(select(Tenant.slug).where(Tenant.id == self.tenant_id)) or ""
+            self.info["tenant_slug"] = slug
+        return str(slug)
 
 
 @event.listens_for(TenantSession, "do_orm_execute")

@@ -159,7 +159,8 @@ def upsert_tickets(
     for values in batch:  # the same ticket twice in one batch: the later row wins
         by_key[(values.source_system, values.external_id)] = values
     inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []  # changed rows, and unchanged ones only re-keyed or adopted
+    changed = 0
     unchanged = len(batch) - len(by_key)
     owner = {} if connector_config_id is None else {"connector_config_id": connector_config_id}
     for system in sorted({system for system, _ in by_key}):
@@ -188,6 +189,7 @@ def upsert_tickets(
                 if claimed or adopted:  # a connector re-reading a ticket adopts it
                     updates.append({"id": stored.id} | claimed | adopted)
             else:
+                changed += 1
                 updates.append(
                     _columns(values) | {"id": stored.id, "content_hash": content_hash} | claimed | owner
                 )
@@ -195,7 +197,8 @@ def upsert_tickets(
         session.execute(insert(_TICKETS), inserts)
     if updates:
         session.execute(update(Ticket), updates)
-    return len(inserts), len(updates), unchanged
+    # Each record counts once: an unchanged row that was only adopted or re-keyed is unchanged, not updated.
+    return len(inserts), changed, unchanged
 
 
 def move_to_instance(session: TenantSession, connector_config_id: int, instance: str) -> int:

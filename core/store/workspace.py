@@ -3,11 +3,17 @@
 Opening a workspace takes an exclusive lock on it (two running instances writing one SQLite file and one FAISS
 index would corrupt each other's view), migrates the schema to head and makes sure the default tenant exists.
 The workspace object is created once at start-up and passed down; nothing here is a module singleton.
+
+Tenant slugs name folders (``indexes/<slug>/``), so a slug is checked against :data:`TENANT_SLUG_PATTERN`
+when a tenant is created and again whenever one is looked up, and :meth:`Workspace.tenant_folder` is the one
+place a path is built from a slug: it also refuses a folder that resolves outside the workspace (a symlink).
+Lower case only: on a case-insensitive file system "Acme" and "acme" would share one index folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +36,15 @@ WORKSPACE_ENV = "RUNBOOK_DESK_WORKSPACE"
 DB_FILENAME = "runbook-desk.sqlite3"
 LOCK_FILENAME = ".runbook-desk.lock"
 DEFAULT_TENANT = "default"
+TENANT_SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+TENANT_SLUG_RULE = "1 to 63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+
+
+def validate_tenant_slug(slug: str) -> str:
+    """``slug`` when it is safe as a folder name (:data:`TENANT_SLUG_PATTERN`); else :class:`TenantError`."""
+    if not isinstance(slug, str) or TENANT_SLUG_PATTERN.fullmatch(slug) is None:
+        raise TenantError(f"{slug!r} is not a valid tenant slug: use {TENANT_SLUG_RULE}")
+    return slug
 
 
 def default_workspace_dir() -> Path:
@@ -109,6 +124,7 @@ class Workspace:
 
     # Tenants are the one table outside tenant scoping: they are listed and created here only.
     def ensure_tenant(self, slug: str, name: str | None = None) -> TenantRow:
+        validate_tenant_slug(slug)
         with self._admin_sessions.begin() as session:
             tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
             if tenant is None:
@@ -124,16 +140,42 @@ class Workspace:
             ]
 
     def tenant(self, slug: str) -> TenantRow:
+        validate_tenant_slug(slug)
         for row in self.tenants():
             if row.slug == slug:
                 return row
         known = ", ".join(t.slug for t in self.tenants())
         raise TenantError(f"no tenant '{slug}' in workspace {self.root} (known: {known})")
 
+    def tenant_folder(self, kind: str, slug: str) -> Path:
+        """``<workspace>/<kind>/<slug>``: the only way to build a path from a tenant slug.
+
+        ``kind`` is one plain folder name of ours ("indexes"). The slug is validated and the folder must
+        resolve to itself, so neither a slug nor a symlink (of the folder or of ``<kind>``) can point it
+        elsewhere.
+        """
+        if not kind or kind in (".", "..") or Path(kind).name != kind or "\\" in kind:
+            raise ValueError(f"tenant folder kind {kind!r} must be one plain folder name")
+        validate_tenant_slug(slug)
+        expected = self.root.resolve() / kind / slug
+        folder = expected.resolve()
+        if folder != expected:
+            raise TenantError(
+                f"the {kind} folder of tenant {slug!r} resolves to {folder}, "
+                f"outside the workspace {self.root}"
+            )
+        return folder
+
     def session_factory(self, tenant_slug: str = DEFAULT_TENANT) -> sessionmaker[TenantSession]:
         """Sessions bound to one tenant. One session per thread and unit of work, never shared."""
         tenant = self.tenant(tenant_slug)
-        return sessionmaker(self.engine, class_=TenantSession, expire_on_commit=False, tenant_id=tenant.id)
+        return sessionmaker(
+            self.engine,
+            class_=TenantSession,
+            expire_on_commit=False,
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
+        )
 
     @contextmanager
     def admin_session(self) -> Iterator[Session]:

@@ -55,14 +55,20 @@ from core.store.models import (
     Ticket,
     TicketRunbookLink,
 )
-from core.store.repository import RunbookRow, TicketRow, record_audit, runbook_row, ticket_row
+from core.store.repository import (
+    LINK_ENTITY,
+    RunbookRow,
+    TicketRow,
+    record_audit,
+    runbook_row,
+    ticket_row,
+)
 from core.store.tenancy import TenantSession
 from core.workflow.drafts import CandidateStep, RunbookDraft
 
 if TYPE_CHECKING:  # the engine pulls FAISS; the review rules only name its result types
     from core.matching.engine import RunbookMatch, SimilarTicket
 
-LINK_ENTITY = "ticket_runbook_link"
 DRAFT_STEP_LIMIT = 6
 SIMILAR_FOR_DRAFT = 10
 # Resolution notes made only of these words say that a ticket was closed, not how: no step to propose.

@@ -3,9 +3,10 @@
 The queries behind the page live in :mod:`connectors.runs` and :mod:`connectors.configs`; the functions here
 only open a session for them on the worker.
 
-The wizard's test and preview build a connector from a :class:`ConnectorDraft` (what the analyst typed, with
-typed secrets only: in edit mode the stored ones are read from the keychain here, on the worker, because a
-keychain may block on an unlock prompt). Saving goes through :mod:`connectors.configs`, the same validation
+The wizard's test and preview (awaited on the GUI loop, :mod:`desktop.dialogs.connector_wizard.probes`)
+build a connector from a :class:`ConnectorDraft` (what the analyst typed, with typed secrets only: in edit
+mode :func:`draft_settings` reads the stored ones from the keychain, off the GUI thread, because a keychain
+may block on an unlock prompt). Saving goes through :mod:`connectors.configs`, the same validation
 and keychain handling as the CLI, plus the first sync's start date (:mod:`connectors.onboarding`).
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import CheckResult, ConnectorSettings, diagnose
+from connectors.base import ConnectorSettings
 from connectors.configs import (
     ConfigRow,
     RemoveResult,
@@ -33,12 +34,6 @@ from connectors.registry import connector_class
 from connectors.runs import HISTORY_LIMIT, ConnectorOverviewRow, SyncRunRow, connector_overview, sync_history
 from connectors.secrets import load_secrets
 from core.store.tenancy import TenantSession
-from core.store.tickets import TicketValues
-from desktop.background.sync_jobs import run_coroutine, transport_for
-from desktop.background.tasks import TaskContext
-from desktop.context import TransportFactory
-
-PREVIEW_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -80,59 +75,6 @@ def draft_settings(draft: ConnectorDraft) -> ConnectorSettings:
         secrets=secrets,
         ca_bundle=draft.ca_bundle or None,
     )
-
-
-def check_connection(
-    task: TaskContext, draft: ConnectorDraft, transport_factory: TransportFactory | None
-) -> CheckResult:
-    """Reachability, TLS, authentication and read permission, as the connector's ``check`` diagnoses them."""
-
-    async def check() -> CheckResult:
-        try:
-            settings = draft_settings(draft)
-            connector = connector_class(draft.connector_type).create(
-                settings, transport=transport_for(transport_factory, settings)
-            )
-        except ConnectorError as exc:  # an unreadable CA bundle, a locked keychain
-            return diagnose(exc)
-        try:
-            return await connector.check()
-        finally:
-            await connector.close()
-
-    return run_coroutine(task, check)
-
-
-@dataclass(frozen=True, slots=True)
-class PreviewResult:
-    tickets: tuple[TicketValues, ...]
-    problem: CheckResult | None = None  # why there is no preview
-
-
-def preview_records(
-    task: TaskContext,
-    draft: ConnectorDraft,
-    transport_factory: TransportFactory | None,
-    limit: int = PREVIEW_LIMIT,
-) -> PreviewResult:
-    """The first ``limit`` records as the sync would store them, so the analyst sees the mapping works."""
-
-    async def preview() -> PreviewResult:
-        try:
-            settings = draft_settings(draft)
-            connector = connector_class(draft.connector_type).create(
-                settings, transport=transport_for(transport_factory, settings)
-            )
-        except ConnectorError as exc:
-            return PreviewResult((), diagnose(exc))
-        try:
-            return PreviewResult(tuple(await connector.preview(limit)))
-        except ConnectorError as exc:
-            return PreviewResult((), diagnose(exc))
-        finally:
-            await connector.close()
-
-    return run_coroutine(task, preview)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from core.analytics.gap_report import write_csv, write_html
+from core.analytics.gap_report import export_report
 from core.analytics.gaps import (
     GapCluster,
     GapQuery,
@@ -45,6 +45,7 @@ def dismiss(
     return cluster.key
 
 
-def export(report: GapReport, path: Path, kind: str) -> Path:
-    (write_html if kind == "html" else write_csv)(report, path)
-    return path
+def export(
+    sessions: sessionmaker[TenantSession], report: GapReport, path: Path, kind: str, actor: str
+) -> Path:
+    return export_report(sessions, report, path, kind, actor=actor)

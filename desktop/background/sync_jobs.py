@@ -1,13 +1,17 @@
-"""Connector work off the GUI thread: coroutines on a worker's own event loop, syncs, and their schedule.
+"""Connector work that writes the store: syncs on a worker's own event loop, and their schedule.
 
-The app has one path for async work, and it is this one: each job runs ``asyncio.run(...)`` on a
-:class:`~desktop.background.tasks.TaskRunner` pool thread, so the job's loop, its HTTP client and its store
-writes all live and die on that thread. The GUI thread runs Qt's event loop only (no qasync loop): the
-reason is :func:`connectors.sync.run_sync`, which writes SQLite on the thread of the loop it runs on (one
-short transaction per page); on a loop shared with the GUI a page of upserts stalls the window, and the
-check and preview would be a second, differently cancelled and differently reported way to run work.
-:func:`run_coroutine` supervises the coroutine and cancels it when the task's cancel event is set, so
-"Cancel" interrupts a request that is waiting on the network, not only between pages.
+The app's one rule for async work: **network-only coroutines run on the GUI loop (qasync); work that writes
+the store runs on a worker.** The GUI thread's asyncio loop is qasync's (installed by
+:func:`desktop.app.run_app`), and a coroutine that only talks to a server (the wizard's connection test and
+preview, :mod:`desktop.dialogs.connector_wizard.probes`) is awaited there: it never blocks the window, Cancel
+is ``task.cancel()``, and its result is used where it is awaited, on the GUI thread. A sync is different:
+:func:`connectors.sync.run_sync` writes SQLite on the thread of the loop it runs on (one transaction per
+page), and on the GUI loop a page of upserts would stall the window. So each sync is a
+:class:`~desktop.background.tasks.TaskRunner` job that runs ``asyncio.run(...)`` on its pool thread
+(:func:`run_coroutine`): the job's loop, its HTTP client and its store writes all live and die on that
+thread, and its result reaches the GUI thread the way every job's does. :func:`run_coroutine` supervises the
+coroutine and cancels it when the task's cancel event is set, so "Cancel" interrupts a request that is
+waiting on the network, not only between pages.
 
 :class:`SyncDispatcher` is the desktop's scheduler, owned by the main window: the scheduling rule of
 :mod:`connectors.scheduler` (:func:`~connectors.scheduler.is_due`), driven by a ``QTimer``, with each sync

@@ -33,9 +33,10 @@ worker froze the UI" bugs; and nothing caps how many run at once. A ``QThreadPoo
 threads, queues the rest and lets shutdown wait for all of them, and the job itself stays a plain function
 that tests can call without Qt.
 
-Coroutines (a connector's check, preview or sync) are work like any other: a job runs them to completion on
-its own event loop in its worker thread (:func:`desktop.background.sync_jobs.run_coroutine`). The GUI thread
-runs Qt's event loop only; there is no asyncio loop on it to hand results to.
+Coroutines follow the app's one rule: network-only coroutines run on the GUI loop (qasync); work that writes
+the store runs on a worker. So a sync is a job here, run to completion on its own event loop in its worker
+thread (:func:`desktop.background.sync_jobs.run_coroutine`), while the wizard's connection test and preview
+are tasks on the GUI thread's qasync loop (:mod:`desktop.dialogs.connector_wizard.probes`), not jobs.
 """
 
 from __future__ import annotations

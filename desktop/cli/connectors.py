@@ -5,6 +5,11 @@ field is read from ``RUNBOOK_DESK_SECRET_<FIELD>`` (upper case) or, in a termina
 ``sync`` prints the run's counts and exits 1 with the connector's error when the run failed, so a cron job
 or CI step notices; ``check`` exits 1 with the diagnosis when the connector cannot connect. ``run`` is the
 headless scheduler (a server, a systemd unit): every active connector on its own schedule until stopped.
+
+A connector that would send credentials over plain ``http://`` is refused by ``add``, ``check``, ``sync``
+and ``run`` unless ``--allow-insecure-http`` says the analyst accepts that (the wizard warns instead, where
+someone reads the warning). Every check and sync is on the audit trail; every error text printed, in
+``--json`` too, is redacted of the connector's secrets in all their encodings.
 """
 
 from __future__ import annotations
@@ -20,29 +25,33 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import CheckResult, ConnectorSpec
+from connectors.base import ConnectorSpec
 from connectors.configs import (
     ConfigRow,
+    check_config,
     create_config,
     get_config,
     list_configs,
     remove_config,
     required_secrets,
     resolve_auth_mode,
-    settings_for,
     validate_options,
 )
 from connectors.errors import ConfigurationError
+from connectors.onboarding import cleartext_credentials
 from connectors.registry import connector_class, connector_types, plugin_problems
 from connectors.scheduler import DEFAULT_POLL_SECONDS, SyncScheduler
-from connectors.secrets import install_secret_redaction
+from connectors.secrets import install_secret_redaction, redact_text
 from connectors.sync import SyncReport, run_sync
 from core.errors import RunbookDeskError
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
-from desktop.cli.common import EXIT_ERROR, EXIT_OK, print_result
+from desktop.cli.common import EXIT_ERROR, EXIT_OK, print_result, progress_for
 
 SECRET_ENV_PREFIX = "RUNBOOK_DESK_SECRET_"
+ALLOW_HTTP_HELP = (
+    "accept plain http:// although the credentials then cross the network in clear text (a test instance)"
+)
 
 
 def add_connectors_parser(
@@ -69,12 +78,15 @@ def add_connectors_parser(
     )
     add.add_argument("--ca-bundle", metavar="PEM", help="CA bundle that signed the server's certificate")
     add.add_argument("--every", type=int, default=5, metavar="MINUTES", help="sync frequency (default: 5)")
+    add.add_argument("--allow-insecure-http", action="store_true", help=ALLOW_HTTP_HELP)
     sub.add_parser("list", parents=[common], help="configured connectors and their last sync")
     check = sub.add_parser("check", parents=[common], help="test reachability, TLS, auth and read access")
     check.add_argument("name")
+    check.add_argument("--allow-insecure-http", action="store_true", help=ALLOW_HTTP_HELP)
     sync = sub.add_parser("sync", parents=[common], help="sync one connector now and print the counts")
     sync.add_argument("name")
     sync.add_argument("--full", action="store_true", help="re-read everything, not only what changed")
+    sync.add_argument("--allow-insecure-http", action="store_true", help=ALLOW_HTTP_HELP)
     run = sub.add_parser(
         "run",
         parents=[common],
@@ -90,6 +102,7 @@ def add_connectors_parser(
         metavar="S",
         help=f"how often to look for due connectors (default: {DEFAULT_POLL_SECONDS:g})",
     )
+    run.add_argument("--allow-insecure-http", action="store_true", help=ALLOW_HTTP_HELP)
     remove = sub.add_parser("remove", parents=[common], help="remove a connector and its keychain entries")
     remove.add_argument("name")
     remove.add_argument("--purge-tickets", action="store_true", help="also delete the tickets it brought")
@@ -104,8 +117,10 @@ def run_connectors_command(args: argparse.Namespace) -> int:
         if args.action == "add":
             spec = connector_class(args.type).spec
             options = parse_options(args.option)
-            # The options are checked before anyone is asked for a password.
-            validate_options(spec, args.name, resolve_auth_mode(spec, args.name, args.auth), options)
+            # The options and the URL are checked before anyone is asked for a password.
+            mode = resolve_auth_mode(spec, args.name, args.auth)
+            validate_options(spec, args.name, mode, options)
+            refuse_cleartext(args, args.name, args.url, sends_credentials=bool(spec.secret_keys(mode)))
             row = create_config(
                 sessions,
                 connector_type=args.type,
@@ -132,20 +147,24 @@ def run_connectors_command(args: argparse.Namespace) -> int:
             return asyncio.run(_run_scheduler(args, sessions))
         with sessions() as session:
             row = get_config(session, args.name)
+        if args.action in ("check", "sync"):
+            refuse_cleartext(args, row.name, row.base_url, sends_credentials=bool(row.secret_fields))
         if args.action == "check":
-            result = asyncio.run(_check(row))
+            result = asyncio.run(check_config(sessions, row))
+            message, hint = redact_text(result.message), redact_text(result.hint)
             payload = {"name": row.name, "ok": result.ok, "problem": result.problem.value}
-            payload |= {"message": result.message, "hint": result.hint}
-            text = f"{row.name}: {result.message}" if result.ok else f"{result.message}"
-            if not result.ok and result.hint:
-                text += f"\nhint: {result.hint}"
+            payload |= {"message": message, "hint": hint}
+            text = f"{row.name}: {message}" if result.ok else message
+            if not result.ok and hint:
+                text += f"\nhint: {hint}"
             if result.ok or args.json:
                 print_result(args, payload, text)
             else:
                 print(f"runbook-desk: error: {text}", file=sys.stderr)
             return EXIT_OK if result.ok else EXIT_ERROR
         if args.action == "sync":
-            report = asyncio.run(run_sync(sessions, row.id, full=args.full))
+            with progress_for(args) as progress:  # pages stored, and a slow server's wait
+                report = asyncio.run(run_sync(sessions, row.id, full=args.full, progress=progress))
             if report.ok or args.json:
                 print_result(args, report.as_dict(), report.headline())
             else:
@@ -162,6 +181,7 @@ def run_connectors_command(args: argparse.Namespace) -> int:
                     "name": row.name,
                     "tickets_purged": removed.tickets_purged,
                     "tickets_kept": removed.tickets_kept,
+                    "sync_runs_kept": removed.sync_runs_kept,
                 }
                 | {"keychain_problem": removed.keychain_problem},
                 text,
@@ -185,8 +205,18 @@ async def _run_scheduler(args: argparse.Namespace, sessions: sessionmaker[Tenant
 
     def on_error(config_id: int, error: BaseException) -> None:
         failures.append(str(config_id))
-        print(f"runbook-desk: error: connector {config_id}: {error!r}", file=sys.stderr)
+        print(f"runbook-desk: error: connector {config_id}: {redact_text(repr(error))}", file=sys.stderr)
 
+    if not args.allow_insecure_http:
+        with sessions() as session:
+            active = list_configs(session, active_only=True)
+        refusals = [
+            f"{row.name}: {problem}"
+            for row in active
+            if (problem := cleartext_credentials(row.base_url, sends_credentials=bool(row.secret_fields)))
+        ]
+        if refusals:
+            raise RunbookDeskError("; ".join(refusals))
     scheduler = SyncScheduler(
         sessions, poll_seconds=args.poll_seconds, on_report=on_report, on_error=on_error
     )
@@ -207,6 +237,15 @@ async def _run_scheduler(args: argparse.Namespace, sessions: sessionmaker[Tenant
     finally:
         await scheduler.stop()  # running syncs are recorded as cancelled; the next run resumes them
     return EXIT_OK
+
+
+def refuse_cleartext(args: argparse.Namespace, name: str, base_url: str, *, sends_credentials: bool) -> None:
+    """Raise unless the credentials stay encrypted on the way, or the analyst accepted that they do not."""
+    if args.allow_insecure_http:
+        return
+    problem = cleartext_credentials(base_url, sends_credentials=sends_credentials)
+    if problem is not None:
+        raise ConfigurationError(name, problem)
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:
@@ -242,14 +281,6 @@ def read_secrets(
         if value:
             secrets[config_field.key] = value
     return secrets
-
-
-async def _check(row: ConfigRow) -> CheckResult:
-    connector = connector_class(row.connector_type).create(settings_for(row))
-    try:
-        return await connector.check()
-    finally:
-        await connector.close()
 
 
 def _types(args: argparse.Namespace) -> int:

@@ -11,10 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
-from core.analytics.gap_report import write_csv, write_html
+from core.analytics.gap_report import export_report
 from core.analytics.gaps import GapQuery, GapReport, analyse_gaps, engine_ticket_vectors
 from core.errors import RunbookDeskError
 from core.store.models import TicketKind
+from core.store.repository import current_actor
 from core.store.workspace import Workspace
 from desktop.cli.common import EXIT_OK, parse_date, progress_for
 
@@ -61,9 +62,9 @@ def run_gaps_command(args: argparse.Namespace, workspace: Workspace) -> int:
             progress=progress,
         )
     if args.report:
-        write_html(report, args.report)
+        export_report(sessions, report, args.report, "html", actor=current_actor())
     if args.csv:
-        write_csv(report, args.csv)
+        export_report(sessions, report, args.csv, "csv", actor=current_actor())
     _print_report(args, report)
     return EXIT_OK
 

@@ -36,6 +36,7 @@ from desktop.cli.common import (
 )
 from desktop.cli.connectors import add_connectors_parser, run_connectors_command
 from desktop.cli.gaps import add_gaps_parser, run_gaps_command
+from desktop.cli.log_file import install_cli_log, report_internal_error
 from desktop.cli.metrics import add_metrics_parser, run_metrics_command
 
 
@@ -260,7 +261,9 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
         return EXIT_OK if ok else EXIT_ERROR
     if args.command == "index":
         engine.reset_indexes()
-    refresh = engine.refresh()
+    # A first refresh embeds every runbook section and ticket: minutes on a large store, so it shows progress.
+    with progress_for(args) as progress:
+        refresh = engine.refresh(progress)
     if args.command == "index":
         print_result(
             args,
@@ -325,6 +328,7 @@ def main(
     ):
         if not hasattr(args, name):
             setattr(args, name, default)
+    log_file = install_cli_log(args)
     try:
         if args.self_test:
             if self_test is None:
@@ -345,6 +349,12 @@ def main(
         # `runbook-desk tickets list | head`: the reader left; not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    # The boundary where a bug becomes one line on stderr and a traceback in the log file it names.
+    except Exception as exc:  # noqa: BLE001
+        report_internal_error(exc, log_file, args.command)
+        return EXIT_ERROR
+    finally:
+        log_file.uninstall()
 
 
 if __name__ == "__main__":

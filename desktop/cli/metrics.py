@@ -29,6 +29,7 @@ from core.analytics.metrics import (
     format_value,
 )
 from core.errors import RunbookDeskError
+from core.store.repository import current_actor
 from core.store.workspace import Workspace
 from desktop.cli.common import EXIT_OK, parse_date
 
@@ -69,11 +70,12 @@ def metric_range_from(args: argparse.Namespace, now: datetime | None = None) -> 
 
 def run_metrics_command(args: argparse.Namespace, workspace: Workspace) -> int:
     metric_range = metric_range_from(args)
-    with workspace.session_factory(args.tenant)() as session:
+    sessions = workspace.session_factory(args.tenant)
+    with sessions() as session:
         report = compute_metrics(session, metric_range)
         alerts = active_alerts(session)
     if args.csv:
-        rows = export_csv(report, args.csv)
+        rows = export_csv(sessions, report, args.csv, actor=current_actor())
     if args.json:
         print(json.dumps(report_json(report, alerts), indent=2, default=str, ensure_ascii=False))
     else:

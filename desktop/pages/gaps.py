@@ -521,9 +521,11 @@ class GapsPage(QWidget):
             return None
         return self._context.runner.run(
             export,
+            self._context.sessions,
             self.report,
             path,
             kind,
+            self._context.reviewer(),
             title=f"Exporting {path.name}",
             on_done=self._exported,
             on_error=self._failed,

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
@@ -540,7 +541,8 @@ class MetricsPage(QWidget):
         if self.current is None:
             return None
         return self._context.runner.run(
-            export_csv,
+            partial(export_csv, actor=self._context.reviewer()),
+            self._context.sessions,
             self.current.report,
             path,
             title=f"Exporting metrics to {path.name}",

@@ -261,10 +261,11 @@ class FakeJira(FakeSystem):
             return self.error_response(400, "The maxResults value must be between 1 and 5000.")
         size = min(max_results, self.page_size)
         stuck = self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
+        no_position = self.misbehaviour is not None and self.misbehaviour.ignores_page_token
         if self.cloud:
             start = 0
             token = params.get("nextPageToken")
-            if token and not stuck:
+            if token and not no_position:
                 stored = self.page_tokens.get(str(token))
                 if stored is None or stored[0] != jql:
                     return self.error_response(400, "The provided next page token is invalid or expired.")
@@ -279,7 +280,8 @@ class FakeJira(FakeSystem):
                 body["isLast"] = True
             return httpx.Response(200, json=body)
         start = int(params.get("startAt", 0))
-        chunk = matching[0 if stuck else start : (0 if stuck else start) + size]
+        first = 0 if no_position else start
+        chunk = matching[first : first + size]
         return httpx.Response(
             200,
             json={
@@ -305,7 +307,7 @@ class FakeJira(FakeSystem):
         tickets = list(self.tickets.values()) if self.browse_permission else []
         if bound_match:
             bound = self._instant(bound_match.group(1))
-            if self.misbehaviour is None:  # both misbehaviours ignore the update bound
+            if self.misbehaviour is None or not self.misbehaviour.ignores_filter:
                 tickets = [t for t in tickets if t.updated_at >= bound]
             where = where[: bound_match.start()] + "TRUE" + where[bound_match.end() :]
         for clause in _clauses(where):

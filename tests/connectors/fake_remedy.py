@@ -268,7 +268,7 @@ class FakeRemedy(FakeSystem):
         params = request.url.params
         rows = [self.row(t) for t in self.tickets.values()]
         try:
-            if params.get("q") and self.misbehaviour is None:  # both misbehaviours ignore ``q``
+            if params.get("q") and not (self.misbehaviour and self.misbehaviour.ignores_filter):
                 predicate = Qualification(params["q"]).predicate
                 rows = [row for row in rows if predicate(row)]
         except QualificationError as exc:
@@ -283,7 +283,8 @@ class FakeRemedy(FakeSystem):
 
             rows.sort(key=sort_key, reverse=direction.lower() == "desc")
         stuck = self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
-        offset = 0 if stuck else int(params.get("offset", 0))
+        no_position = self.misbehaviour is not None and self.misbehaviour.ignores_page_token
+        offset = 0 if no_position else int(params.get("offset", 0))
         limit = min(int(params.get("limit", self.page_size)), self.page_size)
         window = rows[offset : offset + limit]
         fields = params.get("fields", "")

@@ -202,8 +202,8 @@ class FakeServiceDeskPlus(FakeSystem):
         except (json.JSONDecodeError, AttributeError):
             return self.error_response(400, "Invalid input_data", code=4003)
         tickets = sorted(self.tickets.values(), key=lambda t: (len(t.external_id), t.external_id))
-        # Both misbehaviours ignore search_criteria; one also answers start_index 1 and "more" for ever.
-        criteria = [] if self.misbehaviour is not None else self._criteria(list_info.get("search_criteria"))
+        ignores_filter = self.misbehaviour is not None and self.misbehaviour.ignores_filter
+        criteria = [] if ignores_filter else self._criteria(list_info.get("search_criteria"))
         for criterion in criteria:
             if criterion.get("field") != "last_updated_time":
                 return self.error_response(400, f"Invalid field {criterion.get('field')}", code=4001)
@@ -223,12 +223,14 @@ class FakeServiceDeskPlus(FakeSystem):
         row_count = min(int(list_info.get("row_count", 10)), self.page_size)  # the server caps, quietly
         start_index = int(list_info.get("start_index", 1))
         stuck = self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER
-        first = 0 if stuck else start_index - 1
+        first = (
+            0 if self.misbehaviour is not None and self.misbehaviour.ignores_page_token else start_index - 1
+        )
         window = tickets[first : first + row_count]
         body = {
             "requests": [self.render(ticket) for ticket in window],
             "list_info": {
-                "has_more_rows": stuck or start_index - 1 + row_count < len(tickets),
+                "has_more_rows": stuck or first + row_count < len(tickets),
                 "start_index": start_index,
                 "row_count": len(window),
                 "sort_field": sort_field or "created_time",

@@ -385,11 +385,14 @@ class FakeServiceNow(FakeSystem):
         if offset < 0:
             self.unexpected.append(f"GET {request.url.path}: negative sysparm_offset {offset}")
             offset = 0
-        if self.misbehaviour is not None:
-            conditions = []  # both misbehaviours drop the query's conditions, ORDERBY still applies
+        if self.misbehaviour is not None and self.misbehaviour.ignores_filter:
+            conditions = []  # the query's conditions are dropped, ORDERBY still applies
         if self.misbehaviour is Misbehaviour.SAME_PAGE_FOREVER:
             rows, _ = self._select(table, conditions, ordering, 0, limit)
             total = offset + limit + 1  # always another page, by a Link that advances
+        elif self.misbehaviour is Misbehaviour.IGNORES_PAGE_TOKEN:
+            offset = 0  # the links say so too
+            rows, total = self._select(table, conditions, ordering, 0, limit)
         else:
             rows, total = self._select(table, conditions, ordering, offset, limit)
         display = params.get("sysparm_display_value", "false").lower()

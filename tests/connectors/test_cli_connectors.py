@@ -237,3 +237,59 @@ def test_run_once_exits_1_when_a_sync_fails(
     code, out, _ = run(capsys, "connectors", "run", "--once", "--workspace", added)
     assert code == EXIT_ERROR
     assert out.startswith("Tiny prod: sync failed")
+
+
+INSECURE_URL = "http://tiny.example.com"
+
+
+@pytest.fixture
+def insecure_tiny(tiny: FakeTiny, monkeypatch: pytest.MonkeyPatch) -> FakeTiny:
+    """The tiny fake answering a plain-http address too."""
+    monkeypatch.setitem(FakeTiny.serving, INSECURE_URL, tiny)
+    monkeypatch.setenv("RUNBOOK_DESK_SECRET_TOKEN", GOOD_TOKEN)
+    return tiny
+
+
+def test_plain_http_with_credentials_is_refused_before_any_prompt(
+    insecure_tiny: FakeTiny,
+    capsys: pytest.CaptureFixture[str],
+    ws: str,
+    monkeypatch: pytest.MonkeyPatch,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    """Issue 18, item 5: basic credentials or a token over http:// cross the network in clear text."""
+    monkeypatch.delenv("RUNBOOK_DESK_SECRET_TOKEN")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: pytest.fail(f"asked {prompt!r} before refusing"))
+    code, out, err = run(
+        capsys, "connectors", "add", "tiny", "--name", "t", "--url", INSECURE_URL, "--workspace", ws
+    )
+    assert (code, out, err.count("\n")) == (EXIT_ERROR, "", 1)
+    assert err.startswith(f"runbook-desk: error: t: {INSECURE_URL} is plain http://")
+    assert "credentials would cross the network in clear text" in err
+    assert "--allow-insecure-http" in err
+    assert memory_keyring.entries == {}
+    code, out, _ = run(capsys, "connectors", "list", "--workspace", ws, "--json")
+    assert json.loads(out) == []
+
+
+def test_plain_http_works_only_where_the_flag_accepts_it(
+    insecure_tiny: FakeTiny, capsys: pytest.CaptureFixture[str], ws: str
+) -> None:
+    flag = "--allow-insecure-http"
+    code, _, err = run(
+        capsys, "connectors", "add", "tiny", "--name", "t", "--url", INSECURE_URL, flag, "--workspace", ws
+    )
+    assert (code, err) == (EXIT_OK, "")
+    insecure_tiny.add_ticket(insecure_tiny.new_ticket(1, datetime(2026, 2, 1, tzinfo=UTC)))
+    for command in (("check", "t"), ("sync", "t"), ("run", "--once")):
+        code, out, err = run(capsys, "connectors", *command, "--workspace", ws)
+        assert (code, out) == (EXIT_ERROR, ""), command
+        assert "is plain http://" in err and flag in err, command
+    assert insecure_tiny.requests == []  # nothing was sent, credentials or not
+    code, out, _ = run(capsys, "connectors", "check", "t", flag, "--workspace", ws)
+    assert (code, out.strip()) == (EXIT_OK, "t: t: connected and allowed to read")
+    code, out, _ = run(capsys, "connectors", "sync", "t", flag, "--workspace", ws, "--json")
+    assert (code, json.loads(out)["new"]) == (EXIT_OK, 1)
+    code, out, _ = run(capsys, "connectors", "run", "--once", flag, "--workspace", ws)
+    assert (code, out.strip()) == (EXIT_OK, "no connector is due")

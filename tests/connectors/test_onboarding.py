@@ -9,7 +9,12 @@ from sqlalchemy.orm import sessionmaker
 
 from connectors.base import Cursor
 from connectors.configs import create_config
-from connectors.onboarding import check_base_url, default_first_sync_start, set_first_sync_start
+from connectors.onboarding import (
+    check_base_url,
+    cleartext_credentials,
+    default_first_sync_start,
+    set_first_sync_start,
+)
 from connectors.sync import stored_cursor
 from core.store.tenancy import TenantSession
 from tests.connectors.fake_servicenow import FakeServiceNow
@@ -82,3 +87,28 @@ def test_first_sync_start_is_written_once_and_read_by_the_sync(sessions: session
     assert not set_first_sync_start(sessions, row.id, start + timedelta(days=1))  # never moved
     with sessions() as session:
         assert stored_cursor(session, row.id) == Cursor(start)
+
+
+@pytest.mark.parametrize(
+    ("url", "sends_credentials", "refused"),
+    [
+        ("http://jira.example.com", True, True),
+        ("HTTP://Jira.Example.com:8080/jira", True, True),
+        ("http://10.0.0.5", True, True),  # a private network is still a network
+        ("http://127.0.0.1.nip.io:8080", True, True),  # resolves to the loopback, but a name is a claim
+        ("http://localhost.example.com", True, True),
+        ("https://jira.example.com", True, False),
+        ("http://jira.example.com", False, False),  # nothing secret to expose
+        ("http://127.0.0.1:8080", True, False),  # a local test server or a TLS tunnel's near end
+        ("http://127.8.9.10", True, False),
+        ("http://[::1]:8080", True, False),
+        ("http://localhost:8080", True, False),
+    ],
+)
+def test_credentials_over_plain_http_are_named_loopback_excepted(
+    url: str, sends_credentials: bool, refused: bool
+) -> None:
+    problem = cleartext_credentials(url, sends_credentials=sends_credentials)
+    assert (problem is not None) == refused
+    if problem is not None:
+        assert problem.startswith(f"{url} is plain http://: the credentials would cross the network")

@@ -359,6 +359,20 @@ def test_a_login_page_instead_of_a_token_is_a_bad_response() -> None:
     assert "REST port" in result.message
 
 
+def test_a_login_answer_echoing_the_form_is_not_taken_as_a_token() -> None:
+    """A 200 whose text is the login form it was sent: as a token it would carry the password into every
+    later request's header and any message quoting it."""
+    fake = FakeRemedy()
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=f"You sent: {request.content.decode()}")
+
+    result = check(RemedyConnector.create(fake.settings(), transport=httpx.MockTransport(echo)))
+    assert result.problem is CheckProblem.BAD_RESPONSE
+    assert "did not answer a token" in result.message
+    assert "password" not in result.message
+
+
 def test_server_error_then_success() -> None:
     fake = FakeRemedy()
     fake.add_ticket(incident(1, T0))

@@ -283,6 +283,19 @@ def test_a_server_ignoring_search_criteria_is_stopped_instead_of_cycling() -> No
     assert starts == [1, 2, 4, 3]
 
 
+def test_a_server_ignoring_start_index_in_a_burst_of_ties_is_stopped() -> None:
+    """Twelve requests updated in one millisecond: the floor cannot move, start_index steps over the ties
+    already read; a server ignoring it answers the same requests, and the guard stops the sync at once."""
+    fake = FakeServiceDeskPlus()
+    for number in range(1, 13):
+        fake.add_ticket(ticket(number, T0))
+    fake.misbehaviour = Misbehaviour.IGNORES_PAGE_TOKEN
+    with pytest.raises(PagingStalledError, match="page 2 holds only records this sync has read already"):
+        sync(connector_for(fake), page_size=5)
+    starts = [json.loads(r.url.params["input_data"])["list_info"]["start_index"] for r in fake.requests]
+    assert starts == [1, 6]
+
+
 def test_only_the_record_that_set_the_cursor_counts_as_stored() -> None:
     fake = FakeServiceDeskPlus()
     connector = connector_for(fake)

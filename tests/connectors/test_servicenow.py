@@ -412,6 +412,29 @@ def test_a_page_hidden_by_read_acls_is_stepped_over(fake: FakeServiceNow) -> Non
     assert offsets[:2] == ["0", "3"]
 
 
+def test_a_server_ignoring_the_offset_past_a_hidden_page_is_stopped_within_bounds(
+    fake: FakeServiceNow,
+) -> None:
+    """The offset is only sent to step over a page of rows hidden by ACLs; a server ignoring it answers that
+    empty page again and again. The empty-page allowance (rows a narrow read role hides) bounds it."""
+    add(fake, 10)
+    fake.hidden = {"INC0010001", "INC0010002", "INC0010003"}
+    fake.misbehaviour = Misbehaviour.IGNORES_PAGE_TOKEN
+
+    async def go() -> None:
+        connector = connect(fake)
+        try:
+            async for _ in connector.fetch(None, page_size=3):
+                pass
+        finally:
+            await connector.close()
+
+    with pytest.raises(PagingStalledError, match="100 pages in a row held no record") as stopped:
+        asyncio.run(go())
+    assert stopped.value.path == "/api/now/table/incident"
+    assert len(fake.requests) == stopped.value.requests == 100
+
+
 def test_the_same_records_behind_an_advancing_next_link_stop_the_sync(fake: FakeServiceNow) -> None:
     """Issue 15's miss: the loop stepped over "nothing new" pages by the ``next`` link for ever."""
     add(fake, 12)

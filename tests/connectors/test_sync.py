@@ -139,6 +139,36 @@ def test_lookback_rereads_count_as_unchanged(tiny: FakeTiny, sessions: sessionma
     assert (report.new, report.unchanged, report.skipped) == (0, 1, 1)
 
 
+def test_records_a_second_connector_reads_again_count_once_as_unchanged(
+    tiny: FakeTiny, sessions: sessionmaker[TenantSession]
+) -> None:
+    """Issue 18, item 18: two connectors of one instance; the second re-reads the first's 7 records. It
+    adopts them (stamps its id) without changing them: 7 unchanged, not "7 updated, 7 unchanged"."""
+    add(tiny, 7)
+    first = make_config(sessions, tiny)
+    assert (sync(sessions, tiny, first).new, len(tiny.tickets)) == (7, 7)
+    settings = tiny.settings()
+    second = create_config(
+        sessions,
+        connector_type="tiny",
+        name="Tiny prod, second reader",
+        base_url=settings.base_url,
+        secrets=dict(settings.secrets),
+        actor="test",
+    )
+    report = sync(sessions, tiny, second)
+    assert (report.new, report.updated, report.unchanged, report.failed, report.skipped) == (0, 0, 7, 0, 0)
+    run = runs(sessions)[-1]
+    assert (run.items_new, run.items_updated, run.items_unchanged, run.items_failed) == (0, 0, 7, 0)
+    with sessions() as session:  # adopted all the same: removing the second config can purge them
+        assert set(session.scalars(select(Ticket.connector_config_id))) == {second.id}
+
+    tiny.tickets["T00003"].title = "changed at the source"
+    tiny.tickets["T00003"].updated_at = START + timedelta(hours=1)
+    again = sync(sessions, tiny, first, full=True)  # one changed, six re-adopted: each counted once
+    assert (again.new, again.updated, again.unchanged) == (0, 1, 6)
+
+
 def test_record_failures_are_counted_and_the_sync_goes_on(
     tiny: FakeTiny, sessions: sessionmaker[TenantSession]
 ) -> None:
@@ -286,9 +316,12 @@ def test_remove_keeps_or_purges_the_connectors_tickets(
     sync(sessions, tiny, config)
     kept = remove_config(sessions, config.id, actor="test")
     assert (kept.tickets_kept, kept.tickets_purged, kept.keychain_problem) == (3, 0, None)
+    assert kept.sync_runs_kept == 1
     with sessions() as session:
         assert list(session.scalars(select(Ticket.connector_config_id))) == [None, None, None]
-        assert session.scalar(select(func.count()).select_from(SyncRun)) == 0  # runs go with the config
+        # The run history stays, under the name the connector had (issue 18, item 6).
+        run = session.scalars(select(SyncRun)).one()
+        assert (run.connector_config_id, run.connector_name, run.items_new) == (None, "Tiny prod", 3)
 
     again = make_config(sessions, tiny)
     tiny.tickets["T00001"].title = "changed"

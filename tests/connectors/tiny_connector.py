@@ -191,7 +191,8 @@ class FakeTiny(FakeSystem):
         if "after" in params:
             moment, _, last_id = params["after"].partition("|")
             after = (datetime.fromisoformat(moment), last_id)
-        if self.misbehaviour is not None:  # both ignore the filters; one also never ends
+        # Tiny's paging is its filter (a keyset): with no page token to ignore, IGNORES_PAGE_TOKEN is normal.
+        if self.misbehaviour is not None and self.misbehaviour.ignores_filter:
             since = after = None
         limit = min(int(params.get("limit", "50")), self.page_size)
         selected = sorted(

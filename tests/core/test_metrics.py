@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from core.analytics.metrics import (
@@ -333,6 +334,21 @@ def test_sync_failures_per_connector(store: sessionmaker[TenantSession]) -> None
     assert [p.value for p in weekly["prod-sn"].points] == [2, 1]
 
 
+def test_a_removed_connectors_failures_stay_in_the_history_under_its_name(
+    store: sessionmaker[TenantSession],
+) -> None:
+    """Removing a connector keeps its sync runs (issue 18): the metric still counts them, by their name."""
+    with store.begin() as session:
+        config = session.scalars(select(ConnectorConfig).where(ConnectorConfig.name == "prod-sn")).one()
+        for run in session.scalars(select(SyncRun).where(SyncRun.connector_config_id == config.id)):
+            run.connector_name = config.name
+            run.connector_config_id = None
+        session.delete(config)
+    with store() as session:
+        daily = by_group(sync_failures(session, DAYS))
+    assert values(daily["prod-sn"]) == {"06-01": 2, "06-02": 0, "06-09": 1}
+
+
 def test_mttr_of_linked_and_unlinked_tickets(store: sessionmaker[TenantSession]) -> None:
     with store() as session:
         daily = by_group(mttr(session, DAYS))
@@ -392,7 +408,7 @@ def test_csv_export_holds_every_series_and_bucket(store: sessionmaker[TenantSess
     with store() as session:
         report = compute_metrics(session, WEEKS)
     path = tmp_path / "metrics.csv"
-    written = export_csv(report, path)
+    written = export_csv(store, report, path, actor="ana")
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
     assert written == len(rows) == sum(len(s.points) for s in report.series)
     assert {row["metric"] for row in rows} == {

@@ -126,7 +126,7 @@ def test_0007_keys_rows_by_instance_and_keeps_analyses_links_and_search(tmp_path
     engine.dispose()
 
     with Workspace.open(folder) as ws:
-        assert current_revision(ws.engine) == "0007"
+        at_head = current_revision(ws.engine)  # 0007 or a later revision
         with ws.engine.connect() as conn:
             placed = dict(conn.execute(text("SELECT id, source_instance FROM tickets ORDER BY id")).all())
             assert placed == {
@@ -147,7 +147,7 @@ def test_0007_keys_rows_by_instance_and_keeps_analyses_links_and_search(tmp_path
             assert upsert_tickets(session, [globex_twin], instance="globex.service-now.com") == (1, 0, 0)
         with pytest.raises(RuntimeError, match="cannot downgrade: 1 tickets ids exist in more than one"):
             command.downgrade(alembic_config(ws.engine), "0006")  # the old key cannot hold both INC1
-        assert current_revision(ws.engine) == "0007"
+        assert current_revision(ws.engine) == at_head
         with ws.engine.begin() as conn:  # the rebuilt table kept its triggers and foreign keys
             assert conn.execute(
                 text("SELECT COUNT(*) FROM ticket_fts WHERE ticket_fts MATCH 'printer'")
@@ -177,3 +177,76 @@ def ticket_values(external_id: str) -> TicketValues:
         source_url=None,
         raw_payload={},
     )
+
+
+def test_0009_keeps_the_audit_trail_names_its_tenants_and_renames_unsafe_slugs(tmp_path: Path) -> None:
+    """A workspace with audit rows at 0008: every row and id stays, each gains its tenant's slug, and a slug
+    that would escape the workspace as a folder name is renamed (and the rename audited)."""
+    folder = tmp_path / "old"
+    folder.mkdir()
+    engine = create_sqlite_engine(folder / DB_FILENAME)
+    upgrade_to(engine, "0008")
+    now = "2026-01-01 00:00:00.000000"
+    with engine.begin() as conn:
+        for tenant_id, slug in ((1, "default"), (2, "zz/../b"), (3, "Acme Corp"), (4, "acme-corp")):
+            conn.execute(
+                text(f"INSERT INTO tenants VALUES ({tenant_id}, :slug, :slug, '{{}}', '{now}', '{now}')"),
+                {"slug": slug},
+            )
+        for audit_id, tenant_id in ((5, 1), (9, 2), (12, 3)):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (id, tenant_id, actor, action, entity_type, occurred_at, "
+                    f"created_at, updated_at) VALUES ({audit_id}, {tenant_id}, 'ana', 'old', 'x', '{now}', "
+                    f"'{now}', '{now}')"
+                )
+            )
+    engine.dispose()
+
+    with Workspace.open(folder) as ws:
+        assert [t.slug for t in ws.tenants()] == ["default", "zz-b", "acme-corp-2", "acme-corp"]
+        with ws.engine.connect() as conn:
+            kept = conn.execute(
+                text(
+                    "SELECT id, tenant_id, tenant_slug, action FROM audit_events "
+                    "WHERE action = 'old' ORDER BY id"
+                )
+            ).all()
+            renames = conn.execute(
+                text(
+                    "SELECT tenant_id, actor, json_extract(before, '$.slug'), json_extract(after, '$.slug') "
+                    "FROM audit_events WHERE action = 'tenant.slug_renamed' ORDER BY id"
+                )
+            ).all()
+        # The slug the tenant had when the rows were written, not the one it was renamed to.
+        assert [tuple(row) for row in kept] == [
+            (5, 1, "default", "old"),
+            (9, 2, "zz/../b", "old"),
+            (12, 3, "Acme Corp", "old"),
+        ]
+        assert [tuple(row) for row in renames] == [
+            (2, "runbook-desk", "zz/../b", "zz-b"),
+            (3, "runbook-desk", "Acme Corp", "acme-corp-2"),
+        ]
+        with pytest.raises(Exception, match="append-only"), ws.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT OR REPLACE INTO audit_events (id, tenant_id, actor, action, entity_type, "
+                    f"occurred_at, created_at, updated_at) VALUES (5, 1, 'mallory', 'x', 'x', '{now}', "
+                    f"'{now}', '{now}')"
+                )
+            )
+        command.downgrade(alembic_config(ws.engine), "0008")  # no tenant was deleted: nothing to lose
+        with ws.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM audit_events WHERE action = 'old'")).scalar() == 3
+        command.upgrade(alembic_config(ws.engine), "head")
+
+
+def test_0009_refuses_to_downgrade_while_a_deleted_tenant_has_audit_rows(workspace: Workspace) -> None:
+    acme_id = workspace.ensure_tenant("acme").id
+    with workspace.engine.begin() as conn:
+        conn.execute(text("DELETE FROM tenants WHERE id = :id"), {"id": acme_id})
+    at_head = current_revision(workspace.engine)
+    with pytest.raises(RuntimeError, match="cannot downgrade: 1 audit rows belong to deleted tenants"):
+        command.downgrade(alembic_config(workspace.engine), "0008")
+    assert current_revision(workspace.engine) == at_head

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import certifi
 import httpx
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtTest import QAbstractItemModelTester
 from PySide6.QtWidgets import QLineEdit, QWizard
 from sqlalchemy import select
@@ -36,6 +39,7 @@ from desktop.main_window import CONNECTORS_PAGE, MainWindow
 from desktop.widgets.config_form import STORED_PLACEHOLDER
 from desktop.widgets.table_models import RowTableModel
 from tests.connectors.fake_jira import API_TOKEN, EMAIL
+from tests.connectors.fake_servicenow import FakeServiceNow
 from tests.helpers.connector_ui import (
     RECENT_TICKETS,
     WAIT_MS,
@@ -225,8 +229,19 @@ def test_wrong_password_shows_the_401_diagnosis_and_saves_nothing(
     assert "not-the-password" not in wizard.test_page.result_message.text()
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
     assert not wizard.test_page.ca_button.isVisible()
+    # The test is on the audit trail like the CLI's `connectors check`: who, which draft, the outcome.
+    qtbot.waitUntil(lambda: len(check_audits(workspace)) == 1, timeout=WAIT_MS)
+    [audit] = check_audits(workspace)
+    assert audit.entity_id is None  # a draft, not saved yet
+    assert "authentication" in json.dumps(audit.after) and "not-the-password" not in json.dumps(audit.after)
     wizard.reject()
     nothing_saved(workspace, memory_keyring)
+
+
+def check_audits(workspace: Workspace) -> list[AuditEvent]:
+    with workspace.session_factory("default")() as session:
+        query = select(AuditEvent).where(AuditEvent.action == "connector.check")
+        return list(session.scalars(query))
 
 
 class UntrustedCertificate(httpx.AsyncBaseTransport):
@@ -273,35 +288,130 @@ def test_tls_failure_offers_a_ca_bundle_and_never_to_skip_verification(
 
 
 class Hanging(httpx.AsyncBaseTransport):
-    """A server that accepts the connection and never answers."""
+    """A server that accepts the connection and never answers; it records the requests that were cancelled."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.cancelled = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(3600)
+        self.started += 1
+        try:
+            await asyncio.Event().wait()  # nothing ever sets it
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
         raise AssertionError("unreachable")
 
 
-def test_cancel_stops_a_hanging_test_and_saves_nothing(
-    qtbot, workspace: Workspace, context: AppContext, memory_keyring: MemoryKeyring
-) -> None:
-    fake = servicenow()
-    wizard = new_wizard(qtbot, context, lambda _settings: Hanging())
+def go_to_test_page(qtbot, wizard: ConnectorWizard, fake: FakeServiceNow) -> None:  # type: ignore[no-untyped-def]
+    """Choose ServiceNow, enter the address and credentials, and press Next into the connection test."""
     wizard.system_page.select("servicenow")
     click_next(qtbot, wizard)
     wizard.where_page.url_edit.setText(fake.base_url)
     click_next(qtbot, wizard)
     fill(wizard.auth_page.form, servicenow_auth(fake))
     click_next(qtbot, wizard)
-    qtbot.waitUntil(lambda: context.runner.active_tasks() != (), timeout=WAIT_MS)
+
+
+def test_cancel_stops_a_hanging_test_and_saves_nothing(
+    qtbot, workspace: Workspace, context: AppContext, memory_keyring: MemoryKeyring
+) -> None:
+    hanging = Hanging()
+    wizard = new_wizard(qtbot, context, lambda _settings: hanging)
+    go_to_test_page(qtbot, wizard, servicenow())
+    qtbot.waitUntil(lambda: hanging.started == 1, timeout=WAIT_MS)
+    running = wizard.test_page._task
+    assert running is not None and wizard.test_page.is_running()
     assert wizard.test_page.spinner.isVisible() and wizard.test_page.cancel_button.isEnabled()
     wizard.test_page.cancel_button.click()
     assert "cancelled" in wizard.test_page.status_label.text()
-    qtbot.waitUntil(lambda: not context.runner.active_tasks(), timeout=WAIT_MS)  # the worker really stopped
+    qtbot.waitUntil(running.done, timeout=WAIT_MS)
+    assert running.cancelled() and hanging.cancelled == 1  # the request itself was interrupted
+    assert wizard.test_page.result is None
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
     wizard.test_page.start_check()  # test again, then cancel the whole wizard while it hangs
-    qtbot.waitUntil(lambda: context.runner.active_tasks() != (), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: hanging.started == 2, timeout=WAIT_MS)
+    running = wizard.test_page._task
+    assert running is not None
     wizard.button(QWizard.WizardButton.CancelButton).click()
-    qtbot.waitUntil(lambda: not context.runner.active_tasks(), timeout=WAIT_MS)
+    qtbot.waitUntil(running.done, timeout=WAIT_MS)
+    assert running.cancelled() and hanging.cancelled == 2
     assert wizard.result() == QWizard.DialogCode.Rejected
+    assert context.runner.active_tasks() == ()  # the test never was a worker job
+    nothing_saved(workspace, memory_keyring)
+
+
+class Gated(httpx.AsyncBaseTransport):
+    """A slow server: each request waits until the test opens the gate, then the fake answers it."""
+
+    def __init__(self, fake: FakeServiceNow) -> None:
+        self.answer = fake.transport()
+        self.gate = asyncio.Event()
+        self.waiting = 0
+        self.threads: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.threads.add(threading.current_thread().name)
+        self.waiting += 1
+        await self.gate.wait()
+        self.waiting -= 1
+        return await self.answer.handle_async_request(request)
+
+
+def test_the_window_stays_responsive_while_the_test_awaits_a_slow_server(
+    qtbot, workspace: Workspace, context: AppContext, memory_keyring: MemoryKeyring
+) -> None:
+    fake = servicenow()
+    slow = Gated(fake)
+    wizard = new_wizard(qtbot, context, lambda _settings: slow)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(10)
+    go_to_test_page(qtbot, wizard, fake)
+    qtbot.waitUntil(lambda: slow.waiting == 1, timeout=WAIT_MS)
+    ticks.clear()
+    qtbot.waitUntil(lambda: len(ticks) >= 20, timeout=WAIT_MS)  # Qt's timers fire while the check awaits
+    assert wizard.test_page.is_running() and wizard.test_page.result is None
+    # On the GUI thread's loop, not a worker: nothing writes the store while a test awaits the network.
+    assert slow.threads == {threading.main_thread().name}
+    assert context.runner.active_tasks() == ()
+
+    slow.gate.set()
+    qtbot.waitUntil(lambda: wizard.test_page.result is not None, timeout=WAIT_MS)
+    timer.stop()
+    assert wizard.test_page.result is not None and wizard.test_page.result.ok, wizard.test_page.result
+    assert wizard.test_page.result_title.text() == "Connected"
+    click_next(qtbot, wizard)  # the preview awaits the same open gate
+    qtbot.waitUntil(lambda: wizard.scope_page.preview_ok, timeout=WAIT_MS)
+    assert wizard.scope_page.preview_model.rowCount() == 10
+    wizard.reject()
+    nothing_saved(workspace, memory_keyring)
+
+
+class Broken(httpx.AsyncBaseTransport):
+    """Not a server problem but a bug: something in the request path raises what no connector diagnoses."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug below the connector")
+
+
+def test_a_bug_in_the_test_is_shown_and_logged_not_swallowed(
+    qtbot, workspace: Workspace, context: AppContext, memory_keyring: MemoryKeyring, caplog
+) -> None:
+    wizard = new_wizard(qtbot, context, lambda _settings: Broken())
+    with caplog.at_level(logging.ERROR, logger="desktop.dialogs.connector_wizard.probes"):
+        go_to_test_page(qtbot, wizard, servicenow())
+        qtbot.waitUntil(lambda: wizard.test_page.result is not None, timeout=WAIT_MS)
+    result = wizard.test_page.result
+    assert result is not None and result.problem is CheckProblem.OTHER
+    assert "the test itself failed: a bug below the connector" in wizard.test_page.result_message.text()
+    assert not wizard.test_page.is_running()
+    [record] = [r for r in caplog.records if r.name == "desktop.dialogs.connector_wizard.probes"]
+    assert record.getMessage().startswith("Testing ") and record.exc_info is not None
+    wizard.reject()
     nothing_saved(workspace, memory_keyring)
 
 
@@ -404,7 +514,7 @@ def test_edit_mode_shows_secrets_as_stored_and_keeps_them_unless_typed(
     assert memory_keyring.entries == {(SERVICE_NAME, f"{row.keychain_key}/password"): fake.password}
 
 
-def test_preview_model_passes_the_model_tester(qtbot) -> None:
+def test_preview_model_passes_the_model_tester(qtbot, gui_loop: asyncio.AbstractEventLoop) -> None:
     fake = servicenow()
     from connectors.registry import connector_class
 
@@ -415,7 +525,9 @@ def test_preview_model_passes_the_model_tester(qtbot) -> None:
         finally:
             await connector.close()
 
-    tickets = asyncio.run(first_records())
+    reading = gui_loop.create_task(first_records())
+    qtbot.waitUntil(reading.done, timeout=WAIT_MS)
+    tickets = reading.result()
     model = RowTableModel(PREVIEW_COLUMNS)
     tester = QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Warning)
     model.set_rows(tickets)

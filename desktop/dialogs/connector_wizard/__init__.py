@@ -9,9 +9,9 @@ from the chosen connector's declared schema (:mod:`desktop.widgets.config_form`)
 ``page`` says where it goes ("where", "auth", "scope", and "mapping" for optional field-mapping overrides,
 shown only when a connector declares any).
 
-Network work (test, preview) runs on worker threads, each job on its own event loop
-(:func:`desktop.background.sync_jobs.run_coroutine`), cancellable; tests inject fake systems through the
-context's ``transport_factory``.
+The test and the preview only talk to the server, so they are awaited on the GUI loop (qasync) as
+cancellable tasks (:mod:`.probes`); saving writes the store, so Finish runs on a worker. Tests inject fake
+systems through the context's ``transport_factory``.
 """
 
 from desktop.dialogs.connector_wizard.scope_page import PREVIEW_COLUMNS

@@ -1,19 +1,23 @@
-"""The connection test: the connector's own ``check`` (reachability, TLS, sign-in, read permission) on a
-worker, its problem named exactly, and the way out of the usual one (an organisation's own CA)."""
+"""The connection test: the connector's own ``check`` (reachability, TLS, sign-in, read permission) awaited on
+the GUI loop (:mod:`.probes`), its problem named exactly, and the way out of the usual one (an organisation's
+own CA)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWizardPage
 
 from connectors.base import CheckProblem, CheckResult, diagnose
+from connectors.configs import record_check
 from connectors.errors import ConfigurationError
 from connectors.secrets import redact_text
-from desktop.background.connector_jobs import check_connection
-from desktop.background.tasks import Task
+from desktop.background.connector_jobs import ConnectorDraft
 from desktop.dialogs.connector_wizard.feedback import busy_bar, describe_result
+from desktop.dialogs.connector_wizard.probes import GuiTask, check_draft, start_on_gui_loop
 
 if TYPE_CHECKING:  # the pages and the wizard refer to each other; only the wizard module imports the pages
     from desktop.dialogs.connector_wizard.wizard import ConnectorWizard
@@ -26,7 +30,7 @@ class ConnectionTestPage(QWizardPage):
         self.setTitle("Test the connection")
         self.setSubTitle("Reachability, TLS, sign-in and read permission; a problem is named exactly.")
         self.result: CheckResult | None = None
-        self._task: Task | None = None
+        self._task: GuiTask | None = None
         self.status_label = QLabel(self)
         self.status_label.setObjectName("checkStatus")
         self.status_label.setWordWrap(True)
@@ -77,7 +81,7 @@ class ConnectionTestPage(QWizardPage):
         self.cancel_check()
 
     def is_running(self) -> bool:
-        return self._task is not None and self._task.is_active
+        return self._task is not None and not self._task.done()
 
     def start_check(self) -> None:
         self._stop_task()
@@ -91,15 +95,32 @@ class ConnectionTestPage(QWizardPage):
         self.spinner.show()
         self.cancel_button.setEnabled(True)
         self.retry_button.setEnabled(False)
-        self._task = self._wizard.runner.run(
-            check_connection,
-            draft,
-            self._wizard.context.transport_factory,
-            title=f"Testing {draft.name}",
-            progress=True,
-            on_done=self._checked,
-            on_error=self._check_failed,
+        self._task = start_on_gui_loop(self._check(draft), f"Testing {draft.name}", self._check_failed)
+
+    async def _check(self, draft: ConnectorDraft) -> None:
+        try:
+            result = await check_draft(draft, self._wizard.context.transport_factory)
+        except asyncio.CancelledError:
+            self._audit(draft, None)  # a cancelled test is on the trail too
+            raise
+        self._task = None
+        self._show(result)
+        await self._audit(draft, result)
+
+    def _audit(self, draft: ConnectorDraft, result: CheckResult | None) -> asyncio.Future[None]:
+        """Record the test as the CLI's ``connectors check`` does; a store write, so on a worker thread."""
+        context = self._wizard.context
+        record = functools.partial(
+            record_check,
+            context.sessions,
+            connector_type=draft.connector_type,
+            name=draft.name,
+            base_url=draft.base_url,
+            result=result,
+            config_id=draft.existing_id,
+            actor=context.reviewer(),
         )
+        return asyncio.get_running_loop().run_in_executor(None, record)
 
     def cancel_check(self) -> None:
         if self.is_running():
@@ -108,15 +129,13 @@ class ConnectionTestPage(QWizardPage):
             self.status_label.setText("Test cancelled. Test again, or go back and change the settings.")
 
     def _stop_task(self) -> None:
-        if self._task is not None and self._task.is_active:
-            self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()  # the connector's client is closed as the cancellation unwinds
         self._task = None
 
-    def _checked(self, result: CheckResult) -> None:
-        self._task = None
-        self._show(result)
-
-    def _check_failed(self, exc: Exception, _traceback_text: str) -> None:
+    def _check_failed(self, task: GuiTask, exc: BaseException) -> None:
+        if task is not self._task:  # replaced by a newer test meanwhile
+            return
         self._task = None
         self._show(CheckResult(CheckProblem.OTHER, f"the test itself failed: {redact_text(str(exc))}"))
 

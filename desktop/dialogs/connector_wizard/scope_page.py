@@ -21,10 +21,16 @@ from connectors.base import CheckProblem, CheckResult, ConnectorSpec, diagnose
 from connectors.errors import ConfigurationError
 from connectors.secrets import redact_text
 from core.store.tickets import TicketValues
-from desktop.background.connector_jobs import PREVIEW_LIMIT, PreviewResult, preview_records
-from desktop.background.tasks import Task
+from desktop.background.connector_jobs import ConnectorDraft
 from desktop.dialogs.connector_wizard.feedback import busy_bar, describe_result
 from desktop.dialogs.connector_wizard.form_pages import FormPage
+from desktop.dialogs.connector_wizard.probes import (
+    PREVIEW_LIMIT,
+    GuiTask,
+    PreviewResult,
+    preview_draft,
+    start_on_gui_loop,
+)
 from desktop.widgets.config_form import FieldForm
 from desktop.widgets.table_models import Column, RowTableModel
 
@@ -93,7 +99,7 @@ class ScopePage(FormPage):
         self.page_layout.addWidget(self.spinner)
         self.page_layout.addWidget(self.preview_table, 1)
         self.preview_ok = False
-        self._task: Task | None = None
+        self._task: GuiTask | None = None
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(PREVIEW_DELAY_MS)
@@ -128,7 +134,7 @@ class ScopePage(FormPage):
         self.spinner.hide()
 
     def is_running(self) -> bool:
-        return self._task is not None and self._task.is_active
+        return self._task is not None and not self._task.done()
 
     def _edited(self) -> None:
         self.preview_ok = False
@@ -136,7 +142,7 @@ class ScopePage(FormPage):
         self._debounce.start()
 
     def _stop_task(self) -> None:
-        if self._task is not None and self._task.is_active:
+        if self._task is not None:
             self._task.cancel()
         self._task = None
 
@@ -152,18 +158,14 @@ class ScopePage(FormPage):
             return
         self.preview_status.setText("Reading the first records…")
         self.spinner.show()
-        self._task = self._wizard.runner.run(
-            preview_records,
-            draft,
-            self._wizard.context.transport_factory,
-            title=f"Previewing {draft.name}",
-            progress=True,
-            on_done=self._previewed,
-            on_error=self._preview_failed,
-        )
+        self._task = start_on_gui_loop(self._preview(draft), f"Previewing {draft.name}", self._preview_failed)
 
-    def _previewed(self, result: PreviewResult) -> None:
+    async def _preview(self, draft: ConnectorDraft) -> None:
+        result = await preview_draft(draft, self._wizard.context.transport_factory)
         self._task = None
+        self._show_preview(result)
+
+    def _show_preview(self, result: PreviewResult) -> None:
         self.spinner.hide()
         if result.problem is not None:
             self._show_problem(result.problem)
@@ -182,7 +184,9 @@ class ScopePage(FormPage):
         self.preview_ok = True
         self.completeChanged.emit()
 
-    def _preview_failed(self, exc: Exception, _traceback_text: str) -> None:
+    def _preview_failed(self, task: GuiTask, exc: BaseException) -> None:
+        if task is not self._task:  # replaced by a newer preview meanwhile
+            return
         self._task = None
         self._show_problem(CheckResult(CheckProblem.OTHER, f"the preview failed: {redact_text(str(exc))}"))
 
