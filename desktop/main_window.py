@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QLabel,
@@ -38,7 +39,7 @@ from core.importing import ImportSummary
 from core.importing.demo import DemoSeed
 from core.matching.embedding import Embedder
 from core.matching.engine import RefreshReport
-from core.store.workspace import Workspace
+from core.store.workspace import Workspace, describe_workspace
 from core.workflow.drafts import RunbookDraft
 from desktop.background import jobs
 from desktop.background.sync_jobs import SyncDispatcher
@@ -51,7 +52,7 @@ from desktop.pages.metrics import MetricsPage
 from desktop.pages.review.page import ReviewPage
 from desktop.pages.runbooks import RunbooksPage
 from desktop.pages.tickets import TicketsPage
-from desktop.widgets.browse import BrowsePage
+from desktop.widgets.browse import HasFilterBox
 from desktop.widgets.notifications import Level, NotificationArea
 from desktop.widgets.task_status import TaskStatusWidget
 
@@ -95,7 +96,7 @@ class MainWindow(QMainWindow):
         self.context = AppContext(workspace, tenant_slug, self.runner)
         if embedder_factory is not None:  # tests share the session's loaded model
             self.context.embedder_factory = embedder_factory
-        self.setWindowTitle(f"Runbook Desk — {workspace.root.name}")
+        self.setWindowTitle(f"Runbook Desk — {describe_workspace(workspace.root)}")
         self.notifications = NotificationArea(self)
         # Connector syncs, every few minutes while the window is open; started by start_syncs.
         self.sync_scheduler = SyncDispatcher(self.context, parent=self)
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
         self.counts_label = QLabel(self)
         self.tenant_label = QLabel(f"Tenant: {self._tenant.name}", self)
         self.tenant_label.setToolTip(f"Tenant slug: {self._tenant.slug}")
-        self.workspace_label = QLabel(str(self._workspace.root), self)
+        self.workspace_label = QLabel(describe_workspace(self._workspace.root), self)
         self.workspace_label.setToolTip(f"Workspace folder: {self._workspace.root}")
         self.workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         status_bar.addPermanentWidget(self.task_status)
@@ -193,9 +194,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.import_tickets_action)
         file_menu.addAction(self.import_runbooks_action)
         file_menu.addSeparator()
-        self.settings_action = self._action(
-            "&Settings…", QKeySequence(QKeySequence.StandardKey.Preferences), self.open_settings
-        )
+        # Ctrl+, as on every desktop: Qt's Preferences key has no binding on Linux or Windows (it is Cmd+, on
+        # macOS, which Qt spells Ctrl+, too).
+        self.settings_action = self._action("&Settings…", QKeySequence("Ctrl+,"), self.open_settings)
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
@@ -223,6 +224,19 @@ class MainWindow(QMainWindow):
             )
             go_menu.addAction(action)
             self.page_actions.append(action)
+        # Ctrl+Tab cycles the pages as it cycles tabs elsewhere; left to Qt it does nothing or leaves the
+        # focus on a widget with no visible focus (issue 16, item 1).
+        go_menu.addSeparator()
+        self.next_page_action = self._action(
+            "&Next page", QKeySequence(QKeySequence.StandardKey.NextChild), lambda: self._step_page(1)
+        )
+        self.previous_page_action = self._action(
+            "&Previous page",
+            QKeySequence(QKeySequence.StandardKey.PreviousChild),
+            lambda: self._step_page(-1),
+        )
+        go_menu.addAction(self.next_page_action)
+        go_menu.addAction(self.previous_page_action)
 
     def _action(self, text: str, shortcut: QKeySequence, slot: Callable[[], object]) -> QAction:
         action = QAction(text, self)
@@ -424,9 +438,30 @@ class MainWindow(QMainWindow):
         return self.stack.currentWidget()
 
     def focus_current_search(self) -> None:
+        """Edit > Find (Ctrl+F): every page's filter box, so what is typed next filters and never reaches
+        a page's letter shortcuts."""
         page = self.current_page()
-        if isinstance(page, BrowsePage):
-            page.focus_search()
+        if isinstance(page, HasFilterBox):
+            page.focus_filter()
+
+    def _step_page(self, step: int) -> None:
+        self.show_page((self.stack.currentIndex() + step) % len(PAGE_TITLES))
+        page = self.current_page()
+        focus = QApplication.focusWidget()
+        if page is None or (focus is not None and focus.isVisible() and page.isAncestorOf(focus)):
+            return  # the page put the keys where it wants them (the review queue)
+        widget: QWidget | None = page.nextInFocusChain()
+        while widget is not None and widget is not page:  # the Tab order from the page: its first taker
+            if (
+                page.isAncestorOf(widget)
+                and widget.focusPolicy() & Qt.FocusPolicy.TabFocus
+                and widget.isEnabled()
+                and widget.isVisible()
+                and not widget.visibleRegion().isEmpty()
+            ):
+                widget.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+            widget = widget.nextInFocusChain()
 
     def reload(self) -> None:
         self.tickets_page.reload()
@@ -482,8 +517,9 @@ class MainWindow(QMainWindow):
             splitter_state = self._settings.value(SPLITTER_KEY_PREFIX + splitter.objectName())
             if not (isinstance(splitter_state, QByteArray) and splitter.restoreState(splitter_state)):
                 splitter.setSizes(self._default_splitter_sizes(splitter))
-        page = self._settings.value(PAGE_KEY, TICKETS_PAGE, int)
-        self.show_page(page if isinstance(page, int) and 0 <= page < len(PAGE_TITLES) else TICKETS_PAGE)
+        # A first start opens on the Review queue, the analyst's work (issue 16); later ones where they left.
+        page = self._settings.value(PAGE_KEY, REVIEW_PAGE, int)
+        self.show_page(page if isinstance(page, int) and 0 <= page < len(PAGE_TITLES) else REVIEW_PAGE)
 
     def _default_splitter_sizes(self, splitter: QSplitter) -> list[int]:
         if splitter is self.main_splitter:

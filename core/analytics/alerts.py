@@ -7,9 +7,22 @@ Rules (thresholds in the tenant's settings, :class:`core.settings.AlertSettings`
   same count at which :mod:`connectors.sync` reports its own alert. A successful sync resets the count and
   clears the alert.
 * ``unlinked_volume`` (tenant): more than ``unlinked_count`` [50] analysed tickets without a linked
-  runbook (not covered, :func:`core.queries.is_covered`) arrived (``ingested_at``) in the last
-  ``unlinked_window_hours`` [24]. Unanalysed tickets are
-  not counted: right after an import they are only waiting for the analysis.
+  runbook (not covered, :func:`core.queries.is_covered`) arrived in the last ``unlinked_window_hours`` [24].
+  Unanalysed tickets are not counted: right after an import they are only waiting for the analysis.
+  "Arrived" means new work reaching the service desk, not rows reaching this store, so a backfill never
+  counts (an imported demo raised "191 tickets arrived in the last 24 h" on its first start: issue 16):
+
+  - a connector's ticket (``tickets.connector_config_id``) counts when it was ingested (``ingested_at``)
+    in the window *after* that connector's first successful sync finished (``sync_runs``): the first
+    sync, and any failed or cancelled attempts before it, load the system's history; the syncs after it
+    bring only what is new;
+  - a file-imported ticket (no connector) counts when it was ingested in the window *and* the source
+    system created it (``tickets.created_at``) in the window: an export of past tickets (the demo, a
+    migration) is history however many rows it holds, while a daily export of today's tickets is still
+    new work. A file without creation times says nothing about arrival and is not counted.
+
+  Both times are the store's own: ``ingested_at`` and ``sync_runs.finished_at`` come from the clock of
+  the process that wrote them, ``created_at`` from the source system.
 * ``low_confidence`` (tenant): the mean confidence of the latest ``confidence_samples`` [50] analyses
   (fewer if fewer exist, but at least :data:`MIN_CONFIDENCE_SAMPLES`) is below the tenant's review threshold
   (``Thresholds.partial``): matching is getting worse, or the tickets have moved away from the runbooks.
@@ -33,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from core.queries import is_analysed, is_covered
 from core.settings import MIN_CONFIDENCE_SAMPLES, AlertSettings, Thresholds, load_settings
@@ -42,6 +55,7 @@ from core.store.models import (
     Analysis,
     ConnectorConfig,
     SyncRun,
+    SyncStatus,
     Ticket,
 )
 from core.store.repository import SYSTEM_ACTOR, record_audit
@@ -106,11 +120,33 @@ def unlinked_volume_conditions(
     session: TenantSession, settings: AlertSettings, now: datetime
 ) -> list[Condition]:
     since = now - timedelta(hours=settings.unlinked_window_hours)
+    backfill_done = (
+        select(
+            SyncRun.connector_config_id.label("config_id"),
+            func.min(SyncRun.finished_at).label("finished_at"),
+        )
+        .where(SyncRun.status == SyncStatus.SUCCEEDED, SyncRun.finished_at.is_not(None))
+        .group_by(SyncRun.connector_config_id)
+        .subquery("backfill_done")
+    )
+    arrived_by_sync = and_(
+        Ticket.connector_config_id.is_not(None), Ticket.ingested_at > backfill_done.c.finished_at
+    )
+    arrived_by_file = and_(
+        Ticket.connector_config_id.is_(None), Ticket.created_at >= since, Ticket.created_at <= now
+    )
     count = (
         session.scalar(
             select(func.count())
             .select_from(Ticket)
-            .where(Ticket.ingested_at >= since, Ticket.ingested_at <= now, is_analysed(), ~is_covered())
+            .outerjoin(backfill_done, backfill_done.c.config_id == Ticket.connector_config_id)
+            .where(
+                Ticket.ingested_at >= since,
+                Ticket.ingested_at <= now,
+                or_(arrived_by_sync, arrived_by_file),
+                is_analysed(),
+                ~is_covered(),
+            )
         )
         or 0
     )

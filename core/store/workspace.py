@@ -8,25 +8,35 @@ Tenant slugs name folders (``indexes/<slug>/``), so a slug is checked against :d
 when a tenant is created and again whenever one is looked up, and :meth:`Workspace.tenant_folder` is the one
 place a path is built from a slug: it also refuses a folder that resolves outside the workspace (a symlink).
 Lower case only: on a case-insensitive file system "Acme" and "acme" would share one index folder.
+
+Which workspace is which must be visible: a user once imported into a workspace the app never showed. So
+whoever holds the lock writes who it is next to the lock file (:class:`LockHolder`), and the desktop app
+remembers the workspace it last opened (:func:`remember_app_workspace`): a locked-out command can name the
+holder, and a command on an empty workspace that is not the app's can say so.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 import platformdirs
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import TenantError, WorkspaceError, WorkspaceLockedError
-from core.store.db import create_sqlite_engine
+from core.store.db import BUSY_TIMEOUT_MS, create_sqlite_engine
 from core.store.migrations import upgrade_to_head
 from core.store.models import Tenant
 from core.store.tenancy import TenantSession
@@ -35,6 +45,10 @@ APP_NAME = "RunbookDesk"
 WORKSPACE_ENV = "RUNBOOK_DESK_WORKSPACE"
 DB_FILENAME = "runbook-desk.sqlite3"
 LOCK_FILENAME = ".runbook-desk.lock"
+LOCK_HOLDER_FILENAME = ".runbook-desk.lock-holder.json"
+APP_WORKSPACE_FILENAME = "app-workspace.txt"
+_SUBCOMMAND_WORD = re.compile(r"[a-z][a-z-]{0,30}")
+_SHOWN_FLAGS = ("--demo", "--self-test")
 DEFAULT_TENANT = "default"
 TENANT_SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 TENANT_SLUG_RULE = "1 to 63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
@@ -55,6 +69,110 @@ def demo_workspace_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "demo"
 
 
+def is_demo_workspace(root: Path) -> bool:
+    return root.resolve() == demo_workspace_dir().resolve()
+
+
+def describe_workspace(root: Path) -> str:
+    """What the window's title and status bar call a workspace: which kind, and where (home as ``~``).
+
+    The folder name alone is not enough: the default and the demo folders are both under the same data
+    folder, and ``$RUNBOOK_DESK_WORKSPACE`` may name any ``workspace`` folder.
+    """
+    kind = "Demo workspace" if is_demo_workspace(root) else "Workspace"
+    shown = root.resolve()
+    home = Path.home().resolve()
+    if shown.is_relative_to(home) and shown != home:
+        shown_text = str(Path("~") / shown.relative_to(home))
+    else:
+        shown_text = str(shown)
+    return f"{kind}: {shown_text}"
+
+
+def _app_workspace_file() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / APP_WORKSPACE_FILENAME
+
+
+def remember_app_workspace(root: Path) -> None:
+    """Record the workspace the desktop app opened, so a command run on another one can say so."""
+    marker = _app_workspace_file()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(root.resolve()) + "\n", encoding="utf-8")
+
+
+def last_app_workspace() -> Path | None:
+    """The workspace the desktop app opened last; None before the app was first started."""
+    try:
+        recorded = _app_workspace_file().read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return Path(recorded) if recorded else None
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a workspace's lock: written when the lock is taken, removed when it is released."""
+
+    pid: int
+    host: str
+    command: str
+    started_at: str  # ISO 8601, UTC
+
+    @classmethod
+    def of_this_process(cls) -> LockHolder:
+        return cls(
+            os.getpid(),
+            socket.gethostname(),
+            _command_name(),
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host} ({self.command}), since {self.started_at}"
+
+
+def _command_name() -> str:
+    """The program and its subcommand words (``runbook-desk import tickets``), never option values: the
+    record is a plain file anyone can read, and a value such as a URL may carry credentials."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    words = [Path(sys.argv[0]).name]
+    for arg in sys.argv[1:]:
+        if not _SUBCOMMAND_WORD.fullmatch(arg):
+            break
+        words.append(arg)
+    words += [arg for arg in sys.argv[1:] if arg in _SHOWN_FLAGS]
+    return " ".join(words)
+
+
+def read_lock_holder(root: Path) -> LockHolder | None:
+    """The holder recorded in ``root``; None when there is no record or it cannot be read (a holder that
+    crashed leaves its record behind: check :func:`is_locked` before trusting it)."""
+    try:
+        fields = json.loads((root / LOCK_HOLDER_FILENAME).read_text(encoding="utf-8"))
+        return LockHolder(
+            pid=int(fields["pid"]),
+            host=str(fields["host"]),
+            command=str(fields["command"]),
+            started_at=str(fields["started_at"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_locked(root: Path) -> bool:
+    """Whether another process holds the workspace now (the lock, not the record, is the truth)."""
+    if not (root / LOCK_FILENAME).exists():
+        return False
+    probe = FileLock(root / LOCK_FILENAME, is_singleton=False)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False
+
+
 def resolve_workspace_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``--workspace`` wins, then ``$RUNBOOK_DESK_WORKSPACE``, then the platform's user data dir."""
     if explicit:
@@ -65,6 +183,22 @@ def resolve_workspace_dir(explicit: str | os.PathLike[str] | None = None) -> Pat
     return default_workspace_dir()
 
 
+def _write_lock_holder(root: Path) -> None:
+    (root / LOCK_HOLDER_FILENAME).write_text(
+        json.dumps(asdict(LockHolder.of_this_process())), encoding="utf-8"
+    )
+
+
+def _remove_lock_holder(root: Path) -> None:
+    (root / LOCK_HOLDER_FILENAME).unlink(missing_ok=True)
+
+
+def _on_read_only_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # the holder may be mid-write
+    cursor.close()
+
+
 @dataclass(frozen=True)
 class TenantRow:
     id: int
@@ -73,10 +207,10 @@ class TenantRow:
 
 
 class Workspace:
-    def __init__(self, root: Path, engine: Engine, lock: FileLock) -> None:
+    def __init__(self, root: Path, engine: Engine, lock: FileLock | None) -> None:
         self.root = root
         self.engine = engine
-        self._lock = lock
+        self._lock = lock  # None: opened read-only, beside the process that holds it
         self._admin_sessions = sessionmaker(engine, expire_on_commit=False)
 
     @property
@@ -96,23 +230,43 @@ class Workspace:
         try:
             lock.acquire(timeout=0)
         except Timeout as exc:
+            holder = read_lock_holder(path)
+            by = f" (held by {holder.describe()})" if holder is not None else ""
             raise WorkspaceLockedError(
-                f"workspace {path} is open in another Runbook Desk window or command; close it and retry"
+                f"workspace {path} is open in another Runbook Desk window or command{by}; close it and retry"
             ) from exc
         engine = create_sqlite_engine(path / DB_FILENAME)
         try:
+            _write_lock_holder(path)
             upgrade_to_head(engine)
             workspace = cls(path, engine, lock)
             workspace.ensure_tenant(DEFAULT_TENANT, "Default")
         except Exception:
             engine.dispose()
+            _remove_lock_holder(path)
             lock.release()
             raise
         return workspace
 
+    @classmethod
+    def open_read_only(cls, root: str | os.PathLike[str] | None = None) -> Workspace:
+        """Read a workspace another process holds (``workspace info`` while the app is open): no lock, no
+        migration, SQLite's read-only mode, so nothing the holder relies on can change."""
+        path = resolve_workspace_dir(root)
+        db_path = path / DB_FILENAME
+        if not db_path.is_file():
+            raise WorkspaceError(f"workspace {path} has no database yet")
+        engine = create_engine(
+            f"sqlite:///file:{db_path}?mode=ro&uri=true", connect_args={"check_same_thread": False}
+        )
+        event.listen(engine, "connect", _on_read_only_connect)
+        return cls(path, engine, None)
+
     def close(self) -> None:
         self.engine.dispose()
-        self._lock.release()
+        if self._lock is not None:
+            _remove_lock_holder(self.root)
+            self._lock.release()
 
     def __enter__(self) -> Workspace:
         return self

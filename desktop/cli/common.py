@@ -16,8 +16,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
 from core.errors import RunbookDeskError
 from core.progress import NO_PROGRESS, Progress
+from core.store.models import Runbook
+from core.store.repository import count_tickets
+from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace, last_app_workspace
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # one line on stderr says why
@@ -114,3 +121,22 @@ def progress_for(args: argparse.Namespace) -> Iterator[Progress]:
         yield reporter
     finally:
         reporter.finish()
+
+
+def warn_if_not_app_workspace(workspace: Workspace, sessions: sessionmaker[TenantSession]) -> None:
+    """One line on stderr when this command works on an empty workspace the desktop app did not open.
+
+    The usual cause is a command run without ``--workspace`` after ``--demo`` (or the Settings choice) opened
+    another folder in the app: without this line an import lands in a workspace the app never shows.
+    """
+    app_root = last_app_workspace()
+    if app_root is None or app_root == workspace.root.resolve():
+        return
+    with sessions() as session:
+        if count_tickets(session) or session.scalar(select(func.count()).select_from(Runbook)):
+            return
+    print(
+        f"runbook-desk: warning: workspace {workspace.root} has no tickets and no runbooks; the desktop app "
+        f"opened {app_root} (pass --workspace {app_root} to work on that one)",
+        file=sys.stderr,
+    )

@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.errors import RunbookDeskError
+from core.errors import RunbookDeskError, WorkspaceLockedError
 from core.importing import ImportSummary, import_runbooks, import_tickets
 from core.store.models import RunbookStatus
 from core.store.repository import count_tickets, list_runbooks, list_tickets
-from core.store.workspace import DEFAULT_TENANT, Workspace
+from core.store.workspace import (
+    DEFAULT_TENANT,
+    Workspace,
+    is_locked,
+    last_app_workspace,
+    read_lock_holder,
+    resolve_workspace_dir,
+)
 from desktop.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -33,6 +40,7 @@ from desktop.cli.common import (
     parse_date,
     print_result,
     progress_for,
+    warn_if_not_app_workspace,
 )
 from desktop.cli.connectors import add_connectors_parser, run_connectors_command
 from desktop.cli.gaps import add_gaps_parser, run_gaps_command
@@ -161,8 +169,11 @@ def run_command(args: argparse.Namespace) -> int:
                 f"workspace {workspace.root} ready (tenant {tenant.slug})",
             )
         return EXIT_OK
+    if args.command == "workspace" and args.action == "info":
+        return _workspace_info(args)
     with Workspace.open(args.workspace) as workspace:
         sessions = workspace.session_factory(args.tenant)
+        warn_if_not_app_workspace(workspace, sessions)
         if args.command == "import":
             if args.what == "tickets":
                 try:
@@ -215,21 +226,43 @@ def run_command(args: argparse.Namespace) -> int:
             return run_metrics_command(args, workspace)
         if args.command in ("analyze", "search", "index"):
             return run_matching_command(args, workspace)
-        if args.command == "workspace" and args.action == "info":
-            with sessions() as session:
-                tickets = count_tickets(session)
-                runbooks = len(list_runbooks(session))
-            info = {
-                "workspace": str(workspace.root),
-                "database": str(workspace.db_path),
-                "tenants": [t.slug for t in workspace.tenants()],
-                "tenant": args.tenant,
-                "tickets": tickets,
-                "runbooks": runbooks,
-            }
-            print_result(args, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
-            return EXIT_OK
     raise RunbookDeskError(f"unknown command {args.command}")
+
+
+def _workspace_info(args: argparse.Namespace) -> int:
+    """Where the workspace is, what it holds and who has it open; readable while the app holds it."""
+    root = resolve_workspace_dir(args.workspace)
+    try:
+        workspace = Workspace.open(root)
+        holder = None  # this command took the lock, so nobody else holds it
+    except WorkspaceLockedError:
+        workspace = Workspace.open_read_only(root)
+        holder = read_lock_holder(root) if is_locked(root) else None
+    with workspace:
+        sessions = workspace.session_factory(args.tenant)
+        warn_if_not_app_workspace(workspace, sessions)
+        with sessions() as session:
+            tickets = count_tickets(session)
+            runbooks = len(list_runbooks(session))
+        tenants = [t.slug for t in workspace.tenants()]
+    app_root = last_app_workspace()
+    info = {
+        "workspace": str(workspace.root),
+        "database": str(workspace.db_path),
+        "tenants": tenants,
+        "tenant": args.tenant,
+        "tickets": tickets,
+        "runbooks": runbooks,
+        "lock_holder": dataclasses.asdict(holder) if holder is not None else None,
+        "app_workspace": str(app_root) if app_root is not None else None,
+    }
+    text = {
+        **info,
+        "lock_holder": holder.describe() if holder is not None else "none (not open elsewhere)",
+        "app_workspace": info["app_workspace"] or "none (the desktop app has not been started)",
+    }
+    print_result(args, info, "\n".join(f"{k.replace('_', ' ')}: {v}" for k, v in text.items()))
+    return EXIT_OK
 
 
 def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:

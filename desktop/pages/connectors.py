@@ -53,6 +53,7 @@ from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import Task
 from desktop.context import AppContext
 from desktop.dialogs.connector_wizard import ConnectorWizard
+from desktop.widgets.browse import focus_filter_box, row_filter_edit
 from desktop.widgets.notifications import Level
 from desktop.widgets.table_models import Column, RowTableModel
 
@@ -232,6 +233,9 @@ class ConnectorsPage(QWidget):
         self.table.setObjectName("connectorsTable")
         self._setup_table(self.table, self.model, stretch="Name")
         self.table.doubleClicked.connect(lambda _index: self.open_edit_wizard())
+        self.filter_edit = row_filter_edit(
+            self.table, "connectorsFilter", "Filter the connectors by name, system or status"
+        )
 
         self.history_model: RowTableModel[SyncRunRow] = RowTableModel(HISTORY_COLUMNS, self)
         self.history_table = QTableView(self)
@@ -263,6 +267,7 @@ class ConnectorsPage(QWidget):
         layout.addWidget(self.alert_label)
         layout.addWidget(self.empty_label)
         layout.addWidget(self.add_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.filter_edit)
         layout.addWidget(self.splitter, 1)
 
         self.table.selectionModel().currentRowChanged.connect(lambda *_a: self._selection_changed())
@@ -284,6 +289,9 @@ class ConnectorsPage(QWidget):
         header.setSectionResizeMode(model.column_index(stretch), QHeaderView.ResizeMode.Stretch)
 
     # --- life cycle --------------------------------------------------------------------------------------
+
+    def focus_filter(self) -> None:
+        focus_filter_box(self.filter_edit)
 
     def stop(self) -> None:
         """The window is closing: no more loads or syncs from here (the window stops its scheduler)."""

@@ -51,6 +51,7 @@ from core.workflow.drafts import RunbookDraft
 from desktop.background.gap_jobs import dismiss, export, load_facets, run_gap_analysis
 from desktop.background.tasks import Task
 from desktop.context import AppContext
+from desktop.widgets.browse import focus_filter_box, row_filter_edit
 from desktop.widgets.dates import python_date
 from desktop.widgets.links import link_safe_browser
 from desktop.widgets.pareto_chart import ParetoChart
@@ -225,6 +226,7 @@ class GapsPage(QWidget):
             self.model.column_index("Gap"), QHeaderView.ResizeMode.Stretch
         )
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.filter_edit = row_filter_edit(self.table, "gapsFilter", "Filter the gaps by label or terms")
         self.chart = ParetoChart(self)
         self.chart.setObjectName("gapsPareto")
         self.chart.bar_clicked.connect(self.select_row)
@@ -248,6 +250,7 @@ class GapsPage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.chart)
+        left_layout.addWidget(self.filter_edit)
         left_layout.addWidget(self.table, 1)
         exports = QHBoxLayout()
         exports.addWidget(self.export_html_button)
@@ -307,6 +310,9 @@ class GapsPage(QWidget):
             kinds=frozenset({TicketKind(k) for k in {self.kind_combo.currentData()} - {None}}),
             categories=frozenset({self.category_combo.currentData()} - {None}),
         )
+
+    def focus_filter(self) -> None:
+        focus_filter_box(self.filter_edit)
 
     def set_range(self, since: QDate, until: QDate) -> None:
         self.date_from.setDate(since)

@@ -69,6 +69,7 @@ from desktop.background.metrics_jobs import (
 from desktop.background.tasks import Task
 from desktop.context import AppContext
 from desktop.dialogs.alert_settings import AlertSettingsDialog
+from desktop.widgets.browse import focus_filter_box
 from desktop.widgets.dates import python_date
 from desktop.widgets.line_chart import ChartData, ChartLine, LineChart
 from desktop.widgets.table_models import Column, RowTableModel, format_local_datetime
@@ -403,6 +404,10 @@ class MetricsPage(QWidget):
         return MetricRange(since, until, bucket)
 
     # --- loading ----------------------------------------------------------------------------------------
+
+    def focus_filter(self) -> None:
+        """Ctrl+F: the page filters by range, not by text; the range is where the keyboard goes."""
+        focus_filter_box(self.range_combo)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

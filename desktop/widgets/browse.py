@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -32,6 +32,46 @@ from desktop.widgets.table_models import SORT_ROLE, Column, RowTableModel
 log = logging.getLogger(__name__)
 
 SEARCH_DELAY_MS = 250
+
+
+@runtime_checkable
+class HasFilterBox(Protocol):
+    """A page Edit > Find (Ctrl+F) can send the keyboard to: every page has one, so the letters typed after
+    Ctrl+F land in a filter and never in a page's letter shortcuts (issue 16, item 1)."""
+
+    def focus_filter(self) -> None: ...
+
+
+def focus_filter_box(edit: QWidget) -> None:
+    """Focus ``edit`` as Ctrl+F does, its text selected so typing replaces the previous filter."""
+    edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    if isinstance(edit, QLineEdit):
+        edit.selectAll()
+
+
+def row_filter_edit(table: QTableView, object_name: str, placeholder: str) -> QLineEdit:
+    """A filter box over a table that holds every row already (gaps, connectors): rows whose cells do not
+    contain the typed text are hidden, not removed, so row numbers (a chart's bars) keep their meaning."""
+    edit = QLineEdit(table.parentWidget())
+    edit.setObjectName(object_name)
+    edit.setPlaceholderText(placeholder)
+    edit.setClearButtonEnabled(True)
+
+    def apply() -> None:
+        model = table.model()
+        needle = edit.text().strip().casefold()
+        for row in range(model.rowCount()):
+            table.setRowHidden(row, bool(needle) and needle not in _row_text(model, row))
+
+    edit.textChanged.connect(apply)
+    table.model().modelReset.connect(apply)
+    table.model().rowsInserted.connect(apply)
+    return edit
+
+
+def _row_text(model: QAbstractItemModel, row: int) -> str:
+    cells = (model.index(row, column).data() for column in range(model.columnCount()))
+    return " ".join(str(cell) for cell in cells if cell is not None).casefold()
 
 
 class _HasId(Protocol):
@@ -82,6 +122,7 @@ class BrowsePage(QWidget, Generic[RowT]):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # Tab moves between the search, the table and the detail
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
@@ -142,8 +183,10 @@ class BrowsePage(QWidget, Generic[RowT]):
 
     # Behaviour shared by all pages.
     def focus_search(self) -> None:
-        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_edit.selectAll()
+        focus_filter_box(self.search_edit)
+
+    def focus_filter(self) -> None:
+        self.focus_search()
 
     def search_text(self) -> str:
         return self.search_edit.text().strip()

@@ -1,8 +1,10 @@
-"""A non-modal notification strip: job results and failures are announced without stealing the keyboard.
+"""A non-modal notification area: job results and failures are announced without stealing the keyboard.
 
 A failed background job shows its message and a "Details" button with the full traceback (for a bug report);
-a finished import or analysis shows its summary. Notifications stack, newest on top, each can be
-dismissed; nothing is ever silent and nothing blocks the analyst mid-review with a modal box.
+a finished import or analysis shows its summary. Nothing is ever silent and nothing blocks the analyst
+mid-review with a modal box. The area takes one banner's height: the newest notification shows, the older
+ones wait behind a "+N more" count that expands to the whole list (issue 16: three or four stacked banners
+pushed the page down on the first start). Each can be dismissed, or all at once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QToolButton, QVBoxLayout, QWidget
 
-MAX_VISIBLE = 4
+MAX_KEPT = 30  # the oldest beyond this are dropped: the log file keeps everything
 
 
 class Level(enum.Enum):
@@ -70,34 +72,96 @@ class Notification(QFrame):
 
 
 class NotificationArea(QWidget):
-    """Holds the visible notifications above the pages."""
+    """The one place above the pages where notifications show: the newest, the rest behind a count."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(2)
-        self.setVisible(False)
+        self._notifications: list[Notification] = []  # newest first, as laid out
+        self._list_layout = QVBoxLayout()
+        self._list_layout.setContentsMargins(0, 0, 0, 0)
+        self._list_layout.setSpacing(2)
+
+        self.more_button = QToolButton(self)
+        self.more_button.setObjectName("notifications-more")
+        self.more_button.setCheckable(True)
+        self.more_button.toggled.connect(self._refresh)
+        self.dismiss_all_button = QToolButton(self)
+        self.dismiss_all_button.setObjectName("notifications-dismiss-all")
+        self.dismiss_all_button.setText("Dismiss all")
+        self.dismiss_all_button.setAutoRaise(True)
+        self.dismiss_all_button.clicked.connect(self.clear)
+        controls = QVBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.setSpacing(2)
+        controls.addWidget(self.more_button)
+        controls.addWidget(self.dismiss_all_button)
+        controls.addStretch(1)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(self._list_layout, 1)
+        layout.addLayout(controls)
+        self._refresh()
 
     def notifications(self) -> list[Notification]:
-        items = (self._layout.itemAt(i) for i in range(self._layout.count()))
-        widgets = (item.widget() for item in items if item is not None)
-        return [widget for widget in widgets if isinstance(widget, Notification)]
+        """Every notification not yet dismissed, newest first, shown or behind the count."""
+        return list(self._notifications)
+
+    def shown_notifications(self) -> list[Notification]:
+        return [n for n in self._notifications if not n.isHidden()]
+
+    @property
+    def expanded(self) -> bool:
+        return self.more_button.isChecked()
+
+    def set_expanded(self, expanded: bool) -> None:
+        self.more_button.setChecked(expanded)  # toggled -> _refresh
 
     def notify(self, level: Level, text: str, details: str = "") -> Notification:
         notification = Notification(level, text, details, self)
         notification.dismissed.connect(self.dismiss)
-        self._layout.insertWidget(0, notification)
-        for old in self.notifications()[MAX_VISIBLE:]:
-            self.dismiss(old)
-        self.setVisible(True)
+        self._notifications.insert(0, notification)
+        self._list_layout.insertWidget(0, notification)
+        for old in self._notifications[MAX_KEPT:]:
+            self._remove(old)
+        self._refresh()
         return notification
 
     def dismiss(self, notification: Notification) -> None:
-        self._layout.removeWidget(notification)
-        notification.deleteLater()
-        self.setVisible(bool(self.notifications()))
+        self._remove(notification)
+        self._refresh()
 
     def clear(self) -> None:
-        for notification in self.notifications():
-            self.dismiss(notification)
+        for notification in list(self._notifications):
+            self._remove(notification)
+        self._refresh()
+
+    def _remove(self, notification: Notification) -> None:
+        if notification in self._notifications:
+            self._notifications.remove(notification)
+        self._list_layout.removeWidget(notification)
+        notification.hide()
+        notification.deleteLater()
+
+    def _refresh(self) -> None:
+        behind = self._notifications[1:]
+        if not behind and self.more_button.isChecked():
+            self.more_button.setChecked(False)  # re-enters _refresh collapsed
+            return
+        expanded = self.more_button.isChecked()
+        for position, notification in enumerate(self._notifications):
+            notification.setVisible(position == 0 or expanded)
+        errors = sum(1 for n in behind if n.level is Level.ERROR)
+        if expanded:
+            self.more_button.setText("Newest only")
+            self.more_button.setToolTip("Show only the newest notification")
+        else:
+            error_note = f" · {errors} error{'s' if errors != 1 else ''}" if errors else ""
+            self.more_button.setText(f"+{len(behind)} more{error_note}")
+            self.more_button.setToolTip(
+                f"Show {len(behind)} earlier notification{'s' if len(behind) != 1 else ''}"
+            )
+        self.more_button.setVisible(bool(behind))
+        self.dismiss_all_button.setVisible(bool(behind))
+        self.setVisible(bool(self._notifications))

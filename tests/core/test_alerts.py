@@ -4,8 +4,9 @@ the rate-limit reading the HTTP client takes from ``X-RateLimit-*`` headers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import httpx
 import pytest
@@ -22,6 +23,8 @@ from core.analytics.alerts import (
     alert_history,
     evaluate_alerts,
 )
+from core.importing.demo import demo_data_dir
+from core.importing.tickets import import_tickets
 from core.settings import AlertSettings, Thresholds, load_settings, save_settings
 from core.store.models import (
     Alert,
@@ -37,8 +40,14 @@ from core.store.models import (
     TicketRunbookLink,
 )
 from core.store.tenancy import TenantSession
+from core.store.workspace import Workspace
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def unlinked_raised(changes: AlertChanges) -> list[float | None]:
+    """The values of the unlinked-volume alerts raised (the tickets' low confidence may raise another)."""
+    return [a.value for a in changes.raised if a.rule is AlertRule.UNLINKED_VOLUME]
 
 
 def evaluate(sessions: sessionmaker[TenantSession], now: datetime = NOW, **kwargs: object) -> AlertChanges:
@@ -83,7 +92,10 @@ def add_tickets(
     confidence: float = 0.3,
     analysed: bool = True,
     prefix: str = "T",
+    created: datetime | Literal["ingested"] | None = "ingested",
+    connector: int | None = None,
 ) -> list[int]:
+    """Tickets as a file import stores them; by default created in the source when ingested (new work)."""
     with sessions.begin() as session:
         tickets = [
             Ticket(
@@ -91,26 +103,32 @@ def add_tickets(
                 source_system="servicenow",
                 title=f"ticket {n}",
                 content_hash=f"{prefix}{n}",
+                created_at=ingested if created == "ingested" else created,
                 ingested_at=ingested,
+                connector_config_id=connector,
             )
             for n in range(count)
         ]
         session.add_all(tickets)
         session.flush()
         if analysed:
-            session.add_all(
-                Analysis(
-                    ticket_id=t.id,
-                    decision=AnalysisDecision.GENERATE_RUNBOOK,
-                    confidence=confidence,
-                    model_id="m",
-                    threshold_existing=0.7,
-                    threshold_partial=0.5,
-                    ticket_content_hash=t.content_hash,
-                )
-                for t in tickets
-            )
+            add_analyses(session, tickets, confidence)
         return [t.id for t in tickets]
+
+
+def add_analyses(session: TenantSession, tickets: Iterable[Ticket], confidence: float = 0.3) -> None:
+    session.add_all(
+        Analysis(
+            ticket_id=t.id,
+            decision=AnalysisDecision.GENERATE_RUNBOOK,
+            confidence=confidence,
+            model_id="m",
+            threshold_existing=0.7,
+            threshold_partial=0.5,
+            ticket_content_hash=t.content_hash,
+        )
+        for t in tickets
+    )
 
 
 # --- settings -------------------------------------------------------------------------------------------
@@ -234,6 +252,84 @@ def test_unlinked_volume_alert_clears_when_the_window_moves_on(sessions: session
     assert len(evaluate(sessions, NOW + timedelta(hours=24), settings=settings).cleared) == 1
 
 
+def test_a_demo_sized_import_of_past_tickets_raises_no_unlinked_volume_alert(
+    sessions: sessionmaker[TenantSession],
+) -> None:
+    # Issue 16: importing the demo raised "191 tickets arrived in the last 24 h without a runbook link".
+    summary = import_tickets(sessions, demo_data_dir() / "tickets.csv", actor="demo-setup")
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        tickets = list(session.scalars(select(Ticket)))
+        add_analyses(session, tickets)
+    assert summary.inserted == len(tickets) > 300
+    assert all(t.ingested_at >= now - timedelta(minutes=5) for t in tickets)  # all "in the window"
+    assert unlinked_raised(evaluate(sessions, now)) == []
+
+
+def test_a_file_import_counts_by_when_the_source_created_its_tickets(
+    sessions: sessionmaker[TenantSession],
+) -> None:
+    settings = AlertSettings(unlinked_count=50, unlinked_window_hours=24)
+    imported = NOW - timedelta(minutes=10)
+    add_tickets(sessions, 300, ingested=imported, created=NOW - timedelta(days=20), prefix="HIST")
+    add_tickets(sessions, 100, ingested=imported, created=None, prefix="UNDATED")  # says nothing: not counted
+    assert unlinked_raised(evaluate(sessions, settings=settings)) == []
+
+    add_tickets(sessions, 51, ingested=imported, created=NOW - timedelta(hours=3), prefix="TODAY")
+    assert unlinked_raised(evaluate(sessions, settings=settings)) == [51.0]
+
+
+def add_finished_run(
+    sessions: sessionmaker[TenantSession], config_id: int, finished: datetime, status: SyncStatus
+) -> None:
+    with sessions.begin() as session:
+        session.add(
+            SyncRun(
+                connector_config_id=config_id,
+                status=status,
+                started_at=finished - timedelta(minutes=30),
+                finished_at=finished,
+            )
+        )
+
+
+def test_a_first_sync_raises_no_unlinked_volume_alert_but_the_same_volume_by_later_syncs_does(
+    sessions: sessionmaker[TenantSession],
+) -> None:
+    settings = AlertSettings(unlinked_count=50, unlinked_window_hours=24)
+    config_id = add_config(sessions, "jira-cloud")
+    first_done = NOW - timedelta(hours=6)
+    # A first attempt that failed after storing some pages, then the first sync that finished: both the
+    # backfill of the system's history, created in the source today or not.
+    add_finished_run(sessions, config_id, first_done - timedelta(hours=2), SyncStatus.FAILED)
+    add_tickets(sessions, 100, ingested=first_done - timedelta(hours=2, minutes=10), connector=config_id)
+    add_tickets(sessions, 200, ingested=first_done - timedelta(minutes=10), connector=config_id, prefix="B")
+    add_finished_run(sessions, config_id, first_done, SyncStatus.SUCCEEDED)
+    assert unlinked_raised(evaluate(sessions, settings=settings)) == []
+
+    # Later syncs bring new tickets, whatever their source creation time says: those are new work.
+    for hour in range(1, 6):
+        add_tickets(
+            sessions,
+            60,
+            ingested=first_done + timedelta(hours=hour),
+            created=None,
+            connector=config_id,
+            prefix=f"INC{hour}-",
+        )
+        add_finished_run(sessions, config_id, first_done + timedelta(hours=hour), SyncStatus.SUCCEEDED)
+    assert unlinked_raised(evaluate(sessions, settings=settings)) == [300.0]
+
+
+def test_a_connector_still_in_its_first_sync_raises_no_unlinked_volume_alert(
+    sessions: sessionmaker[TenantSession],
+) -> None:
+    config_id = add_config(sessions, "servicedesk")
+    add_run(sessions, config_id, None, finished=False)  # its committed pages are already stored
+    add_tickets(sessions, 300, ingested=NOW - timedelta(minutes=5), connector=config_id)
+    assert unlinked_raised(evaluate(sessions, settings=AlertSettings(unlinked_count=50))) == []
+
+
 def test_low_confidence_alert_compares_the_rolling_mean_with_the_review_threshold(
     sessions: sessionmaker[TenantSession],
 ) -> None:
@@ -242,9 +338,8 @@ def test_low_confidence_alert_compares_the_rolling_mean_with_the_review_threshol
     assert evaluate(sessions, settings=settings).raised == ()  # 9 analyses: too few to judge
     add_tickets(sessions, 1, ingested=NOW, confidence=0.45, prefix="B")
     changes = evaluate(sessions, settings=settings)
-    assert [(a.rule, a.value, a.threshold) for a in changes.raised] == [
-        (AlertRule.LOW_CONFIDENCE, pytest.approx(0.45), 0.5)
-    ]
+    assert [(a.rule, a.threshold) for a in changes.raised] == [(AlertRule.LOW_CONFIDENCE, 0.5)]
+    assert changes.raised[0].value == pytest.approx(0.45)
     assert changes.raised[0].message == (
         "The average confidence of the last 10 analyses is 0.45, below the review threshold 0.50."
     )
@@ -304,7 +399,7 @@ def test_rate_limit_alert_follows_the_latest_finished_sync(sessions: sessionmake
 
 
 def test_several_conditions_at_once_and_only_this_tenant(
-    sessions: sessionmaker[TenantSession], workspace
+    sessions: sessionmaker[TenantSession], workspace: Workspace
 ) -> None:
     config_id = add_config(sessions, failures=3)
     add_run(sessions, config_id, (0, 50))

@@ -446,15 +446,15 @@ def test_window_shows_tickets_and_runbooks(
     window_desktop: MainWindow, seeded_workspace_desktop: Workspace
 ) -> None:
     window = window_desktop
-    assert window.windowTitle() == "Runbook Desk — workspace"
-    assert window.current_page() is window.tickets_page
+    assert window.windowTitle() == f"Runbook Desk — Workspace: {seeded_workspace_desktop.root.resolve()}"
+    assert window.current_page() is window.review_page  # a first start opens on Review (issue 16)
     # Sorted by Updated, newest first.
     assert table_column(window.tickets_page, "Number") == ["INC0010001", "INC0010002", "INC0010003"]
     assert table_column(window.runbooks_page, "Title") == ["Free disk space", "Reset a VPN tunnel"]
     assert table_column(window.runbooks_page, "Status") == ["Draft", "Approved"]
     assert window.counts_label.text() == "3 tickets · 2 runbooks"
     assert window.tenant_label.text() == "Tenant: Default"
-    assert window.workspace_label.text() == str(seeded_workspace_desktop.root)
+    assert window.workspace_label.text() == f"Workspace: {seeded_workspace_desktop.root.resolve()}"
     assert window.tickets_page.summary_label.text() == "3 tickets"
 
 
@@ -545,6 +545,7 @@ def test_load_error_is_shown(
         raise RuntimeError("database is on holiday")
 
     monkeypatch.setattr(ticket_jobs, "list_tickets", broken_list_tickets)
+    window_desktop.show_page(TICKETS_PAGE)  # the window opens on Review
     page = window_desktop.tickets_page
     with qtbot.waitSignal(page.load_failed, timeout=WAIT_MS) as failed:
         page.reload()
@@ -601,6 +602,7 @@ def test_geometry_and_splitters_are_saved_on_close(
 ) -> None:
     window = open_window(qtbot, seeded_workspace_desktop, settings_desktop)
     window.resize(700, 500)
+    window.show_page(TICKETS_PAGE)  # the window opens on Review; this splitter is laid out once shown
     window.tickets_page.splitter.setSizes([400, 250])
     window.show_page(RUNBOOKS_PAGE)
     saved_sizes = window.tickets_page.splitter.sizes()

@@ -71,6 +71,7 @@ from desktop.pages.review.match_pane import MatchPane
 from desktop.pages.review.models import DECISION_LABELS
 from desktop.pages.review.tables import QueueTable
 from desktop.pages.review.ticket_pane import TicketPane
+from desktop.widgets.browse import focus_filter_box
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,9 @@ class ReviewPage(QWidget):
         self.scroll_area.setObjectName("reviewScroll")
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a frame, not a pane: Tab passes it by
+        for view in (self.ticket_view, self.similar_view, self.match_view):
+            view.setTabChangesFocus(True)  # Tab leaves for the next pane instead of walking the links
         self.scroll_area.setWidget(content)
         layout = QVBoxLayout(self)
         layout.addWidget(self.scroll_area)
@@ -268,6 +272,10 @@ class ReviewPage(QWidget):
         self._search_timer.stop()
         self._detail_timer.stop()
         super().hideEvent(event)
+
+    def focus_filter(self) -> None:
+        """Edit > Find (Ctrl+F): the filter box, where the letter shortcuts stand aside."""
+        focus_filter_box(self.search_edit)
 
     def splitters(self) -> tuple[QSplitter, ...]:
         """For the window to save and restore; object names are stable settings keys."""

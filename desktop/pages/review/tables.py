@@ -24,6 +24,9 @@ def style_review_table(table: QTableView, object_name: str) -> None:
     table.setObjectName(object_name)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    # Tab goes to the next pane, not cell by cell (which scrolls Number and Title away and, past the last
+    # column, selects another ticket); the arrows and J/K move inside the table.
+    table.setTabKeyNavigation(False)
     table.setAlternatingRowColors(True)
     table.setWordWrap(False)
     table.verticalHeader().hide()
