@@ -500,9 +500,10 @@ class ScoreItem:
     key: str
     title: str
     value: float | None  # a fraction: a share, or a relative change (-0.25 = 25 % lower)
-    goal: str
+    goal: str  # the goal in words: "at least 70 %", "faster"
     status: GoalStatus
     detail: str  # what the value is made of, for a person: "210 of 348 tickets"
+    sentence: str  # the value against its goal as one plain sentence, direction in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,6 +537,57 @@ def _hours(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} h"
 
 
+def _percent(share: float, decimals: int = 1) -> str:
+    """A share as people write it in a sentence ("48.6 %"), unlike the compact "48.6%" of the tables."""
+    return f"{share * 100:.{decimals}f} %"
+
+
+def _coverage_sentence(value: float | None) -> str:
+    goal = _percent(COVERAGE_GOAL, 0)
+    if value is None:
+        return "No tickets in this range yet, so coverage cannot be measured."
+    if value > COVERAGE_GOAL:
+        side = "above"
+    elif value < COVERAGE_GOAL:
+        side = "below"
+    else:
+        side = "exactly at"
+    return f"Coverage {_percent(value)} — {side} the {goal} goal."
+
+
+def _false_positive_sentence(value: float | None) -> str:
+    limit = _percent(FALSE_POSITIVE_GOAL, 0)
+    if value is None:
+        return "No automatic link has been reviewed yet, so the false-positive rate is not known."
+    side = "under" if value < FALSE_POSITIVE_GOAL else "over" if value > FALSE_POSITIVE_GOAL else "at"
+    return f"False-positive rate {_percent(value)} — {side} the {limit} limit; goal: under {limit}."
+
+
+def _speed(change: float) -> str:
+    """A relative change of resolution time as speed: -0.07 is "7 % faster" (less time is faster)."""
+    rounded = round(abs(change) * 100)
+    if rounded == 0:
+        return "about as fast as"
+    return f"{rounded} % {'faster' if change < 0 else 'slower'} than"
+
+
+def _by_link_sentence(change: float | None, linked_count: int, unlinked_count: int) -> str:
+    if change is None:
+        if bool(linked_count) == bool(unlinked_count):
+            return "Not enough resolved tickets yet to compare those with a runbook and those without."
+        missing = "with a runbook" if not linked_count else "without a runbook"
+        return f"No resolved ticket {missing} yet, so there is nothing to compare; goal: faster."
+    return f"Tickets with a runbook are resolved {_speed(change)} those without; goal: faster."
+
+
+def _over_time_sentence(change: float | None, now_count: int) -> str:
+    if change is None:
+        if not now_count:
+            return "No ticket was resolved in this range yet, so there is nothing to compare."
+        return "Not enough resolved tickets in the period before to compare with; goal: faster."
+    return f"Tickets are resolved {_speed(change)} in the period before, of the same length; goal: faster."
+
+
 def build_scorecard(
     coverage_series: tuple[MetricSeries, ...],
     false_positive_series: tuple[MetricSeries, ...],
@@ -549,6 +601,8 @@ def build_scorecard(
     fp_value = fp.overall if fp else None
     linked_hours = linked.overall if linked else None
     unlinked_hours = unlinked.overall if unlinked else None
+    linked_count = (linked.total_denominator or 0) if linked else 0
+    unlinked_count = (unlinked.total_denominator or 0) if unlinked else 0
 
     def all_resolved(series: tuple[MetricSeries, ...]) -> tuple[float | None, int]:
         total = sum(s.total_numerator for s in series)
@@ -564,39 +618,43 @@ def build_scorecard(
             "coverage",
             "Coverage",
             coverage_value,
-            f"≥ {COVERAGE_GOAL:.0%}",
+            f"at least {_percent(COVERAGE_GOAL, 0)}",
             _status(coverage_value, lambda v: v >= COVERAGE_GOAL),
             f"{covered.total_numerator:,.0f} of {covered.total_denominator or 0:,} tickets linked"
             if covered
             else "no tickets",
+            _coverage_sentence(coverage_value),
         ),
         ScoreItem(
             "false_positive_rate",
             "False-positive rate",
             fp_value,
-            f"< {FALSE_POSITIVE_GOAL:.0%}",
+            f"under {_percent(FALSE_POSITIVE_GOAL, 0)}",
             _status(fp_value, lambda v: v < FALSE_POSITIVE_GOAL),
             f"{fp.total_numerator:,.0f} of {fp.total_denominator or 0:,} reviewed auto-links reverted"
             if fp
             else "no reviewed auto-links",
+            _false_positive_sentence(fp_value),
         ),
         ScoreItem(
             "mttr_linked_vs_unlinked",
             "MTTR, linked vs unlinked",
             by_link,
-            "< 0 (linked resolve faster)",
+            "faster with a runbook",
             _status(by_link, lambda v: v < 0),
-            f"linked {_hours(linked_hours)} (n={linked.total_denominator if linked else 0}) vs unlinked "
-            f"{_hours(unlinked_hours)} (n={unlinked.total_denominator if unlinked else 0})",
+            f"linked {_hours(linked_hours)} (n={linked_count}) vs unlinked "
+            f"{_hours(unlinked_hours)} (n={unlinked_count})",
+            _by_link_sentence(by_link, linked_count, unlinked_count),
         ),
         ScoreItem(
             "mttr_vs_previous",
             "MTTR vs previous period",
             over_time,
-            "< 0 (faster than before)",
+            "faster than before",
             _status(over_time, lambda v: v < 0),
             f"{_hours(now_hours)} (n={now_count}) vs {_hours(before_hours)} (n={before_count}) "
             "in the period before",
+            _over_time_sentence(over_time, now_count),
         ),
     )
     return Scorecard(items)

@@ -181,10 +181,9 @@ def report_text(report: MetricsReport, alerts: tuple[AlertRow, ...], tenant: str
         "Scorecard",
     ]
     for item in report.scorecard.items:
-        lines.append(
-            f"  {item.title:<26} {_score_value(item.key, item.value):>7}  goal {item.goal:<28} "
-            f"{item.status.value:<8} {item.detail}"
-        )
+        value = _score_value(item.key, item.value)
+        lines.append(f"  {item.title:<26} {value:>7}  {item.status.value:<8} {item.detail}")
+        lines.append(f"    {item.sentence}")
     lines += ["", "Whole range"]
     for series in report.series:
         value = format_value(series.kind, series.overall, series.unit)

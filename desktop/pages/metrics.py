@@ -126,9 +126,9 @@ def chart_data(metric: MetricDefinition, load: MetricsLoad) -> ChartData:
     goal: float | None = None
     goal_label = ""
     if metric.key == "coverage":
-        goal, goal_label = COVERAGE_GOAL, f"goal ≥ {COVERAGE_GOAL:.0%}"
+        goal, goal_label = COVERAGE_GOAL, f"goal: at least {COVERAGE_GOAL * 100:.0f} %"
     elif metric.key == "false_positive_rate":
-        goal, goal_label = FALSE_POSITIVE_GOAL, f"goal < {FALSE_POSITIVE_GOAL:.0%}"
+        goal, goal_label = FALSE_POSITIVE_GOAL, f"goal: under {FALSE_POSITIVE_GOAL * 100:.0f} %"
     elif metric.key == "average_confidence":
         goal, goal_label = load.review_threshold, f"review threshold {load.review_threshold:.2f}"
     title = metric.title if metric.kind is MetricKind.RATIO else f"{metric.title} ({metric.unit})"
@@ -146,9 +146,15 @@ def chart_data(metric: MetricDefinition, load: MetricsLoad) -> ChartData:
 
 
 def score_text(item: ScoreItem) -> str:
+    """The card's big figure; a change of resolution time reads as speed ("50 % faster"), not as "-50%"."""
     if item.key in ("coverage", "false_positive_rate"):
         return format_value(MetricKind.RATIO, item.value)
-    return format_change(item.value)
+    if item.value is None:
+        return format_change(item.value)
+    rounded = round(abs(item.value) * 100)
+    if rounded == 0:
+        return "same speed"
+    return f"{rounded} % {'faster' if item.value < 0 else 'slower'}"
 
 
 STATUS_TEXT = {
@@ -185,6 +191,9 @@ class ScoreCard(QFrame):
         font.setBold(True)
         self.value_label.setFont(font)
         self.status_label = QLabel(self)
+        self.sentence_label = QLabel(self)
+        self.sentence_label.setObjectName("scoreSentence")
+        self.sentence_label.setWordWrap(True)
         self.detail_label = QLabel(self)
         self.detail_label.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -195,18 +204,20 @@ class ScoreCard(QFrame):
         value_row.addWidget(self.value_label)
         value_row.addWidget(self.status_label, 1, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(value_row)
+        layout.addWidget(self.sentence_label)
         layout.addWidget(self.detail_label)
         self.item: ScoreItem | None = None
 
     def set_item(self, item: ScoreItem) -> None:
         self.item = item
         self.setObjectName(f"score-{item.key}")
-        self.title_label.setText(f"<b>{html.escape(item.title)}</b> · goal {html.escape(item.goal)}")
+        self.title_label.setText(f"<b>{html.escape(item.title)}</b> · goal: {html.escape(item.goal)}")
         self.value_label.setText(score_text(item))
         self.status_label.setText(STATUS_TEXT[item.status])
         self.status_label.setStyleSheet(f"color: {STATUS_COLOR[item.status]};")
+        self.sentence_label.setText(item.sentence)
         self.detail_label.setText(item.detail)
-        self.setAccessibleName(f"{item.title}: {score_text(item)}, {STATUS_TEXT[item.status]}")
+        self.setAccessibleName(f"{item.title}: {item.sentence} {STATUS_TEXT[item.status]}")
 
 
 class MetricsPage(QWidget):

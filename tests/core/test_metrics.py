@@ -382,23 +382,37 @@ def test_scorecard(store: sessionmaker[TenantSession]) -> None:
     cover = card.item("coverage")
     assert (cover.value, cover.status) == (pytest.approx(4 / 7), GoalStatus.MISSED)
     assert cover.detail == "4 of 7 tickets linked"
+    assert (cover.goal, cover.sentence) == ("at least 70 %", "Coverage 57.1 % — below the 70 % goal.")
     fp = card.item("false_positive_rate")
     assert (fp.value, fp.status) == (pytest.approx(1 / 3), GoalStatus.MISSED)
     assert fp.detail == "1 of 3 reviewed auto-links reverted"
+    assert fp.sentence == "False-positive rate 33.3 % — over the 10 % limit; goal: under 10 %."
     by_link = card.item("mttr_linked_vs_unlinked")
     assert (by_link.value, by_link.status) == (pytest.approx(-0.5), GoalStatus.MET)  # (10 - 20) / 20
     assert by_link.detail == "linked 10.0 h (n=3) vs unlinked 20.0 h (n=1)"
+    assert by_link.sentence == (
+        "Tickets with a runbook are resolved 50 % faster than those without; goal: faster."
+    )
     over_time = card.item("mttr_vs_previous")
     # All resolved this period: (4 + 24 + 20 + 2) / 4 = 12.5 h; the 14 days before: T7, 6 h.
     assert over_time.value == pytest.approx((12.5 - 6) / 6)
     assert over_time.status is GoalStatus.MISSED
     assert over_time.detail == "12.5 h (n=4) vs 6.0 h (n=1) in the period before"
+    assert over_time.sentence == (
+        "Tickets are resolved 108 % slower than in the period before, of the same length; goal: faster."
+    )
 
 
 def test_an_empty_store_has_no_data_not_zero(workspace: Workspace) -> None:
     with workspace.session_factory()() as session:
         report = compute_metrics(session, WEEKS)
     assert {item.status for item in report.scorecard.items} == {GoalStatus.NO_DATA}
+    assert [item.sentence for item in report.scorecard.items] == [
+        "No tickets in this range yet, so coverage cannot be measured.",
+        "No automatic link has been reviewed yet, so the false-positive rate is not known.",
+        "Not enough resolved tickets yet to compare those with a runbook and those without.",
+        "No ticket was resolved in this range yet, so there is nothing to compare.",
+    ]
     assert only(report.of("coverage")).points[0].value is None
     assert only(report.of("tickets_ingested")).points[0].value == 0
     assert {s.group for s in report.of("mttr")} == {"linked", "unlinked"}
@@ -487,9 +501,11 @@ def test_cli_prints_the_scorecard_metrics_and_alerts(
         "Metrics of tenant default: 2026-06-01 00:00 to 2026-06-14 23:59 UTC, by week "
         "(tickets by opened time; ingestion and syncs by their own)"
     )
-    assert "  Coverage                     57.1%  goal ≥ 70%" in out
-    assert "missed   4 of 7 tickets linked" in out
-    assert "  MTTR, linked vs unlinked      -50%  goal < 0 (linked resolve faster)  met " in out
+    assert "  Coverage                     57.1%  missed   4 of 7 tickets linked\n" in out
+    assert "\n    Coverage 57.1 % — below the 70 % goal.\n" in out
+    assert "  MTTR, linked vs unlinked      -50%  met      linked 10.0 h (n=3)" in out
+    assert "\n    Tickets with a runbook are resolved 50 % faster than those without; goal: faster.\n" in out
+    assert "goal <" not in out and "goal ≥" not in out
     assert "  MTTR vs previous period      +108%" in out
     assert "  Coverage                                     57.1% (4 of 7)" in out
     assert "  Mean time to resolve (linked)                10.0 hours (n=3)" in out

@@ -71,15 +71,22 @@ def test_scorecard_and_charts_show_the_range(page: MetricsPage) -> None:
     assert cards["coverage"].value_label.text() == "57.1%"
     assert cards["coverage"].status_label.text() == "✗ goal missed"
     assert cards["coverage"].detail_label.text() == "4 of 7 tickets linked"
+    assert cards["coverage"].sentence_label.text() == "Coverage 57.1 % — below the 70 % goal."
+    assert cards["coverage"].title_label.text() == "<b>Coverage</b> · goal: at least 70 %"
     assert cards["false_positive_rate"].value_label.text() == "33.3%"
-    assert cards["mttr_linked_vs_unlinked"].value_label.text() == "-50%"
-    assert cards["mttr_linked_vs_unlinked"].status_label.text() == "✓ goal met"
+    by_link = cards["mttr_linked_vs_unlinked"]
+    assert by_link.value_label.text() == "50 % faster"
+    assert by_link.status_label.text() == "✓ goal met"
+    assert by_link.sentence_label.text() == (
+        "Tickets with a runbook are resolved 50 % faster than those without; goal: faster."
+    )
+    assert cards["mttr_vs_previous"].value_label.text() == "108 % slower"
     assert page.summary_label.text().startswith("Tickets opened 01 Jun 2026 – 14 Jun 2026 (UTC), by week")
 
     coverage = page.charts["coverage"].data
     assert coverage is not None
     assert coverage.lines == (ChartLine("", (0.5, 1.0)),)
-    assert (coverage.goal, coverage.fixed_max) == (0.70, 1.0)
+    assert (coverage.goal, coverage.fixed_max, coverage.goal_label) == (0.70, 1.0, "goal: at least 70 %")
     ingested = page.charts["tickets_ingested"].data
     assert ingested is not None
     assert {line.label: line.values for line in ingested.lines} == {

@@ -36,7 +36,7 @@ from core.workflow.review import (
 from desktop.background import review_jobs
 from desktop.background.tasks import TaskRunner
 from desktop.context import AppContext
-from desktop.pages.review.dialogs import LinkRunbookDialog, RejectDialog
+from desktop.pages.review.dialogs import LinkRunbookDialog, RejectDialog, UndoConfirmDialog
 from desktop.pages.review.models import (
     DECISION_LABELS,
     MatchTableModel,
@@ -306,8 +306,10 @@ def test_approve_with_a_then_undo_with_ctrl_z(
     assert current.ticket_id == ids[1]
     qtbot.waitUntil(lambda: page.counts.get(AnalysisDecision.FLAG_REVIEW) == 41, timeout=WAIT_MS)
 
+    press(qtbot, page, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # names the step first
+    assert isinstance(page.active_dialog, UndoConfirmDialog)
     with qtbot.waitSignal(page.queue_loaded, timeout=WAIT_MS), qtbot.waitSignal(page.decision_made):
-        press(qtbot, page, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(page.active_dialog, Qt.Key.Key_Return)  # Undo is the default button
     restored = link(demo_sessions, row.ticket_id, row.best_runbook_id)
     assert restored is not None
     assert restored.decision is LinkDecision.SUGGESTED

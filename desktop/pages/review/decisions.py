@@ -3,7 +3,8 @@
 Each decision is one transaction on a worker (:func:`desktop.background.review_jobs.decide`): the link
 change and its audit row commit together or not at all. One decision runs at a time; a key pressed while
 one is saving says so rather than queueing a second one behind a result the analyst has not seen. Every
-decision that changed something goes on the undo stack, and ``Ctrl+Z`` undoes the newest.
+decision that changed something goes on the undo stack with a few words on what it was about, so ``Ctrl+Z``
+can name the step it would undo (:meth:`ReviewDecisions.describe_last`) before the page lets it happen.
 
 This object holds no widgets: the page tells it what was chosen and shows what it reports (``message``,
 ``decided``, ``undone``, ``draft_ready``; failures go to the page's error handler).
@@ -12,6 +13,7 @@ This object holds no widgets: the page tells it what was chosen and shows what i
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
@@ -43,8 +45,37 @@ ACTION_TEXT = {
 }
 
 
+# The same actions as a verb for "Undo: <verb> <subject>?".
+UNDO_VERB = {
+    "review.approve": "approve",
+    "review.reject": "reject",
+    "review.link_other": "link",
+    "review.draft": "link the draft for",
+}
+
+
 def action_text(action: str) -> str:
     return ACTION_TEXT.get(action, action)
+
+
+def tickets_text(count: int) -> str:
+    return f"{count} ticket" if count == 1 else f"{count} tickets"
+
+
+def subject_text(external_id: str, runbook_title: str | None) -> str:
+    return f"{external_id} → “{runbook_title}”" if runbook_title else external_id
+
+
+def age_text(then: datetime, now: datetime) -> str:
+    """Coarse on purpose: the analyst needs "just now" vs "an hour ago" to recognise the step, not seconds."""
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
 
 
 class ReviewDecisions(QObject):
@@ -58,13 +89,18 @@ class ReviewDecisions(QObject):
         context: AppContext,
         error_handler: Callable[[str], ErrorCallback],
         parent: QObject | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(parent)
         self._context = context
         self._error_handler = error_handler
+        self._clock = clock
         self._decision_task: Task | None = None
         self._draft_task: Task | None = None
         self.undo_stack: list[DecisionRecord] = []
+        # What each undo_stack entry was about ("INC0010042 → “VPN …”"), index for index.
+        self._undo_subjects: list[str] = []
+        self._pending_subject = ""
 
     def busy(self) -> bool:
         """True (and the analyst is told) while the last decision is still being saved."""
@@ -81,7 +117,8 @@ class ReviewDecisions(QObject):
         if self._draft_task is not None and self._draft_task.is_active:
             self._draft_task.cancel()
 
-    def _run(self, label: str, decision: Callable[..., DecisionRecord], *args: object) -> None:
+    def _run(self, label: str, subject: str, decision: Callable[..., DecisionRecord], *args: object) -> None:
+        self._pending_subject = subject  # one decision at a time (busy()), so one pending subject
         self._decision_task = self._context.runner.run(
             decide,
             self._context.sessions,
@@ -98,14 +135,23 @@ class ReviewDecisions(QObject):
             return
         actor = self._context.reviewer()
         if len(rows) > 1:
-            self._run(f"Approving {len(rows)} tickets", bulk_approve, [r.ticket_id for r in rows], actor)
+            self._run(
+                f"Approving {len(rows)} tickets",
+                tickets_text(len(rows)),
+                bulk_approve,
+                [r.ticket_id for r in rows],
+                actor,
+            )
             return
         row = rows[0]
         if target is None:
             self.message.emit(f"{row.external_id} has no match to approve: link (L) or draft (D).")
             return
-        runbook_id, confidence, _title = target
-        self._run(f"Approving {row.external_id}", approve, row.ticket_id, runbook_id, confidence, actor)
+        runbook_id, confidence, title = target
+        subject = subject_text(row.external_id, title)
+        self._run(
+            f"Approving {row.external_id}", subject, approve, row.ticket_id, runbook_id, confidence, actor
+        )
 
     def reject(self, rows: list[ReviewQueueRow], target: Target | None, reason: str | None) -> None:
         """Reject ``target`` for a single row, or each row's best match when several are selected."""
@@ -114,27 +160,45 @@ class ReviewDecisions(QObject):
         actor = self._context.reviewer()
         if len(rows) > 1 or target is None:
             ids = [r.ticket_id for r in rows]
-            self._run(f"Rejecting {len(rows)} tickets", bulk_reject, ids, reason, actor)
+            self._run(
+                f"Rejecting {len(rows)} tickets", tickets_text(len(rows)), bulk_reject, ids, reason, actor
+            )
             return
         row = rows[0]
-        self._run(f"Rejecting {row.external_id}", reject, row.ticket_id, target[0], reason, actor)
+        subject = subject_text(row.external_id, target[2])
+        self._run(f"Rejecting {row.external_id}", subject, reject, row.ticket_id, target[0], reason, actor)
 
-    def link(self, row: ReviewQueueRow, runbook_id: int) -> None:
+    def link(self, row: ReviewQueueRow, runbook_id: int, runbook_title: str | None = None) -> None:
         if self.busy():
             return
         self._run(
-            f"Linking {row.external_id}", link_other, row.ticket_id, runbook_id, self._context.reviewer()
+            f"Linking {row.external_id}",
+            subject_text(row.external_id, runbook_title),
+            link_other,
+            row.ticket_id,
+            runbook_id,
+            self._context.reviewer(),
         )
 
-    def record_draft(self, ticket_id: int, runbook_id: int) -> None:
+    def record_draft(self, ticket_id: int, runbook_id: int, external_id: str | None = None) -> None:
         """Link a ticket to the runbook saved from its draft, as an undoable decision."""
         self._run(
             f"Linking ticket {ticket_id} to its draft",
+            external_id or f"ticket {ticket_id}",
             record_draft,
             ticket_id,
             runbook_id,
             self._context.reviewer(),
         )
+
+    def describe_last(self) -> str | None:
+        """The step ``undo_last`` would undo, as the analyst will recognise it; None with nothing to undo."""
+        if not self.undo_stack:
+            return None
+        record = self.undo_stack[-1]
+        verb = UNDO_VERB.get(record.action, action_text(record.action).lower())
+        who = "you" if record.actor == self._context.reviewer() else record.actor
+        return f"{verb} {self._undo_subjects[-1]} (by {who}, {age_text(record.decided_at, self._clock())})"
 
     def undo_last(self) -> None:
         if not self.undo_stack or self.busy():
@@ -168,10 +232,12 @@ class ReviewDecisions(QObject):
     def _decision_done(self, record: DecisionRecord) -> None:
         if record.changes:
             self.undo_stack.append(record)
+            self._undo_subjects.append(self._pending_subject)
         self.decided.emit(record)
 
     def _undo_done(self, record: DecisionRecord) -> None:
         undone = self.undo_stack.pop()
+        self._undo_subjects.pop()
         self.undone.emit(undone, record)
 
     def _draft_done(self, result: tuple[RunbookDraft, int]) -> None:

@@ -1,11 +1,12 @@
-"""The review page's two questions: why a match is rejected, and which other runbook a ticket belongs to."""
+"""The review page's questions: why a match is rejected, which other runbook a ticket belongs to, and whether
+the step Ctrl+Z names is the one to undo."""
 
 from __future__ import annotations
 
 import logging
 
 from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -28,6 +29,36 @@ from desktop.pages.review.tables import review_table
 log = logging.getLogger(__name__)
 
 ERROR_STYLE = "color: palette(bright-text); background: #b3261e; padding: 4px;"
+
+
+class UndoConfirmDialog(QDialog):
+    """Names the step Ctrl+Z would undo, so a stale hint or a lost count never undoes the wrong decision.
+
+    Keyboard first: Enter (Undo is the default button) or a second Ctrl+Z confirms, Esc cancels.
+    """
+
+    def __init__(self, description: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("undoConfirmDialog")
+        self.setWindowTitle("Undo decision")
+        self.label = QLabel(f"Undo: {description}?", self)
+        self.label.setObjectName("undoDescription")
+        self.label.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.undo_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.undo_button.setText("Undo")
+        self.undo_button.setDefault(True)
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        again = QShortcut(QKeySequence("Ctrl+Z"), self)
+        again.activated.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+        layout.addWidget(buttons)
+        self.undo_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
 
 class RejectDialog(QDialog):

@@ -4,7 +4,11 @@ Keys (page-wide, off while a text field has focus so typing a filter never appro
 ``A``/Enter approve the selected match (or, with several queue rows selected, each one's best match),
 ``R`` reject (a dialog asks for an optional reason), ``L`` link another runbook, ``D`` draft a new runbook,
 ``J``/``K`` next/previous ticket, ``Up``/``Down`` (on the queue), ``1``-``5``, ``[``/``]`` switch matches,
-``Ctrl+Z`` undo the last decision.
+``Ctrl+Z`` undo the last decision (a dialog names it first; Enter or Ctrl+Z again confirms, Esc keeps it).
+
+The status line's "Ctrl+Z undoes it" hint is only true for a moment: it expires after
+:data:`HINT_TIMEOUT_MS`, when the analyst leaves the page and when the queue reloads (an import or analysis
+landed), so it never invites an undo of something the analyst no longer has in mind.
 
 The page is put together from its parts, each in its own module of this package: the filter bar
 (:mod:`.filter_bar`), the queue (:mod:`.tables`), the ticket (:mod:`.ticket_pane`), the ranked matches and
@@ -64,8 +68,8 @@ from desktop.background.review_jobs import (
 )
 from desktop.background.tasks import ErrorCallback, Task
 from desktop.context import AppContext
-from desktop.pages.review.decisions import ReviewDecisions, Target, action_text
-from desktop.pages.review.dialogs import ERROR_STYLE, LinkRunbookDialog, RejectDialog
+from desktop.pages.review.decisions import ReviewDecisions, Target, action_text, tickets_text
+from desktop.pages.review.dialogs import ERROR_STYLE, LinkRunbookDialog, RejectDialog, UndoConfirmDialog
 from desktop.pages.review.filter_bar import QueueFilterBar
 from desktop.pages.review.match_pane import MatchPane
 from desktop.pages.review.models import DECISION_LABELS
@@ -78,6 +82,8 @@ log = logging.getLogger(__name__)
 SEARCH_DELAY_MS = 250
 # Holding J down must not start a model search per ticket passed; the one the analyst stops on is loaded.
 DETAIL_DELAY_MS = 120
+# Long enough to read "Approved 1 ticket. Ctrl+Z undoes it." and act on it; short enough not to outlive it.
+HINT_TIMEOUT_MS = 8000
 
 
 def _is_text_input(widget: QWidget | None) -> bool:
@@ -99,7 +105,9 @@ class ReviewPage(QWidget):
     error_occurred = Signal(str)
     queue_loaded = Signal()
 
-    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, context: AppContext, parent: QWidget | None = None, hint_timeout_ms: int = HINT_TIMEOUT_MS
+    ) -> None:
         super().__init__(parent)
         self.context = context
         self._runner = context.runner
@@ -197,6 +205,11 @@ class ReviewPage(QWidget):
         self._detail_timer.setSingleShot(True)
         self._detail_timer.setInterval(DETAIL_DELAY_MS)
         self._detail_timer.timeout.connect(self._load_current_review)
+        self._hint_timer = QTimer(self)
+        self._hint_timer.setSingleShot(True)
+        self._hint_timer.setInterval(hint_timeout_ms)
+        self._hint_timer.timeout.connect(self._expire_hint)
+        self._hint_text = ""
         self._connect_parts()
         self._build_shortcuts()
         self._show_no_ticket()
@@ -271,6 +284,7 @@ class ReviewPage(QWidget):
         """Hidden (another page, or the window closing): no load may start behind the analyst's back."""
         self._search_timer.stop()
         self._detail_timer.stop()
+        self._expire_hint()  # back on the page later, "Ctrl+Z undoes it" would no longer be about now
         super().hideEvent(event)
 
     def focus_filter(self) -> None:
@@ -323,6 +337,7 @@ class ReviewPage(QWidget):
 
     def _queue_loaded(self, result: QueueLoad) -> None:
         self._loaded_once = True
+        self._expire_hint()  # the queue changed under the hint (an import, an analysis, new filters)
         previous = self.current_row()
         self.filter_bar.set_facets(result.facets)
         self.queue_model.set_rows(result.rows)
@@ -531,7 +546,7 @@ class ReviewPage(QWidget):
         def chosen() -> None:
             choice = dialog.chosen()
             if choice is not None:
-                self.decisions.link(row, choice.id)
+                self.decisions.link(row, choice.id, choice.title)
 
         dialog.accepted.connect(chosen)
         self._open_dialog(dialog)
@@ -544,10 +559,21 @@ class ReviewPage(QWidget):
 
     def record_draft(self, ticket_id: int, runbook_id: int) -> None:
         """Call once the editor saved the draft opened for ``ticket_id``: links it as an undoable decision."""
-        self.decisions.record_draft(ticket_id, runbook_id)
+        row_number = self.queue_model.row_number_of(ticket_id)
+        external_id = None
+        if row_number is not None:  # so the undo dialog can name the ticket as the queue shows it
+            external_id = self.queue_model.row_at(self.queue_model.index(row_number, 0)).external_id
+        self.decisions.record_draft(ticket_id, runbook_id, external_id)
 
     def undo_last(self) -> None:
-        self.decisions.undo_last()
+        """Ctrl+Z: name the step first; it is undone only once the analyst confirms that it is the one."""
+        description = self.decisions.describe_last()
+        if description is None or self.decisions.busy() or self.active_dialog is not None:
+            return
+        self._expire_hint()
+        dialog = UndoConfirmDialog(description, self)
+        dialog.accepted.connect(self.decisions.undo_last)
+        self._open_dialog(dialog)
 
     def _open_dialog(self, dialog: QDialog) -> None:
         self.active_dialog = dialog
@@ -564,14 +590,30 @@ class ReviewPage(QWidget):
     def _decision_done(self, record: DecisionRecord) -> None:
         decided = set(record.ticket_ids)
         self._drop_tickets(decided)
-        message = f"{action_text(record.action)} {len(decided)} ticket(s)."
+        message = f"{action_text(record.action)} {tickets_text(len(decided))}."
         if record.skipped_ticket_ids:
-            message += f" {len(record.skipped_ticket_ids)} had no match and stay in the queue."
-        self.status_label.setText(message + " Ctrl+Z undoes it.")
+            skipped = len(record.skipped_ticket_ids)
+            message += f" {skipped} had no match and {'stays' if skipped == 1 else 'stay'} in the queue."
+        if record.changes:
+            self._show_hint(message + " Ctrl+Z undoes it.")
+        else:
+            self.status_label.setText(message)
         self.error_label.hide()
         self._update_buttons()
         self._refresh_counts()
         self.decision_made.emit(record)
+
+    def _show_hint(self, text: str) -> None:
+        self._hint_text = text
+        self.status_label.setText(text)
+        self._hint_timer.start()
+
+    def _expire_hint(self) -> None:
+        """Clear the hint if it is still what the status line shows (a newer message stays)."""
+        self._hint_timer.stop()
+        if self._hint_text and self.status_label.text() == self._hint_text:
+            self.status_label.clear()
+        self._hint_text = ""
 
     def _drop_tickets(self, ticket_ids: set[int]) -> None:
         """Remove decided tickets and select the one after the current (or the last one left)."""
