@@ -343,19 +343,26 @@ def _close_interrupted_runs(session: TenantSession, row: ConfigRow, now: datetim
         .values(status=SyncStatus.FAILED, error_text=INTERRUPTED, finished_at=now)
     )
     for run_id in cut_off:
-        record_audit(
-            session,
-            actor=actor,
-            action="connector.sync",
-            entity_type="connector_config",
-            entity_id=row.id,
-            after={
-                "name": row.name,
-                "run_id": run_id,
-                "status": SyncStatus.FAILED.value,
-                "error": INTERRUPTED,
-            },
-        )
+        _audit_outcome(session, row, actor, run_id, SyncStatus.FAILED, {"error": INTERRUPTED})
+
+
+def _audit_outcome(
+    session: TenantSession,
+    row: ConfigRow,
+    actor: str,
+    run_id: int,
+    status: SyncStatus,
+    details: dict[str, Any],
+) -> None:
+    """The one "connector.sync" outcome row, whether the run ended here or a later sync found it cut off."""
+    record_audit(
+        session,
+        actor=actor,
+        action="connector.sync",
+        entity_type="connector_config",
+        entity_id=row.id,
+        after={"name": row.name, "run_id": run_id, "status": status.value, **details},
+    )
 
 
 def _finish(
@@ -386,27 +393,18 @@ def _finish(
             lowest = connector.http.lowest_rate_limit if connector is not None else None
             if lowest is not None:  # the "rate limit approaching" alert reads it (core.analytics.alerts)
                 run.rate_limit_remaining, run.rate_limit_limit = lowest.remaining, lowest.limit
-        record_audit(
-            session,
-            actor=actor,
-            action="connector.sync",
-            entity_type="connector_config",
-            entity_id=row.id,
-            after={
-                "name": row.name,
-                "run_id": report.run_id,
-                "status": status.value,
-                "full": report.full,
-                "new": report.new,
-                "updated": report.updated,
-                "unchanged": report.unchanged,
-                "failed": report.failed,
-                "skipped": report.skipped,
-                "pages": report.pages,
-                "requests": report.requests_sent,
-                "error": error,
-            },
-        )
+        counts = {
+            "full": report.full,
+            "new": report.new,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "failed": report.failed,
+            "skipped": report.skipped,
+            "pages": report.pages,
+            "requests": report.requests_sent,
+            "error": error,
+        }
+        _audit_outcome(session, row, actor, report.run_id, status, counts)
         config = session.get(ConnectorConfig, row.id)
         if config is None:  # removed while it synced: its run and audit rows stay, nothing else to update
             return
