@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QApplication
 from speed import generate_tickets
 
 from core.importing import import_runbooks, import_tickets
-from core.matching.embedding import SentenceTransformerEmbedder
+from core.matching.embedding_onnx import default_embedder
 from core.resources import resources_dir
 from core.store.workspace import Workspace
 from desktop.main_window import MainWindow
@@ -52,7 +52,9 @@ def main() -> None:
         import_runbooks(sessions, resources_dir() / "demo" / "runbooks")
         generate_tickets(root / "tickets.csv", args.tickets)
         import_tickets(sessions, root / "tickets.csv")
-        embedder = SentenceTransformerEmbedder()  # loaded by the job, on the pool: part of what we measure
+        # The app's embedder (ONNX when exported, as `make run` does; torch otherwise), loaded by the job on
+        # the pool: part of what we measure.
+        embedder = default_embedder()
 
         settings = QSettings(str(root / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(workspace, "default", settings=settings, embedder_factory=lambda: embedder)

@@ -25,12 +25,16 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
-import keyring
-import keyring.errors
-
 from connectors.errors import CredentialStoreError
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+# keyring is imported where a secret is read or written, not with this module: the CLI's log redaction
+# imports this module for every command, and keyring's import (its backends) cost ~30 ms of a `tickets list`.
 
 SERVICE_NAME = "runbook-desk"
 REDACTED = "***"
@@ -102,16 +106,22 @@ def delete_secrets(
 
 def keychain_backend_name() -> str:
     """E.g. ``SecretService.Keyring``; shown by diagnostics, never secret."""
+    import keyring
+
     backend = keyring.get_keyring()
     return f"{type(backend).__module__.rsplit('.', 1)[-1]}.{type(backend).__name__}"
 
 
-def _backend(connector: str) -> keyring.backend.KeyringBackend:
+def _backend(connector: str) -> KeyringBackend:
+    import keyring
+
     with _translated(connector, "open the OS keychain"):
         return keyring.get_keyring()
 
 
-def _delete_quietly(backend: keyring.backend.KeyringBackend, service: str, username: str) -> None:
+def _delete_quietly(backend: KeyringBackend, service: str, username: str) -> None:
+    import keyring.errors
+
     try:
         backend.delete_password(service, username)
     except keyring.errors.PasswordDeleteError:
@@ -123,6 +133,8 @@ def _delete_quietly(backend: keyring.backend.KeyringBackend, service: str, usern
 @contextmanager
 def _translated(connector: str, action: str) -> Iterator[None]:
     """Turns keyring's errors into a :class:`CredentialStoreError` that tells the user what to do."""
+    import keyring.errors
+
     try:
         yield
     except keyring.errors.NoKeyringError as exc:

@@ -13,14 +13,20 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from core.matching.lexical import fts_terms
-
 BUSY_TIMEOUT_MS = 10_000
+
+
+def _fts_terms(text: str | None) -> str:
+    """The FTS triggers' tokeniser, imported on first use: its vocabulary and patterns cost ~40 ms to load,
+    which a command that writes no ticket (``tickets list``) should not pay."""
+    from core.matching.lexical import fts_terms
+
+    return fts_terms(text)
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     # The FTS triggers (migration 0003) call this; every connection must have it before touching tickets.
-    dbapi_connection.create_function("rd_fts_terms", 1, fts_terms, deterministic=True)
+    dbapi_connection.create_function("rd_fts_terms", 1, _fts_terms, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

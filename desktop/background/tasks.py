@@ -119,6 +119,7 @@ class TaskContext:
         self._cancel_event = cancel_event
         self._bridge = bridge
         self._last_report = 0.0
+        self._last_message: str | None = None
 
     @property
     def cancelled(self) -> bool:
@@ -133,13 +134,18 @@ class TaskContext:
             raise TaskCancelledError(self.title)
 
     def report(self, done: int, total: int | None = None, message: str = "") -> None:
-        """Throttled to one update per ``PROGRESS_INTERVAL_S``; the final step (``done >= total``) always
-        gets through so a bar never stops at 97 %."""
+        """Throttled to one update per ``PROGRESS_INTERVAL_S``; the final step (``done >= total``) and a new
+        phase (another message) always get through: a dropped "updating the indexes" once left "loading the
+        matching model" on screen for the whole 15 s of a first indexing (issue 16, item 3)."""
         now = time.monotonic()
         is_final = total is not None and done >= total
-        if not is_final and now - self._last_report < PROGRESS_INTERVAL_S:
+        # A phase is a message without a count, or the first of a counted run ("indexed 0 of 1,146");
+        # "indexed 128 of 1,146" after "indexed 64 of 1,146" is the same phase, still throttled.
+        new_phase = message != self._last_message and (total is None or done == 0)
+        if not (is_final or new_phase) and now - self._last_report < PROGRESS_INTERVAL_S:
             return
         self._last_report = now
+        self._last_message = message
         self._bridge.progressed.emit(self.task_id, TaskProgress(done, total, message))
 
 

@@ -250,3 +250,28 @@ def test_0009_refuses_to_downgrade_while_a_deleted_tenant_has_audit_rows(workspa
     with pytest.raises(RuntimeError, match="cannot downgrade: 1 audit rows belong to deleted tenants"):
         command.downgrade(alembic_config(workspace.engine), "0008")
     assert current_revision(workspace.engine) == at_head
+
+
+def test_newest_revision_from_file_names_is_alembics_head() -> None:
+    """The fast "already at head?" check of every workspace open reads the file names; alembic's script
+    directory is the truth it must agree with (revision ids are the files' numeric prefixes)."""
+    from alembic.script import ScriptDirectory
+
+    from core.store.migrations import MIGRATIONS_DIR, VERSIONS_DIR, newest_revision
+
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert newest_revision() == script.get_current_head()
+    for revision in script.walk_revisions():
+        assert list(VERSIONS_DIR.glob(f"{revision.revision}_*.py")), revision.revision
+
+
+def test_workspace_behind_head_is_upgraded_on_open(tmp_path: Path) -> None:
+    folder = tmp_path / "behind"
+    folder.mkdir()
+    engine = create_sqlite_engine(folder / DB_FILENAME)
+    upgrade_to(engine, "0009")
+    engine.dispose()
+    with Workspace.open(folder) as workspace:
+        from core.store.migrations import newest_revision
+
+        assert current_revision(workspace.engine) == newest_revision()

@@ -281,6 +281,24 @@ def test_runner_reports_progress(qtbot, runner_desktop: TaskRunner) -> None:
     assert [done for done, _total, _message in seen] == sorted(done for done, _total, _message in seen)
 
 
+def test_a_new_phase_gets_through_the_throttle(qtbot, runner_desktop: TaskRunner) -> None:
+    """Issue 16, item 3: "loading the matching model" stayed on screen through the whole first indexing
+    because the next phase's message came within the throttle interval and was dropped."""
+    seen: list[str] = []
+
+    def phases(context: TaskContext) -> None:
+        context.report(0, None, "loading the matching model")
+        context.report(0, None, "updating the runbook and ticket indexes")
+        for done in range(1, 50):  # a counted phase stays throttled
+            context.report(done, 100, f"indexed {done} of 100 tickets")
+
+    runner_desktop.task_progress.connect(lambda task: seen.append(task.progress.message))
+    with qtbot.waitSignal(runner_desktop.task_finished, timeout=WAIT_MS):
+        runner_desktop.run(phases, progress=True)
+    assert seen[:2] == ["loading the matching model", "updating the runbook and ticket indexes"]
+    assert len(seen) < 10, seen
+
+
 def test_cancel_stops_a_long_task(qtbot, runner_desktop: TaskRunner) -> None:
     stopped = threading.Event()
 
@@ -630,7 +648,11 @@ def test_run_app_shows_the_window_and_closes_the_workspace(
 
     def close_when_loaded() -> None:
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if len(windows) != 1 or windows[0].runbooks_page.total_count is None:
+        loaded = len(windows) == 1 and None not in (
+            windows[0].tickets_page.total_count,
+            windows[0].runbooks_page.total_count,
+        )
+        if not loaded:  # both lists load on workers, in either order
             QTimer.singleShot(10, close_when_loaded)
             return
         shown.append(windows[0].counts_label.text())
