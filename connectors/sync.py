@@ -60,7 +60,8 @@ from core.progress import NO_PROGRESS, Progress
 from core.store.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
-from core.store.tickets import instance_of, upsert_tickets
+from core.store.tickets import TicketChanges, instance_of, upsert_tickets
+from core.workflow.outcome_inference import infer_from_changes
 
 log = logging.getLogger(__name__)
 
@@ -263,12 +264,17 @@ def _store_page(
     for failure in page.failures:
         log.info("sync %s: record %s not stored: %s", connector.name, failure.external_id, failure.reason)
     cursor = _later(current, page.cursor)
+    changes = TicketChanges()
     with sessions.begin() as session:
         new, updated, unchanged = (
-            upsert_tickets(session, tickets, instance=instance, connector_config_id=config_id)
+            upsert_tickets(
+                session, tickets, instance=instance, connector_config_id=config_id, changes=changes
+            )
             if tickets
             else (0, 0, 0)
         )
+        # What the source's new history says of linked runbooks (resolved, reopened, recurred), with the page.
+        infer_from_changes(session, changes)
         if cursor is not None and cursor != current:
             _save_cursor(session, config_id, cursor)
         session.execute(

@@ -32,6 +32,7 @@ __all__ = [
     "MIN_CONFIDENCE_SAMPLES",
     "AlertSettings",
     "GapSettings",
+    "OutcomeSettings",
     "SettingsSection",
     "Thresholds",
     "load_settings",
@@ -210,6 +211,37 @@ class AlertSettings(SettingsSection):
             raise ValueError(f"average at least {MIN_CONFIDENCE_SAMPLES} analyses")
         if not 0.0 < self.rate_limit_ratio < 1.0:
             raise ValueError("the rate-limit share must be between 0 and 100 % (exclusive)")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeSettings(SettingsSection):
+    """How runbook outcomes are inferred from the source (:mod:`core.workflow.outcome_inference`) and when a
+    runbook is flagged for revision (:mod:`core.analytics.outcome_stats`).
+
+    ``recurrence_days``: a similar ticket on the same configuration item opened this soon after the first one
+    was resolved means the first fix did not hold (issue 12's default: 7 days). ``recurrence_title_overlap``:
+    the share of the shorter title's terms the two titles must share to count as "similar".
+    ``revision_success_rate`` / ``revision_min_outcomes``: a runbook whose success rate (resolved 1, partly
+    0.5, failed 0) is below the rate over at least that many outcomes needs revising; fewer outcomes say
+    too little to flag anything.
+    """
+
+    SECTION: ClassVar[str] = "outcomes"
+
+    recurrence_days: float = 7.0
+    recurrence_title_overlap: float = 0.5
+    revision_success_rate: float = 0.6
+    revision_min_outcomes: int = 5
+
+    def __post_init__(self) -> None:
+        if self.recurrence_days <= 0:
+            raise ValueError("the recurrence window must be longer than 0 days")
+        if not 0.0 < self.recurrence_title_overlap <= 1.0:
+            raise ValueError("the recurrence title overlap must be above 0 and at most 100 %")
+        if not 0.0 <= self.revision_success_rate <= 1.0:
+            raise ValueError("the revision success rate must be between 0 and 100 %")
+        if self.revision_min_outcomes < 1:
+            raise ValueError("flag a runbook after at least 1 outcome")
 
 
 # --- Load and save -----------------------------------------------------------------------------------------

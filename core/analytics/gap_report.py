@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
-from core.analytics.gaps import GapCluster, GapReport
+from core.analytics.gaps import GapCluster, GapReport, trend_words
 from core.csv_safety import csv_writer
 from core.store.repository import record_audit
 from core.store.tenancy import TenantSession
@@ -54,6 +54,8 @@ CSV_COLUMNS = (
     "share_of_uncovered",
     "trend",
     "tickets_per_period",
+    "trend_detail",
+    "platform",
     "severity_mix",
     "mttr_hours",
     "impact",
@@ -64,6 +66,7 @@ CSV_COLUMNS = (
     "why_not_covered",
     "example_tickets",
     "resolution_notes",
+    "candidate_steps",
 )
 
 
@@ -236,6 +239,9 @@ def _gap_section(cluster: GapCluster, status: str = "") -> str:
         + ")</span></li>"
         for n in cluster.resolution_notes
     )
+    steps = "".join(
+        f"<li>{_e(n.text)} <span class='meta'>({_e(n.source_ticket)})</span></li>" for n in cluster.steps
+    )
     severity = ", ".join(f"{_e(s)} {n}" for s, n in cluster.severity_mix)
     heading = f"#{cluster.rank} " if cluster.rank else ""
     return (
@@ -250,12 +256,16 @@ def _gap_section(cluster: GapCluster, status: str = "") -> str:
         f"<td class='num'>{cluster.impact:,.0f}<br>"
         f"<span class='meta'>{cluster.impact_share:.0%} of total</span>"
         f"</td></tr></table>"
+        f"<p class='meta'>Trend: {_e(trend_words(cluster))}"
+        + (f" · Platform: {_e(cluster.platform.value)}" if cluster.platform else "")
+        + "</p>"
         f"<p><b>Most typical tickets</b></p><ol>{tickets}</ol>"
         + (
             f"<p><b>How they were resolved</b></p><ul>{notes}</ul>"
             if notes
             else "<p><i>No resolution notes.</i></p>"
         )
+        + (f"<p><b>Candidate steps for a runbook</b></p><ol>{steps}</ol>" if steps else "")
         + runbook_html
         + "</section>"
     )
@@ -334,6 +344,8 @@ def _csv_row(cluster: GapCluster, status: str) -> list[object]:
         f"{cluster.share:.4f}",
         cluster.trend.value,
         " ".join(str(c) for c in cluster.trend_counts),
+        trend_words(cluster),
+        cluster.platform.value if cluster.platform else "",
         "; ".join(f"{s}={n}" for s, n in cluster.severity_mix),
         f"{cluster.mttr_hours:.2f}" if cluster.mttr_hours is not None else "",
         f"{cluster.impact:.2f}",
@@ -344,6 +356,7 @@ def _csv_row(cluster: GapCluster, status: str) -> list[object]:
         runbook.reason if runbook else "",
         "; ".join(t.external_id for t in cluster.central_tickets),
         " | ".join(f"{n.text} ({n.source_ticket})" for n in cluster.resolution_notes),
+        " | ".join(f"{n.text} ({n.source_ticket})" for n in cluster.steps),
     ]
 
 

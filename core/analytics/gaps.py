@@ -20,11 +20,14 @@ single tickets (exact); above that FAISS spherical k-means (seeded) first cuts t
 ``MICRO_LIMIT`` tight micro-clusters and the linkage starts from those. Memory stays at the vectors plus a
 ``MICRO_LIMIT``-square float64 matrix (8 MB), and the result is deterministic for a seed.
 
-**Per cluster**: a label from its most distinctive terms (class-based TF-IDF over the uncovered tickets, as
-BERTopic's c-TF-IDF), size and share, trend (the cluster's share of the range's tickets in its second half
-against its first), severity mix, mean time to resolve where ``resolved_at`` exists, the tickets nearest its
-centroid, the resolution notes its tickets share, and the nearest existing runbook (the one most of its
-tickets' analyses ranked first) with why it does not cover them.
+**Per cluster**: a label naming its product or entity and its distinctive phrases, weighed against the
+whole range's tickets (:mod:`core.analytics.gap_labels`), size and share, trend (its own tickets in the
+second half of the range against the first, with a significance test: :func:`_trend`; :func:`trend_words`
+puts it in words that agree with the per-period numbers), severity mix, mean time to resolve where
+``resolved_at`` exists, the tickets nearest its centroid, the resolution notes its tickets share, the
+candidate steps among them (actions only, for the platform the tickets share:
+:mod:`core.workflow.draft_steps`) with how many procedures they amount to, and the nearest existing runbook
+(the one most of its tickets' analyses ranked first) with why it does not cover them.
 
 **Impact** = volume x mean severity weight x time to resolve (hours), i.e. weighted ticket-hours. Weights
 and the fallback time (clusters with no resolved ticket take the mean over all uncovered resolved tickets,
@@ -54,6 +57,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from core.analytics.gap_labels import ClusterLabel, LabelDocument, Vocabulary, label_clusters, stem
 from core.matching.text import lexical_terms, prepare_ticket_text, ticket_text
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.queries import is_covered, latest_analysis, ticket_opened_at
@@ -61,8 +65,18 @@ from core.settings import GapSettings, Thresholds, load_settings
 from core.store.models import Analysis, GapDismissal, Runbook, Ticket, TicketKind
 from core.store.repository import record_audit
 from core.store.tenancy import TenantSession
+from core.workflow.draft_steps import (  # the same rules for notes as a review draft
+    NEAR_DUPLICATE,
+    Platform,
+    clean_note,
+    dominant_platform,
+    fits_platform,
+    says_only_closed,
+    step_overlap,
+    step_terms,
+    step_text,
+)
 from core.workflow.drafts import CandidateStep, RunbookDraft
-from core.workflow.review import clean_note, says_only_closed  # the same rules for notes as a review draft
 
 if TYPE_CHECKING:  # the engine pulls FAISS and the model stack; gap analysis only reads its index
     from core.matching.engine import MatchingEngine
@@ -84,6 +98,7 @@ __all__ = [
     "engine_ticket_vectors",
     "rerank",
     "restore_gap",
+    "trend_words",
 ]
 
 # Up to this many tickets the linkage starts from single tickets (exact); above it from this many k-means
@@ -97,12 +112,15 @@ UNKNOWN_SEVERITY = "unknown"
 CENTRAL_TICKETS = 5
 NOTES_FROM_MEMBERS = 200  # resolution notes are read from the most central members only
 NOTES_SHOWN = 6
-LABEL_SAMPLE = 200  # the most central members read for the label; plus noise as background
-BACKGROUND_SAMPLE = 2000
-LABEL_TERMS = 3
-TOP_TERMS = 8
+DRAFT_STEPS = 6
+LABEL_SAMPLE = 200  # the most central members read for the label and the platform
+BACKGROUND_SAMPLE = 2000  # tickets of the whole range the labels are weighed against
+TAG_COUNT = 3
 TREND_BUCKETS = 6
-TREND_FACTOR = 1.5  # share up by half or more: growing; down to 2/3 or less: fading
+TREND_FACTOR = 1.5  # second half at least 1.5x the first: growing; at most 1/1.5 of it: fading
+TREND_SIGNIFICANCE = 0.1  # ... and a steady rate would give so lopsided a split less often than this
+TREND_MIN_TICKETS = 4
+SAME_PROCEDURE = 0.5  # two steps whose term sets overlap this much (Jaccard) describe the same procedure
 ROW_CHUNK = 2000
 VECTOR_CHUNK = 4096
 
@@ -117,6 +135,7 @@ class Trend(enum.StrEnum):
     GROWING = "growing"
     STABLE = "stable"
     FADING = "fading"
+    UNCLEAR = "unclear"  # the counts moved, but too few tickets to tell a direction from chance
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +202,19 @@ class GapCluster:
     nearest_runbook: NearestRunbook | None
     member_ticket_ids: tuple[int, ...]
     centroid: bytes  # float32, unit length
+    # The range's tickets (covered or not) per slice, as trend_counts: the context of the trend's words.
+    total_counts: tuple[int, ...] = ()
+    title: str = ""  # the label as a draft runbook's title
+    entities: tuple[str, ...] = ()  # product/entity names among the terms ("Salesforce")
+    platform: Platform | None = None  # the platform the tickets are about, when they clearly share one
+    # Candidate steps: the central members' resolution notes that are actions (status and hand-over clauses
+    # dropped, other platforms' steps left out), most common first; ``count`` members reduce to each.
+    steps: tuple[ResolutionNote, ...] = ()
+    notes_read: int = 0  # central members whose notes were read for the steps
+    documented: int = 0  # of them, members whose note holds an action step
+    # Members per procedure: documented members grouped by step (term overlap >= SAME_PROCEDURE), largest
+    # first. (5, 1) means five were fixed one way and one another.
+    procedure_groups: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +391,7 @@ class _Population:
     confidence: np.ndarray
     best_runbook: np.ndarray  # -1 when none
     in_range_times: np.ndarray  # created time of every ticket in the range (trend denominators)
+    in_range_ids: np.ndarray  # every ticket in the range (the labels' background)
     in_range: int
     not_analysed: int
     covered: int
@@ -413,11 +446,13 @@ def _read_population(session: TenantSession, query: GapQuery, threshold: float) 
     confidence: list[float] = []
     best: list[int] = []
     times: list[float] = []
+    in_range_ids: list[int] = []
     not_analysed = covered = 0
     for row in session.execute(statement):
         opened = _as_utc(row.opened)
         stamp = opened.timestamp() if opened else math.nan
         times.append(stamp)
+        in_range_ids.append(row.id)
         if row.confidence is None:
             not_analysed += 1
             continue
@@ -443,6 +478,7 @@ def _read_population(session: TenantSession, query: GapQuery, threshold: float) 
         confidence=np.asarray(confidence, dtype=np.float64),
         best_runbook=np.asarray(best, dtype=np.int64),
         in_range_times=np.asarray(times, dtype=np.float64),
+        in_range_ids=np.asarray(in_range_ids, dtype=np.int64),
         in_range=len(times),
         not_analysed=not_analysed,
         covered=covered,
@@ -501,51 +537,82 @@ def _chunks(values: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
         yield values[start : start + size]
 
 
-def _document_terms(session: TenantSession, ids: Sequence[int]) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = {}
-    for chunk in _chunks(list(ids)):
+def _ticket_texts(session: TenantSession, ids: Sequence[int]) -> dict[int, str]:
+    """Title and description as the matcher cleans them (mail noise gone, case kept for the labels)."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
         for ticket_id, title, description in session.execute(
             select(Ticket.id, Ticket.title, Ticket.description).where(Ticket.id.in_(chunk))
         ):
-            out[ticket_id] = set(lexical_terms(prepare_ticket_text(title, description)))
+            out[ticket_id] = prepare_ticket_text(title, description)
     return out
 
 
-def _class_tfidf(class_docs: Sequence[Sequence[set[str]]]) -> list[list[tuple[str, float]]]:
-    """Per class, its terms by c-TF-IDF: (share of the class's documents with the term) x
-    log(1 + mean documents per class / documents with the term overall). The last class is background."""
-    frequencies = [Counter(term for doc in docs for term in doc) for docs in class_docs]
-    overall: Counter[str] = Counter()
-    for counts in frequencies:
-        overall.update(counts)
-    mean_docs = sum(len(docs) for docs in class_docs) / max(len(class_docs), 1)
-    ranked = []
-    for docs, counts in zip(class_docs, frequencies, strict=True):
-        size = max(len(docs), 1)
-        scores = [
-            (term, (count / size) * math.log(1 + mean_docs / overall[term]))
-            for term, count in counts.items()
-            if count >= 2 or size < 4  # a term in one ticket is that ticket's, not the cluster's
-        ]
-        scores.sort(key=lambda item: (-item[1], item[0]))
-        ranked.append(scores)
-    return ranked
+def _binomial_tail(successes: int, trials: int) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, 1/2), summed in log space (no overflow at any size)."""
+    log_half = trials * math.log(0.5)
+    total = 0.0
+    for k in range(successes, trials + 1):
+        total += math.exp(
+            math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1) + log_half
+        )
+    return min(total, 1.0)
 
 
-def _trend(counts: np.ndarray, totals: np.ndarray) -> Trend:
+def _trend(counts: np.ndarray) -> Trend:
+    """The direction of the cluster's own ticket counts, the numbers the report shows beside the word.
+
+    First half of the range against the second (equal lengths of time): growing when the second holds at
+    least :data:`TREND_FACTOR` times the first *and* a steady rate would split the tickets that unevenly less
+    often than :data:`TREND_SIGNIFICANCE` (a one-sided binomial test with p = 1/2); fading the other way
+    round; a split that lopsided but not that improbable (or under :data:`TREND_MIN_TICKETS` tickets) is
+    unclear; anything else stable. The cluster's *share* of all
+    tickets is not the criterion: when the whole range's volume rises (a connector's first sync, a bulk
+    import) a growing cluster's share can fall, and "fading" beside "0 0 1 0 2 11" misleads;
+    :func:`trend_words` says how the share moved when it moved the other way.
+    """
     half = len(counts) // 2
-    first_total, second_total = totals[:half].sum(), totals[half:].sum()
-    if first_total == 0 or second_total == 0:
-        return Trend.STABLE
-    first = counts[:half].sum() / first_total
-    second = counts[half:].sum() / second_total
-    if counts.sum() < 4:  # too few tickets to call a direction
-        return Trend.STABLE
-    if second >= first * TREND_FACTOR:
-        return Trend.GROWING
-    if second * TREND_FACTOR <= first:
-        return Trend.FADING
+    first, second = int(counts[:half].sum()), int(counts[half:].sum())
+    total = first + second
+    if total < TREND_MIN_TICKETS:
+        return Trend.UNCLEAR
+    if second >= TREND_FACTOR * first:
+        return Trend.GROWING if _binomial_tail(second, total) < TREND_SIGNIFICANCE else Trend.UNCLEAR
+    if first >= TREND_FACTOR * second:
+        return Trend.FADING if _binomial_tail(first, total) < TREND_SIGNIFICANCE else Trend.UNCLEAR
     return Trend.STABLE
+
+
+def trend_words(cluster: GapCluster) -> str:
+    """The trend as a sentence whose words agree with its numbers, e.g. "growing: 1 ticket in the first
+    half of the range, 13 in the second (per period: 0 0 1 0 2 11); all tickets went from 40 to 900, so its
+    share of them fell from 2.5% to 1.4%" (the share is said only when it moved against the counts)."""
+    counts = cluster.trend_counts
+    half = len(counts) // 2
+    first, second = sum(counts[:half]), sum(counts[half:])
+    per_period = " ".join(str(n) for n in counts)
+    text = (
+        f"{cluster.trend.value}: {first} ticket{'s' if first != 1 else ''} in the first half of the range, "
+        f"{second} in the second (per period: {per_period})"
+    )
+    if cluster.trend is Trend.UNCLEAR:
+        text += "; too few tickets to tell a direction from chance"
+    totals = cluster.total_counts
+    if len(totals) == len(counts):
+        all_first, all_second = sum(totals[:half]), sum(totals[half:])
+        if all_first and all_second:
+            share_first, share_second = first / all_first, second / all_second
+            rising = share_second >= TREND_FACTOR * share_first
+            falling = share_first >= TREND_FACTOR * share_second
+            against = (rising and cluster.trend is not Trend.GROWING) or (
+                falling and cluster.trend is not Trend.FADING
+            )
+            if against:
+                text += (
+                    f"; all tickets went from {all_first} to {all_second}, so its share of them "
+                    f"{'rose' if rising else 'fell'} from {share_first:.1%} to {share_second:.1%}"
+                )
+    return text
 
 
 def _bucket_counts(times: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -558,7 +625,9 @@ def _bucket_counts(times: np.ndarray, start: float, end: float) -> np.ndarray:
     return counts
 
 
-def _resolution_notes(session: TenantSession, ordered_ids: Sequence[int]) -> tuple[ResolutionNote, ...]:
+def _member_notes(session: TenantSession, ordered_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    """``(ticket id, external id, cleaned note)`` of the members with a resolution note, in the given order
+    (most central first)."""
     rows = {
         ticket_id: (external_id, notes)
         for chunk in _chunks(list(ordered_ids))
@@ -566,20 +635,59 @@ def _resolution_notes(session: TenantSession, ordered_ids: Sequence[int]) -> tup
             select(Ticket.id, Ticket.external_id, Ticket.resolution_notes).where(Ticket.id.in_(chunk))
         )
     }
-    found: dict[str, list[Any]] = {}
-    for ticket_id in ordered_ids:  # most central first: the first ticket with a note is its citation
+    out = []
+    for ticket_id in ordered_ids:
         external_id, raw = rows.get(ticket_id, ("", None))
-        if not raw:
-            continue
-        text = clean_note(raw)
-        if not text or says_only_closed(text):
+        text = clean_note(raw) if raw else ""
+        if text:
+            out.append((ticket_id, external_id, text))
+    return out
+
+
+def _resolution_notes(notes: Sequence[tuple[int, str, str]]) -> tuple[ResolutionNote, ...]:
+    """The notes the members closed with (hand-overs included: who took them over is worth knowing), most
+    common first; notes that only say the ticket was closed are left out."""
+    found: dict[str, list[Any]] = {}
+    for ticket_id, external_id, text in notes:  # most central first: the first is the citation
+        if says_only_closed(text):
             continue
         entry = found.setdefault(text.casefold(), [text, 0, external_id, ticket_id])
         entry[1] += 1
-    notes = sorted(found.values(), key=lambda e: -e[1])  # stable: ties stay in centrality order
-    return tuple(ResolutionNote(text, count, source, source_id) for text, count, source, source_id in notes)[
-        :NOTES_SHOWN
-    ]
+    ordered = sorted(found.values(), key=lambda e: -e[1])  # stable: ties stay in centrality order
+    return tuple(ResolutionNote(*entry) for entry in ordered[:NOTES_SHOWN])
+
+
+def _common_steps(steps: Sequence[tuple[str, str, int]]) -> tuple[ResolutionNote, ...]:
+    """Distinct ``(step, external id, ticket id)`` steps, most common first, each citing its first ticket;
+    near-duplicates (:data:`~core.workflow.draft_steps.NEAR_DUPLICATE`) count as one."""
+    found: list[tuple[frozenset[str], list[Any]]] = []
+    for text, external_id, ticket_id in steps:
+        terms = step_terms(text)
+        for known, entry in found:
+            if step_overlap(terms, known) >= NEAR_DUPLICATE:
+                entry[1] += 1
+                break
+        else:
+            found.append((terms, [text, 1, external_id, ticket_id]))
+    ordered = sorted((entry for _, entry in found), key=lambda e: -e[1])  # stable: centrality breaks ties
+    return tuple(ResolutionNote(*entry) for entry in ordered[:DRAFT_STEPS])
+
+
+def _procedure_groups(steps: Sequence[str]) -> tuple[int, ...]:
+    """How many documented members used each procedure, largest first. A step joins the first group whose
+    first step shares at least :data:`SAME_PROCEDURE` of their terms (Jaccard), else starts a group;
+    comparing with the group's first step, not any member, keeps a chain of small changes from merging
+    different fixes."""
+    groups: list[tuple[frozenset[str], int]] = []
+    for text in steps:
+        terms = step_terms(text)
+        for index, (first, size) in enumerate(groups):
+            if step_overlap(terms, first) >= SAME_PROCEDURE:
+                groups[index] = (first, size + 1)
+                break
+        else:
+            groups.append((terms, 1))
+    return tuple(sorted((size for _, size in groups), reverse=True))
 
 
 def _nearest_runbook(
@@ -599,8 +707,8 @@ def _nearest_runbook(
         return None
     chosen = best == runbook_id
     mean_confidence = float(confidence[chosen].mean())
-    runbook_terms = set(lexical_terms(f"{runbook.title}\n{runbook.body}"))
-    missing = tuple(term for term in terms if term not in runbook_terms)
+    runbook_terms = {stem(t) for t in lexical_terms(f"{runbook.title}\n{runbook.body}")}
+    missing = tuple(term for term in terms if stem(term) not in runbook_terms)
     reason = (
         f"its best confidence for these tickets averages {mean_confidence:.0%}, below the review threshold "
         f"{threshold:.0%}"
@@ -801,25 +909,40 @@ def analyse_gaps(
     del vectors
 
     with sessions() as session:
-        # Labels: c-TF-IDF over the central members of each cluster, with the noise as background.
-        background = noise_rows[:: max(1, len(noise_rows) // BACKGROUND_SAMPLE)][:BACKGROUND_SAMPLE]
-        wanted = [int(population.ids[r]) for d in drafts for r in d.rows[:LABEL_SAMPLE]]
-        wanted += [int(population.ids[r]) for r in background]
-        doc_terms = _document_terms(session, wanted)
-        class_docs = [
-            [doc_terms.get(int(population.ids[r]), set()) for r in d.rows[:LABEL_SAMPLE]] for d in drafts
-        ]
-        class_docs.append([doc_terms.get(int(population.ids[r]), set()) for r in background])
-        ranked_terms = _class_tfidf(class_docs)
-        del doc_terms
+        # Labels and platforms: the central members of each cluster, weighed against a sample of the whole
+        # range (covered tickets too: see core.analytics.gap_labels).
+        stride = max(1, len(population.in_range_ids) // BACKGROUND_SAMPLE)
+        background_ids = [int(i) for i in population.in_range_ids[::stride][:BACKGROUND_SAMPLE]]
+        central = [[int(population.ids[r]) for r in d.rows[:LABEL_SAMPLE]] for d in drafts]
+        texts = _ticket_texts(session, [i for ids in central for i in ids] + background_ids)
+        vocabulary = Vocabulary()
+        documents = {ticket_id: LabelDocument.read(text, vocabulary) for ticket_id, text in texts.items()}
+        empty = LabelDocument(frozenset(), frozenset())
+        labels_of = label_clusters(
+            [[(i, documents.get(i, empty)) for i in ids] for ids in central],
+            [(i, documents.get(i, empty)) for i in background_ids],
+            vocabulary,
+        )
+        platforms = [dominant_platform(texts.get(i, "") for i in ids) for ids in central]
+        del documents, texts
         dismissals = _load_dismissals(session, model_id, len(drafts[0].centroid) if drafts else 0)
         for number, draft in enumerate(drafts):
             raise_if_cancelled(progress, "gap analysis")
             report(70 + int(25 * number / max(len(drafts), 1)), f"Describing cluster {number + 1}")
-            _describe(session, draft, population, ranked_terms[number], settings, threshold, fallback_hours)
+            _describe(
+                session,
+                draft,
+                population,
+                labels_of[number],
+                platforms[number],
+                settings,
+                threshold,
+                fallback_hours,
+            )
             counts = _bucket_counts(population.created[draft.rows], range_start, range_end)
             draft.values["trend_counts"] = tuple(int(c) for c in counts)
-            draft.values["trend"] = _trend(counts, totals)
+            draft.values["total_counts"] = tuple(int(c) for c in totals)
+            draft.values["trend"] = _trend(counts)
             draft.values["share"] = len(draft.rows) / uncovered if uncovered else 0.0
         ranked_drafts: list[_Draft] = []
         dismissed_drafts: list[tuple[_Draft, _Dismissal]] = []
@@ -884,13 +1007,14 @@ def _describe(
     session: TenantSession,
     draft: _Draft,
     population: _Population,
-    ranked_terms: list[tuple[str, float]],
+    naming: ClusterLabel,
+    platform: Platform | None,
     settings: GapSettings,
     threshold: float,
     fallback_hours: float,
 ) -> None:
     rows = draft.rows
-    terms = tuple(term for term, _ in ranked_terms[:TOP_TERMS])
+    terms = naming.terms
     severities = [population.severities[r] for r in rows]
     mix = Counter(s or UNKNOWN_SEVERITY for s in severities)
     hours = population.resolve_hours[rows]
@@ -900,8 +1024,14 @@ def _describe(
     impact_hours = mttr if mttr is not None else fallback_hours
     central_ids = [int(population.ids[r]) for r in rows[:CENTRAL_TICKETS]]
     tickets = {t.id: t for t in session.execute(select(Ticket).where(Ticket.id.in_(central_ids))).scalars()}
+    notes = _member_notes(session, [int(population.ids[r]) for r in rows[:NOTES_FROM_MEMBERS]])
+    steps = [(step_text(text), external_id, ticket_id) for ticket_id, external_id, text in notes]
+    documented = [(text, source, ticket_id) for text, source, ticket_id in steps if text is not None]
     draft.values.update(
-        label=" / ".join(terms[:LABEL_TERMS]) or f"cluster {draft.key}",
+        label=naming.label or f"cluster {draft.key}",
+        title=naming.title or naming.label or f"Gap {draft.key}",
+        entities=naming.entities,
+        platform=platform,
         terms=terms,
         severity_mix=tuple(sorted(mix.items(), key=lambda item: (-item[1], item[0]))),
         mttr_hours=mttr,
@@ -922,9 +1052,11 @@ def _describe(
             for position, ticket_id in enumerate(central_ids)
             if ticket_id in tickets
         ),
-        resolution_notes=_resolution_notes(
-            session, [int(population.ids[r]) for r in rows[:NOTES_FROM_MEMBERS]]
-        ),
+        resolution_notes=_resolution_notes(notes),
+        steps=_common_steps([step for step in documented if fits_platform(step[0], platform)]),
+        notes_read=len(notes),
+        documented=len(documented),
+        procedure_groups=_procedure_groups([text for text, _, _ in documented]),
         nearest_runbook=_nearest_runbook(
             session, population.best_runbook[rows], population.confidence[rows], terms, threshold
         ),
@@ -958,6 +1090,14 @@ def _freeze(
         nearest_runbook=values["nearest_runbook"],
         member_ticket_ids=tuple(int(i) for i in population.ids[draft.rows]),
         centroid=draft.centroid.astype(np.float32).tobytes(),
+        total_counts=values["total_counts"],
+        title=values["title"],
+        entities=values["entities"],
+        platform=values["platform"],
+        steps=values["steps"],
+        notes_read=values["notes_read"],
+        documented=values["documented"],
+        procedure_groups=values["procedure_groups"],
     )
 
 
@@ -984,20 +1124,18 @@ def rerank(clusters: Sequence[GapCluster]) -> tuple[GapCluster, ...]:
 
 
 def draft_from_gap(cluster: GapCluster) -> RunbookDraft:
-    """A new runbook pre-filled from a gap: title from its label, symptoms from its most central tickets,
-    candidate steps from the resolution notes its tickets share, each citing the ticket it came from."""
-    words = [term for term in cluster.terms[:LABEL_TERMS]]
-    title = " ".join(words).capitalize() if words else cluster.label
+    """A new runbook pre-filled from a gap: title from its label (no word twice), symptoms from its most
+    central tickets, steps from its members' resolution notes that are actions for the cluster's platform
+    (:mod:`core.workflow.draft_steps`), each citing the ticket it came from."""
     symptoms = "\n".join(
         f"- {ticket.title.strip()} ({ticket.external_id})" for ticket in cluster.central_tickets
     )
-    steps = tuple(
-        CandidateStep(text=note.text, source_ticket=note.source_ticket) for note in cluster.resolution_notes
-    )
+    steps = tuple(CandidateStep(text=step.text, source_ticket=step.source_ticket) for step in cluster.steps)
+    tags = tuple(dict.fromkeys(term.lower() for term in (*cluster.entities, *cluster.terms)))[:TAG_COUNT]
     return RunbookDraft(
-        title=title,
+        title=cluster.title or cluster.label,
         symptoms=f"{cluster.size} tickets without a runbook, for example:\n\n{symptoms}" if symptoms else "",
         steps=steps,
-        tags=tuple(cluster.terms[:LABEL_TERMS]),
+        tags=tags,
         source_ticket_ids=tuple(ticket.ticket_id for ticket in cluster.central_tickets),
     )

@@ -31,7 +31,9 @@ average_confidence     mean confidence of each analysed ticket's latest analysis
 manual_intervention    analysed tickets with no standing automatic link (flagged for review, left for
                        a new runbook, or auto-linked and reverted) / analysed tickets
 sync_failures          failed sync runs per bucket of ``started_at``, one series per connector
-mttr                   mean ``resolved_at - created_at`` in hours of resolved tickets, linked and unlinked
+mttr                   mean ``resolved_at - created_at`` in hours of resolved tickets, linked and unlinked;
+                       a ticket whose linked runbook did not help it (its outcome, :mod:`core.workflow.
+                       outcomes`, is a failure) counts as unlinked: a runbook did not resolve it
 =====================  ===========================================================================
 
 A rate or mean over an empty bucket is ``None`` (no data), never 0. Each point keeps its numerator and
@@ -55,8 +57,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import ColumnElement, and_, case, func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy.orm import aliased, sessionmaker
 
 from core.csv_safety import csv_writer
 from core.queries import has_link, is_analysed, is_covered, latest_analysis, ticket_opened_at
@@ -64,6 +66,9 @@ from core.store.models import (
     Analysis,
     ConnectorConfig,
     LinkDecision,
+    OutcomeKind,
+    OutcomeSource,
+    RunbookOutcome,
     SyncRun,
     SyncStatus,
     Ticket,
@@ -160,7 +165,8 @@ METRICS: tuple[MetricDefinition, ...] = (
         "Mean time to resolve",
         MetricKind.MEAN,
         "hours",
-        "Mean hours from created to resolved, for tickets with and without a linked runbook.",
+        "Mean hours from created to resolved, for tickets with and without a linked runbook (a ticket "
+        "whose runbook did not help, by its recorded outcome, counts as without).",
     ),
 )
 METRIC_BY_KEY = {metric.key: metric for metric in METRICS}
@@ -453,10 +459,32 @@ def sync_failures(session: TenantSession, metric_range: MetricRange) -> tuple[Me
 LINKED, UNLINKED = "linked", "unlinked"
 
 
+def _runbook_failed() -> ColumnElement[bool]:
+    """The link in the enclosing query (``TicketRunbookLink``) has an outcome that counts as a failure:
+    the analyst said so, or (no word from the analyst) the source showed a reopen or a recurrence
+    (:func:`core.workflow.outcomes.decide_outcome`, in SQL)."""
+    analyst = aliased(RunbookOutcome)
+    inferred = aliased(RunbookOutcome)
+    of_link = (
+        analyst.ticket_id == TicketRunbookLink.ticket_id,
+        analyst.runbook_id == TicketRunbookLink.runbook_id,
+        analyst.source == OutcomeSource.ANALYST,
+    )
+    analyst_failed = exists().where(*of_link, analyst.outcome == OutcomeKind.FAILED)
+    inferred_failed = exists().where(
+        inferred.ticket_id == TicketRunbookLink.ticket_id,
+        inferred.runbook_id == TicketRunbookLink.runbook_id,
+        inferred.source.in_([OutcomeSource.SOURCE_REOPENED, OutcomeSource.RECURRENCE]),
+    )
+    return or_(analyst_failed, and_(~exists().where(*of_link), inferred_failed))
+
+
 def mttr(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
     bucket = _bucket_sql(Ticket.created_at, metric_range.bucket)
     hours = (func.julianday(Ticket.resolved_at) - func.julianday(Ticket.created_at)) * 24.0
-    group = case((is_covered(), LINKED), else_=UNLINKED)
+    # Outcomes where they exist: linked to a runbook that was not recorded as failing the ticket.
+    helped = has_link(TicketRunbookLink.decision == LinkDecision.LINKED, ~_runbook_failed())
+    group = case((helped, LINKED), else_=UNLINKED)
     query = (
         select(bucket, group, func.sum(hours), func.count())
         .where(

@@ -47,6 +47,7 @@ from core.importing.readers import (
     read_csv_header,
 )
 from core.importing.summary import ImportSummary, RejectedRow, display_name
+from core.matching.rematch import REASON_IMPORTED, request_rematch
 from core.matching.text import split_runbook_sections
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.settings import load_settings
@@ -452,6 +453,7 @@ def upsert_runbook(
     if runbook is not None and runbook.content_hash == content_hash:
         return "unchanged"
     before = None if runbook is None else {"title": runbook.title, "revision": runbook.current_revision}
+    was_approved = runbook is not None and runbook.status == RunbookStatus.APPROVED
     if runbook is None:
         runbook = Runbook(tenant_id=session.tenant_id, external_ref=values.external_ref, source=source)
         session.add(runbook)
@@ -472,6 +474,8 @@ def upsert_runbook(
         before=before,
         after={"title": runbook.title, "revision": runbook.current_revision, "status": runbook.status.value},
     )
+    if was_approved or runbook.status == RunbookStatus.APPROVED:  # matching sees the change: re-match
+        request_rematch(session, [runbook.id], REASON_IMPORTED, author)
     return "inserted" if before is None else "updated"
 
 

@@ -43,11 +43,13 @@ from core.store.tenancy import TenantSession
 from core.store.tickets import (
     MAX_TITLE,
     RESOLVED_STATES,
+    TicketChanges,
     TicketValues,
     import_instance,
     instance_of,
     upsert_tickets,
 )
+from core.workflow.outcome_inference import infer_from_changes
 
 BATCH_SIZE = 500
 FILE_PROGRESS_STEPS = 1000  # progress of a ticket import: thousandths of the file read
@@ -184,8 +186,13 @@ def import_tickets(
             nonlocal batch
             if not batch:
                 return
+            changes = TicketChanges()
             with sessions.begin() as session:
-                inserted, updated, unchanged = upsert_tickets(session, batch, instance=told_instance)
+                inserted, updated, unchanged = upsert_tickets(
+                    session, batch, instance=told_instance, changes=changes
+                )
+                # A re-imported export carries the tickets' later history: outcomes of linked runbooks.
+                infer_from_changes(session, changes)
             summary.inserted += inserted
             summary.updated += updated
             summary.unchanged += unchanged

@@ -2,7 +2,8 @@
 
 A cosine similarity of 0.62 means nothing to a person, and its meaning shifts with the model and the
 catalogue. A calibrator is fitted on past decisions (accepted = 1, rejected = 0) and maps a score, or a small
-feature vector such as (dense cosine, normalised BM25, fused score, gap to the next rank), to a probability.
+feature vector such as (dense cosine, share of the ticket's words in the runbook, vote of similar past
+tickets), to a probability.
 The application ships a default calibration as JSON (``to_dict``) and refits it from the analysts' own
 decisions later (``fit``), then checks the result with ``expected_calibration_error``.
 
@@ -30,7 +31,10 @@ __all__ = [
     "BM25_NORMALISED",
     "DENSE_COSINE",
     "FUSED_SCORE",
+    "LEXICAL_COVERAGE",
     "RANK_GAP",
+    "TITLE_COVERAGE",
+    "VOTE_SCORE",
     "Calibrator",
     "IsotonicCalibrator",
     "PlattCalibrator",
@@ -39,7 +43,13 @@ __all__ = [
 ]
 
 # Feature names the matcher uses; stored in the JSON so a calibration is never applied to other features.
+# The first four are properties of the (ticket, runbook) pair alone; the last three depend on the other
+# runbooks a query found (relative to its best hit, or ranks), which made the same text score differently
+# in another catalogue, so the shipped calibration no longer uses them (issue 12, item 3).
 DENSE_COSINE = "dense_cosine"
+LEXICAL_COVERAGE = "lexical_coverage"
+TITLE_COVERAGE = "title_coverage"
+VOTE_SCORE = "vote_score"
 BM25_NORMALISED = "bm25_normalised"
 FUSED_SCORE = "fused_score"
 RANK_GAP = "rank_gap"

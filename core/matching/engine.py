@@ -1,15 +1,26 @@
-"""Hybrid runbook matching: dense (FAISS over runbook sections) + lexical (FTS5 BM25), calibrated.
+"""Hybrid runbook matching: dense (FAISS over sections), lexical (FTS5 BM25) and past decisions, calibrated.
 
 How a ticket finds its runbooks:
 
 1. Its prepared text (:func:`core.matching.text.prepare_ticket_text`) is embedded (cached by text hash).
-2. Dense: the runbook-section index returns the nearest sections; a runbook scores its best section's cosine.
-   Sections exist because all-MiniLM-L6-v2 reads 256 word pieces at most: a whole runbook would be cut off
-   after its symptoms; a section (<= ~200 words, see ``core.matching.text``) is read whole.
-3. Lexical: FTS5 BM25 over the approved runbooks' title and body terms.
-4. Fusion: reciprocal rank fusion of the two rankings (chosen over a weighted sum by ``bench/retrieval.py``).
-5. Confidence: a calibrator maps (dense cosine, normalised BM25, fused score) to the probability that the
-   runbook is the right one; the default calibration ships in ``resources/calibration.json``.
+2. Candidates: the runbook-section index returns the nearest sections (a runbook scores its best section's
+   cosine), FTS5 BM25 returns the best lexical hits over the approved runbooks' title and body terms, and
+   similar decided tickets add the runbooks they were linked to (:mod:`core.matching.votes`). Sections exist
+   because all-MiniLM-L6-v2 reads 256 word pieces at most: a whole runbook would be cut off after its
+   symptoms; a section (<= ~200 words, see ``core.matching.text``) is read whole.
+3. Every candidate gets four scores that belong to the (ticket, runbook) pair alone: the cosine of its best
+   section (computed exactly when the dense search did not return it), the share of the ticket's distinct
+   words found in the runbook (``coverage_score``), the share of the runbook title's words found in the
+   ticket (``title_coverage``: what the runbook is about, said by the ticket; on the gitbugs set it is what
+   gives the ranking back the focus BM25 had), and the vote of similar past decisions (``vote_score``).
+4. Confidence: a calibrator maps those four scores to the probability that the runbook is the right one (the
+   default calibration ships in ``resources/calibration.json``); matches are ordered by it.
+
+Why only pair scores feed the confidence (issue 12, item 3): BM25 divided by the query's best hit and the
+reciprocal rank fusion of the two rankings say how a runbook compares with the *other* runbooks the query
+found, so the same ticket text scored 0.73 in one workspace and 0.37 in another. They are still computed
+(``lexical_score``, ``fused_score``) because the fused ranking is what ``bench/retrieval.py`` measures and it
+breaks ties, but a confidence never depends on what else is in the catalogue or in the batch.
 
 Only *approved* runbooks are matched. Indexes live under ``<workspace>/indexes/<tenant>/`` and are repaired
 against the store when opened (:meth:`MatchingEngine.refresh`).
@@ -19,8 +30,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,24 +43,37 @@ from core.matching.calibration import (
     BM25_NORMALISED,
     DENSE_COSINE,
     FUSED_SCORE,
+    LEXICAL_COVERAGE,
+    TITLE_COVERAGE,
+    VOTE_SCORE,
     Calibrator,
     calibrator_from_dict,
 )
 from core.matching.embedding import Embedder
 from core.matching.embedding_cache import CachedEmbedder, text_hash
-from core.matching.lexical import fts_query, shared_terms
+from core.matching.lexical import fts_query, shared_terms, term_parts
 from core.matching.text import lexical_terms, split_runbook_sections, ticket_text
 from core.matching.vector_index import IndexCorruptError, IndexNotFoundError, ModelMismatchError, VectorIndex
+from core.matching.votes import (
+    DecidedTickets,
+    Evidence,
+    RunbookVote,
+    VoteSettings,
+    load_past_decisions,
+    vote_scores,
+)
 from core.progress import NO_PROGRESS, Progress
 from core.resources import default_calibration_path
-from core.store.models import Runbook, RunbookSection, RunbookStatus, Ticket
+from core.settings import load_settings
+from core.store.models import Runbook, RunbookSection, RunbookStatus, Ticket, utcnow
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 
 RRF_K = 60
 CANDIDATES = 50
 TITLE_WEIGHT = 3.0  # bm25() column weight of the title against the body
-FEATURES = (DENSE_COSINE, BM25_NORMALISED, FUSED_SCORE)
+# What the shipped calibration is fitted on: scores of the (ticket, runbook) pair alone (module docstring).
+FEATURES = (DENSE_COSINE, LEXICAL_COVERAGE, TITLE_COVERAGE, VOTE_SCORE)
 SECTION_BATCH = 256  # sections embedded between two progress reports of a refresh (~10 s cold on 2 cores)
 
 
@@ -57,11 +82,19 @@ class RunbookMatch:
     runbook_id: int
     title: str
     confidence: float
-    dense_score: float  # cosine of the best section, 0 when the dense side did not return it
-    lexical_score: float  # BM25 normalised to the best lexical hit of this query, in [0, 1]
-    fused_score: float  # reciprocal rank fusion, scaled so rank 1 on both sides is 1.0
+    dense_score: float  # cosine of the runbook's best section to the ticket
+    lexical_score: float  # BM25 normalised to the best lexical hit of this query, in [0, 1] (not calibrated)
+    fused_score: float  # reciprocal rank fusion, scaled so rank 1 on both sides is 1.0 (not calibrated)
     best_section: str | None
     shared_terms: tuple[str, ...] = ()
+    coverage_score: float = 0.0  # share of the ticket's distinct words found in the runbook, in [0, 1]
+    vote_score: float = 0.0  # similar past tickets' decisions, in [-1, 1] (core.matching.votes)
+    evidence_for: tuple[str, ...] = ()  # external ids of similar tickets linked to this runbook
+    evidence_against: tuple[str, ...] = ()  # ... that refused it, or that it did not help
+    evidence: tuple[Evidence, ...] = ()  # the decisions behind the vote, strongest first
+    ticket_term_count: int = 0  # how many distinct words of the ticket ``coverage_score`` is a share of
+    title_coverage: float = 0.0  # share of the runbook title's distinct words found in the ticket, in [0, 1]
+    title_term_count: int = 0  # how many distinct words the runbook's title has
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,36 +115,120 @@ class RefreshReport:
     ticket_index: dict[str, int] = field(default_factory=dict)
 
 
+# Every feature a calibrator may name, read off a match. The last two are the query-relative scores older
+# calibrations used; they still load, but lose the "same text, same confidence" guarantee.
+FEATURE_VALUES: Mapping[str, Callable[[RunbookMatch], float]] = {
+    DENSE_COSINE: lambda m: m.dense_score,
+    LEXICAL_COVERAGE: lambda m: m.coverage_score,
+    TITLE_COVERAGE: lambda m: m.title_coverage,
+    VOTE_SCORE: lambda m: m.vote_score,
+    BM25_NORMALISED: lambda m: m.lexical_score,
+    FUSED_SCORE: lambda m: m.fused_score,
+}
+
+
+def feature_matrix(names: Sequence[str], matches: Sequence[RunbookMatch]) -> np.ndarray:
+    """One row per match, one column per feature name, in the order given."""
+    getters = [FEATURE_VALUES[name] for name in names]
+    return np.array([[get(m) for get in getters] for m in matches], dtype=np.float64).reshape(
+        len(matches), len(getters)
+    )
+
+
 def features(matches: Sequence[RunbookMatch]) -> np.ndarray:
-    return np.array([[m.dense_score, m.lexical_score, m.fused_score] for m in matches], dtype=np.float64)
+    """The :data:`FEATURES` columns of ``matches``: what a new calibration is fitted on."""
+    return feature_matrix(FEATURES, matches)
+
+
+def check_feature_names(calibrator: Calibrator, where: object) -> Calibrator:
+    unknown = set(calibrator.feature_names) - set(FEATURE_VALUES)
+    if unknown:
+        raise ValueError(
+            f"{where}: calibration uses unknown features {sorted(unknown)} (known: {sorted(FEATURE_VALUES)})"
+        )
+    return calibrator
 
 
 def load_default_calibrator(path: Path) -> Calibrator | None:
     if not path.is_file():
         return None
-    calibrator = calibrator_from_dict(json.loads(path.read_text(encoding="utf-8")))
-    unknown = set(calibrator.feature_names) - set(FEATURES)
-    if unknown:
-        raise ValueError(f"{path}: calibration uses unknown features {sorted(unknown)} (known: {FEATURES})")
-    return calibrator
+    return check_feature_names(calibrator_from_dict(json.loads(path.read_text(encoding="utf-8"))), path)
 
 
 def calibrator_features(calibrator: Calibrator, matches: Sequence[RunbookMatch]) -> np.ndarray:
-    """The columns of :func:`features` this calibrator was fitted on, in its order."""
-    return features(matches)[:, [FEATURES.index(name) for name in calibrator.feature_names]]
+    """The features this calibrator was fitted on, in its order."""
+    return feature_matrix(calibrator.feature_names, matches)
+
+
+def lexical_coverage(ticket_terms: Collection[str], runbook_terms: Collection[str]) -> float:
+    """Share of the ticket's distinct words that the runbook contains, in [0, 1].
+
+    A compound term (``vpn-gw-01``, an error code, a hostname) counts as found when the runbook has it whole
+    or has all its parts. Every word counts the same: weighting words by how rare they are among the
+    runbooks (IDF) would make the score of one pair move whenever a runbook is added, and measured no better
+    on the demo (``bench/decisions.py`` history in ``bench/README.md``); the same number is also what the
+    review screen can say in words ("9 of the ticket's 12 words are in the runbook").
+    """
+    distinct = set(ticket_terms)
+    if not distinct:
+        return 0.0
+    found = 0
+    for term in distinct:
+        if term in runbook_terms:
+            found += 1
+            continue
+        parts = term_parts(term)
+        if parts and all(part in runbook_terms for part in parts):
+            found += 1
+    return found / len(distinct)
+
+
+def rank_by_confidence(calibrator: Calibrator | None, matches: Sequence[RunbookMatch]) -> list[RunbookMatch]:
+    """Each match with its calibrated confidence, best first (ties: fused rank, cosine, runbook id).
+
+    Without a calibrator the cosine stands in for the confidence and the fused order is kept.
+    """
+    if not matches:
+        return []
+    if calibrator is None:
+        probabilities = np.clip([m.dense_score for m in matches], 0.0, 1.0)
+    else:
+        probabilities = calibrator.predict(calibrator_features(calibrator, matches))
+    out = [replace(m, confidence=float(p)) for m, p in zip(matches, probabilities, strict=True)]
+    by_confidence = calibrator is not None
+    return sorted(
+        out,
+        key=lambda m: (-m.confidence if by_confidence else 0.0, -m.fused_score, -m.dense_score, m.runbook_id),
+    )
 
 
 INDEXES_FOLDER = "indexes"  # <workspace>/indexes/<tenant>/
 
 
 def open_engine(workspace: Workspace, tenant_slug: str, embedder: Embedder) -> MatchingEngine:
-    """The engine for one tenant of a workspace, with the shipped default calibration."""
+    """The engine for one tenant of a workspace, with the tenant's own calibration when one is active
+    (refitted from its decisions, :mod:`core.matching.tenant_calibration`), else the shipped default."""
+    from core.matching.tenant_calibration import load_active_calibrator  # it uses this module (lazily)
+
+    sessions = workspace.session_factory(tenant_slug)
+    with sessions() as session:
+        tenant_calibrator = load_active_calibrator(session, known_features=FEATURES)
     return MatchingEngine(
-        workspace.session_factory(tenant_slug),
+        sessions,
         embedder,
         workspace.tenant_folder(INDEXES_FOLDER, tenant_slug),
-        load_default_calibrator(default_calibration_path()),
+        tenant_calibrator or load_default_calibrator(default_calibration_path()),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _RunbookTerms:
+    """A runbook's lexical terms at one content version: whole (shown as shared) and with compound parts."""
+
+    content_hash: str
+    whole: frozenset[str]
+    with_parts: frozenset[str]
+    title: frozenset[str]
 
 
 def _reporting(
@@ -150,7 +267,9 @@ class MatchingEngine:
         # section id -> (runbook id, section name); read at once so a just-opened engine can search its saved
         # index, and kept current by refresh().
         self._section_owner: dict[int, tuple[int, str]] = self._load_section_owners()
-        self._terms_cache: dict[tuple[int, str], frozenset[str]] = {}
+        self._terms_cache: dict[int, _RunbookTerms] = {}
+        # What "now" is for the age of past decisions (votes); tests pin it.
+        self.clock: Callable[[], datetime] = utcnow
 
     # ------------------------------------------------------------------------------------------------
     # Indexes
@@ -164,6 +283,19 @@ class MatchingEngine:
         except (IndexNotFoundError, IndexCorruptError, ModelMismatchError):
             # A missing, damaged or other-model index is rebuilt from the store by refresh(); nothing is lost.
             return VectorIndex(self.embedder.model_id, self.embedder.dimension)
+
+    @property
+    def _section_owner(self) -> dict[int, tuple[int, str]]:
+        """Section id -> (runbook id, section name); setting it also regroups the sections by runbook."""
+        return self._owners
+
+    @_section_owner.setter
+    def _section_owner(self, owners: dict[int, tuple[int, str]]) -> None:
+        by_runbook: dict[int, list[tuple[int, str]]] = {}
+        for section_id, (runbook_id, name) in sorted(owners.items()):
+            by_runbook.setdefault(runbook_id, []).append((section_id, name))
+        self._owners = owners
+        self._sections_by_runbook = by_runbook
 
     def _load_section_owners(self) -> dict[int, tuple[int, str]]:
         with self._sessions() as session:
@@ -281,20 +413,120 @@ class MatchingEngine:
     # ------------------------------------------------------------------------------------------------
     # Search
 
-    def search(self, query_text: str, k: int = 5) -> list[RunbookMatch]:
+    def search(
+        self, query_text: str, k: int = 5, *, exclude_ticket_id: int | None = None
+    ) -> list[RunbookMatch]:
+        """Top-k runbooks for a text; ``exclude_ticket_id``: the ticket the text is (it does not vote)."""
         vector = self.embedder.encode([query_text])
-        return self.search_many([query_text], vector, k)[0]
+        return self.search_many([query_text], vector, k, exclude_ticket_ids=[exclude_ticket_id])[0]
 
-    def search_many(self, texts: Sequence[str], vectors: np.ndarray, k: int = 5) -> list[list[RunbookMatch]]:
-        """Hybrid top-k runbooks per query; ``vectors`` are the queries' embeddings, batched by the caller."""
-        dense_hits = self.runbook_index.search(vectors, CANDIDATES * 3) if len(texts) else []
+    def search_many(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        k: int = 5,
+        exclude_ticket_ids: Sequence[int | None] | None = None,
+    ) -> list[list[RunbookMatch]]:
+        """Top-k runbooks per query; ``vectors`` are the queries' embeddings, batched by the caller.
+
+        ``exclude_ticket_ids[i]`` is the ticket query ``i`` is, so that its own past decision never votes
+        for it (None for a free text); without it every decided ticket may vote.
+        """
+        if exclude_ticket_ids is not None and len(exclude_ticket_ids) != len(texts):
+            raise ValueError(f"{len(exclude_ticket_ids)} exclude_ticket_ids for {len(texts)} queries")
+        if not len(texts):
+            return []
+        dense_hits = self.runbook_index.search(vectors, CANDIDATES * 3)
         results = []
         with self._sessions() as session:
-            for query_text, hits in zip(texts, dense_hits, strict=True):
-                dense = self._dense_runbooks(hits)
-                lexical = self._lexical_runbooks(session, query_text)
-                results.append(self._fuse(session, query_text, dense, lexical, k))
+            votes = self._votes(session, vectors, exclude_ticket_ids)
+            for row, (query_text, hits) in enumerate(zip(texts, dense_hits, strict=True)):
+                results.append(
+                    self._rank(
+                        session,
+                        query_text,
+                        vectors[row],
+                        self._dense_runbooks(hits),
+                        self._lexical_runbooks(session, query_text),
+                        votes[row],
+                        k,
+                    )
+                )
         return results
+
+    def score_pair(self, ticket_id: int, runbook_id: int) -> RunbookMatch | None:
+        """The calibrated match of one given pair, features included (see :meth:`score_pairs`)."""
+        return self.score_pairs([(ticket_id, runbook_id)])[0]
+
+    def score_pairs(self, pairs: Sequence[tuple[int, int]]) -> list[RunbookMatch | None]:
+        """Calibrated matches of given (ticket id, runbook id) pairs, whether or not the search finds them.
+
+        What a refit of the calibration needs: the features of every pair an analyst decided, including
+        a runbook they linked that was never suggested. The ticket's vector is the one in the ticket index
+        (nothing is embedded) and the ticket itself does not vote. None for a pair whose ticket is not
+        indexed or whose runbook is not approved.
+        """
+        out: list[RunbookMatch | None] = [None] * len(pairs)
+        with self._sessions() as session:
+            approved = set(
+                session.scalars(
+                    select(Runbook.id).where(
+                        Runbook.id.in_({rid for _, rid in pairs}), Runbook.status == RunbookStatus.APPROVED
+                    )
+                )
+            )
+            tickets = {
+                t.id: t
+                for t in session.scalars(select(Ticket).where(Ticket.id.in_({tid for tid, _ in pairs})))
+            }
+            wanted: dict[int, set[int]] = {}
+            for ticket_id, runbook_id in pairs:
+                if ticket_id in tickets and ticket_id in self.ticket_index and runbook_id in approved:
+                    wanted.setdefault(ticket_id, set()).add(runbook_id)
+            ticket_ids = sorted(wanted)
+            if not ticket_ids:
+                return out
+            vectors = self.ticket_index.vectors(ticket_ids)
+            votes = self._votes(session, vectors, ticket_ids)
+            scored: dict[tuple[int, int], RunbookMatch] = {}
+            for row, ticket_id in enumerate(ticket_ids):
+                query_text = ticket_text(tickets[ticket_id])
+                hits = self.runbook_index.search(vectors[row : row + 1], CANDIDATES * 3)[0]
+                matches = self._rank(
+                    session,
+                    query_text,
+                    vectors[row],
+                    self._dense_runbooks(hits),
+                    self._lexical_runbooks(session, query_text),
+                    votes[row],
+                    None,
+                    only=wanted[ticket_id],
+                )
+                scored.update({(ticket_id, m.runbook_id): m for m in matches})
+        return [scored.get(pair) for pair in pairs]
+
+    @staticmethod
+    def features_of(matches: Sequence[RunbookMatch]) -> np.ndarray:
+        """The :data:`FEATURES` matrix of ``matches`` (what ``PlattCalibrator(FEATURES).fit`` takes)."""
+        return features(matches)
+
+    def _votes(
+        self,
+        session: TenantSession,
+        vectors: np.ndarray,
+        exclude_ticket_ids: Sequence[int | None] | None,
+    ) -> list[dict[int, RunbookVote]]:
+        """Per query, the votes of similar decided tickets (:mod:`core.matching.votes`)."""
+        settings = load_settings(session, VoteSettings)
+        now = self.clock()
+        decisions = load_past_decisions(session, settings, now)
+        indexed = sorted({d.ticket_id for d in decisions if d.ticket_id in self.ticket_index})
+        if not indexed:
+            return [{} for _ in range(len(vectors))]
+        decided = DecidedTickets.with_vectors(
+            decisions, dict(zip(indexed, self.ticket_index.vectors(indexed), strict=True))
+        )
+        return vote_scores(vectors, decided, settings, now, exclude_ticket_ids)
 
     def _dense_runbooks(self, hits: list[tuple[int, float]]) -> dict[int, tuple[float, str]]:
         best: dict[int, tuple[float, str]] = {}
@@ -325,71 +557,116 @@ class MatchingEngine:
         ).all()
         return {int(rowid): float(score) for rowid, score in rows}
 
-    def _fuse(
+    def _best_section(self, runbook_id: int, vector: np.ndarray) -> tuple[float, str | None]:
+        """Exact cosine of the runbook's best section, for a candidate the dense search did not return."""
+        sections = [
+            (sid, name)
+            for sid, name in self._sections_by_runbook.get(runbook_id, ())
+            if sid in self.runbook_index
+        ]
+        if not sections:
+            return 0.0, None
+        scores = self.runbook_index.vectors([sid for sid, _ in sections]) @ vector
+        best = int(np.argmax(scores))
+        return float(scores[best]), sections[best][1]
+
+    def _rank(
         self,
         session: TenantSession,
         query_text: str,
+        vector: np.ndarray,
         dense: dict[int, tuple[float, str]],
         lexical: dict[int, float],
-        k: int,
+        votes: Mapping[int, RunbookVote],
+        k: int | None,
+        *,
+        only: Collection[int] | None = None,
     ) -> list[RunbookMatch]:
+        """Score every candidate on its own (module docstring), calibrate, and keep the best ``k``.
+
+        ``only``: score exactly these runbooks (ignoring the others), found by the search or not.
+        """
         dense_rank = {
-            rid: rank for rank, rid in enumerate(sorted(dense, key=lambda r: -dense[r][0]), start=1)
+            rid: rank for rank, rid in enumerate(sorted(dense, key=lambda r: (-dense[r][0], r)), start=1)
         }
         lexical_rank = {
-            rid: rank for rank, rid in enumerate(sorted(lexical, key=lambda r: -lexical[r]), start=1)
+            rid: rank for rank, rid in enumerate(sorted(lexical, key=lambda r: (-lexical[r], r)), start=1)
         }
         top_lexical = max(lexical.values(), default=0.0)
-        fused: dict[int, float] = {}
-        for rid in dense_rank.keys() | lexical_rank.keys():
-            score = 0.0
-            if rid in dense_rank:
-                score += 1 / (RRF_K + dense_rank[rid])
-            if rid in lexical_rank:
-                score += 1 / (RRF_K + lexical_rank[rid])
-            fused[rid] = score * (RRF_K + 1) / 2  # 1.0 = first on both sides
-        # Ties broken by the dense score, then the id, so the order never depends on set iteration.
-        ranked = sorted(fused, key=lambda r: (-fused[r], -dense.get(r, (0.0, ""))[0], r))[:k]
-        if not ranked:
+        voted = {rid for rid, vote in votes.items() if vote.score > 0}
+        candidates = set(only) if only is not None else dense.keys() | lexical.keys() | voted
+        if not candidates:
             return []
-        runbooks = {r.id: r for r in session.scalars(select(Runbook).where(Runbook.id.in_(ranked)))}
-        query_terms = lexical_terms(query_text)
-        matches = [
-            RunbookMatch(
-                runbook_id=rid,
-                title=runbooks[rid].title,
-                confidence=0.0,
-                dense_score=dense[rid][0] if rid in dense else 0.0,
-                lexical_score=lexical.get(rid, 0.0) / top_lexical if top_lexical > 0 else 0.0,
-                fused_score=fused[rid],
-                best_section=dense[rid][1] if rid in dense else None,
-                shared_terms=tuple(shared_terms(query_terms, self._runbook_terms(runbooks[rid]))),
+        runbooks = {
+            rid: (title, digest)
+            for rid, title, digest in session.execute(
+                select(Runbook.id, Runbook.title, Runbook.content_hash).where(
+                    Runbook.id.in_(candidates), Runbook.status == RunbookStatus.APPROVED
+                )
             )
-            for rid in ranked
+        }
+        terms = self._runbook_terms(session, runbooks)
+        query_terms = lexical_terms(query_text)
+        distinct_query_terms = set(query_terms)
+        query_with_parts = distinct_query_terms | {part for term in query_terms for part in term_parts(term)}
+        matches = []
+        for rid in sorted(runbooks):
+            fused = 0.0
+            if rid in dense_rank:
+                fused += 1 / (RRF_K + dense_rank[rid])
+            if rid in lexical_rank:
+                fused += 1 / (RRF_K + lexical_rank[rid])
+            cosine, section = dense[rid] if rid in dense else self._best_section(rid, vector)
+            vote = votes.get(rid, RunbookVote(0.0))
+            matches.append(
+                RunbookMatch(
+                    runbook_id=rid,
+                    title=runbooks[rid][0],
+                    confidence=0.0,
+                    dense_score=cosine,
+                    lexical_score=lexical.get(rid, 0.0) / top_lexical if top_lexical > 0 else 0.0,
+                    fused_score=fused * (RRF_K + 1) / 2,  # 1.0 = first on both sides
+                    best_section=section,
+                    coverage_score=lexical_coverage(distinct_query_terms, terms[rid].with_parts),
+                    vote_score=vote.score,
+                    evidence_for=vote.evidence_for,
+                    evidence_against=vote.evidence_against,
+                    evidence=vote.evidence,
+                    ticket_term_count=len(distinct_query_terms),
+                    title_coverage=lexical_coverage(terms[rid].title, query_with_parts),
+                    title_term_count=len(terms[rid].title),
+                )
+            )
+        ranked = self._calibrated(matches)[:k] if k is not None else self._calibrated(matches)
+        return [
+            replace(m, shared_terms=tuple(shared_terms(query_terms, terms[m.runbook_id].whole)))
+            for m in ranked
         ]
-        return self._calibrated(matches)
 
-    def _runbook_terms(self, runbook: Runbook) -> frozenset[str]:
-        """A runbook's lexical terms, tokenised once per content version (shared terms of every search)."""
-        key = (runbook.id, runbook.content_hash)
-        terms = self._terms_cache.get(key)
-        if terms is None:
-            terms = frozenset(lexical_terms(f"{runbook.title}\n{runbook.body}"))
-            self._terms_cache[key] = terms
-        return terms
+    def _runbook_terms(
+        self, session: TenantSession, runbooks: Mapping[int, tuple[str, str]]
+    ) -> dict[int, _RunbookTerms]:
+        """The runbooks' lexical terms, tokenised once per content version (every search reads them)."""
+        stale = [rid for rid, (_, digest) in runbooks.items() if self._cached_terms(rid, digest) is None]
+        if stale:
+            for rid, title, body, digest in session.execute(
+                select(Runbook.id, Runbook.title, Runbook.body, Runbook.content_hash).where(
+                    Runbook.id.in_(stale)
+                )
+            ):
+                whole = frozenset(lexical_terms(f"{title}\n{body}"))
+                parts = {part for term in whole for part in term_parts(term)}
+                self._terms_cache[rid] = _RunbookTerms(
+                    digest, whole, whole | parts, frozenset(lexical_terms(title))
+                )
+        return {rid: self._terms_cache[rid] for rid in runbooks}
+
+    def _cached_terms(self, runbook_id: int, digest: str) -> _RunbookTerms | None:
+        cached = self._terms_cache.get(runbook_id)
+        return cached if cached is not None and cached.content_hash == digest else None
 
     def _calibrated(self, matches: list[RunbookMatch]) -> list[RunbookMatch]:
-        if not matches:
-            return matches
-        if self.calibrator is None:
-            # No calibration shipped: the cosine is a rough stand-in, and the fused order is kept.
-            probabilities = np.clip([m.dense_score for m in matches], 0.0, 1.0)
-        else:
-            probabilities = self.calibrator.predict(calibrator_features(self.calibrator, matches))
-        out = [replace(m, confidence=float(p)) for m, p in zip(matches, probabilities, strict=True)]
-        if self.calibrator is None:
-            return out
-        return sorted(out, key=lambda m: (-m.confidence, -m.fused_score))
+        return rank_by_confidence(self.calibrator, matches)
 
     # ------------------------------------------------------------------------------------------------
     # Similar tickets

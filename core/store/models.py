@@ -146,6 +146,23 @@ class AnalysisDecision(enum.StrEnum):
     GENERATE_RUNBOOK = "generate_runbook"
 
 
+class OutcomeKind(enum.StrEnum):
+    """Did the linked runbook fix the ticket (roadmap: Execution Tracking)."""
+
+    RESOLVED = "resolved"
+    PARTLY = "partly"
+    FAILED = "failed"
+
+
+class OutcomeSource(enum.StrEnum):
+    """Who said so: the analyst, or the source system's later history of the ticket."""
+
+    ANALYST = "analyst"
+    SOURCE_RESOLVED = "source_resolved"  # resolved after the link
+    SOURCE_REOPENED = "source_reopened"  # reopened after it was resolved
+    RECURRENCE = "recurrence"  # the same configuration item raised a similar ticket soon after
+
+
 class SyncStatus(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -367,6 +384,12 @@ class AuditEvent(TenantScoped, Timestamps, Base):
     """
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        # One ticket's decision history and an analyst's undo history (core.workflow.history) read the
+        # trail by entity and by action; without these, a long trail is scanned whole (1.6 s at 1M rows).
+        Index("ix_audit_events_entity", "entity_type", "entity_id"),
+        Index("ix_audit_events_action", "action"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -459,3 +482,70 @@ Index(
     unique=True,
     sqlite_where=Alert.cleared_at.is_(None),
 )
+
+
+class RematchRequest(TenantScoped, Base):
+    """A runbook whose change (approved, edited, imported, retired) may change old tickets' matches.
+
+    Written in the transaction that changes the runbook; the next analysis (``core.matching.rematch``)
+    re-matches the tickets near it and deletes the request. ``runbook_id`` is a plain column: a deleted
+    runbook's request still says which tickets to look at again (those it was linked to).
+    """
+
+    __tablename__ = "rematch_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    runbook_id: Mapped[int] = mapped_column(Integer, index=True)
+    reason: Mapped[str] = mapped_column(String(50))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunbookOutcome(TenantScoped, Base):
+    """The outcome of one linked runbook for one ticket, per source of the knowledge (one row each).
+
+    The analyst's row (``OutcomeSource.ANALYST``) wins over inferred ones; a re-sync updates its inferred
+    row instead of adding a second (the unique key).
+    """
+
+    __tablename__ = "runbook_outcomes"
+    __table_args__ = (UniqueConstraint("ticket_id", "runbook_id", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    runbook_id: Mapped[int] = mapped_column(ForeignKey("runbooks.id", ondelete="CASCADE"), index=True)
+    outcome: Mapped[OutcomeKind] = mapped_column(_enum(OutcomeKind))
+    source: Mapped[OutcomeSource] = mapped_column(_enum(OutcomeSource, length=30))
+    # Seconds from the ticket's creation to its resolution (success inferred from the source), for MTTR.
+    time_to_resolve_s: Mapped[float | None] = mapped_column(Float)
+    # The ticket that showed the failure (a recurrence), when there is one.
+    evidence_ticket_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CalibrationVersion(TenantScoped, Base):
+    """A calibrator fitted on a tenant's own reviewed decisions, with the figures that decided its fate.
+
+    At most one row per tenant is ``active``; none active means the shipped default. A version that did
+    not beat the one in use is kept too (``adopted`` false, ``note`` says why), so Settings can show it.
+    """
+
+    __tablename__ = "calibration_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calibrator: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_decisions: Mapped[int] = mapped_column(Integer)
+    n_tickets: Mapped[int] = mapped_column(Integer)
+    # Held-out (cross-validated by ticket) figures of the calibrator in use before, and of this one.
+    logloss_before: Mapped[float | None] = mapped_column(Float)
+    logloss_after: Mapped[float | None] = mapped_column(Float)
+    ece_before: Mapped[float | None] = mapped_column(Float)
+    ece_after: Mapped[float | None] = mapped_column(Float)
+    adopted: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    fitted_by: Mapped[str] = mapped_column(String(200))
+    fitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reverted_at: Mapped[datetime | None] = mapped_column()

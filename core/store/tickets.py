@@ -68,6 +68,34 @@ class TicketValues:
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+def is_resolved(status: str | None, resolved_at: datetime | None) -> bool:
+    """The ticket is resolved: its status says so, or (a source sending no status) it has a resolution time.
+
+    The status decides when there is one: a reopened ticket often keeps its old resolution time.
+    """
+    if status is not None and status.strip():
+        return status.strip().lower() in RESOLVED_STATES
+    return resolved_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """A stored ticket that was resolved and is not any more: what it was before this upsert."""
+
+    previous_status: str | None
+    previous_resolved_at: datetime | None
+
+
+@dataclass
+class TicketChanges:
+    """What :func:`upsert_tickets` wrote, for the caller that acts on it right after (outcome inference):
+    the ids of the rows inserted or changed, and the changed rows that were resolved and are not any more
+    (a reopen, seen only here: the update overwrites the status it had)."""
+
+    ticket_ids: list[int] = dataclasses.field(default_factory=list)
+    reopened: dict[int, Reopened] = dataclasses.field(default_factory=dict)
+
+
 def instance_of(address: str) -> str:
     """The instance key of a base URL, any page URL of the instance, or a bare host name.
 
@@ -142,6 +170,7 @@ def upsert_tickets(
     *,
     instance: str | None = None,
     connector_config_id: int | None = None,
+    changes: TicketChanges | None = None,
 ) -> tuple[int, int, int]:
     """Insert new tickets, update changed ones, leave identical ones alone; (inserted, updated, unchanged).
 
@@ -154,6 +183,7 @@ def upsert_tickets(
     decides "changed". Bulk INSERT / UPDATE by primary key: per-object unit-of-work bookkeeping made a 100k
     import several times slower. The caller owns the transaction. ``connector_config_id`` is stamped on
     every row a connector reads, changed or not (so removing a connector can purge them); files leave it.
+    ``changes``, when given, is filled with the ids written and the reopens (:class:`TicketChanges`).
     """
     by_key: dict[tuple[str, str], TicketValues] = {}
     for values in batch:  # the same ticket twice in one batch: the later row wins
@@ -190,11 +220,19 @@ def upsert_tickets(
                     updates.append({"id": stored.id} | claimed | adopted)
             else:
                 changed += 1
+                if changes is not None:
+                    changes.ticket_ids.append(stored.id)
+                    if is_resolved(stored.status, stored.resolved_at) and not is_resolved(
+                        values.status, values.resolved_at
+                    ):
+                        changes.reopened[stored.id] = Reopened(stored.status, stored.resolved_at)
                 updates.append(
                     _columns(values) | {"id": stored.id, "content_hash": content_hash} | claimed | owner
                 )
     if inserts:  # Core executemany: the ORM bulk path issued ~1 statement per 2 rows on SQLite
         session.execute(insert(_TICKETS), inserts)
+        if changes is not None:
+            changes.ticket_ids.extend(_inserted_ids(session, inserts))
     if updates:
         session.execute(update(Ticket), updates)
     # Each record counts once: an unchanged row that was only adopted or re-keyed is unchanged, not updated.
@@ -239,6 +277,27 @@ class _StoredTicket:
     instance: str
     content_hash: str
     connector_config_id: int | None
+    status: str | None
+    resolved_at: datetime | None
+
+
+def _inserted_ids(session: TenantSession, inserts: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The ids the rows just inserted got (a Core executemany returns none), looked up by their key."""
+    by_instance: dict[tuple[str, str], list[str]] = {}
+    for row in inserts:
+        by_instance.setdefault((row["source_system"], row["source_instance"]), []).append(row["external_id"])
+    ids: list[int] = []
+    for (system, instance), external_ids in by_instance.items():
+        ids.extend(
+            session.scalars(
+                select(Ticket.id).where(
+                    Ticket.source_system == system,
+                    Ticket.source_instance == instance,
+                    Ticket.external_id.in_(external_ids),
+                )
+            )
+        )
+    return ids
 
 
 def _stored(
@@ -247,16 +306,22 @@ def _stored(
     """The stored row each id updates: the instance's own, else (when it may claim them) the unknown one's."""
     instances = [instance, UNKNOWN_INSTANCE] if claims_unknown else [instance]
     query = select(
-        Ticket.id, Ticket.external_id, Ticket.source_instance, Ticket.content_hash, Ticket.connector_config_id
+        Ticket.id,
+        Ticket.external_id,
+        Ticket.source_instance,
+        Ticket.content_hash,
+        Ticket.connector_config_id,
+        Ticket.status,
+        Ticket.resolved_at,
     ).where(
         Ticket.source_system == system,
         Ticket.source_instance.in_(instances),
         Ticket.external_id.in_(list(external_ids)),
     )
     found: dict[str, _StoredTicket] = {}
-    for pk, external_id, stored_instance, digest, config_id in session.execute(query):
+    for pk, external_id, stored_instance, digest, config_id, status, resolved_at in session.execute(query):
         if external_id not in found or stored_instance == instance:
-            found[external_id] = _StoredTicket(pk, stored_instance, digest, config_id)
+            found[external_id] = _StoredTicket(pk, stored_instance, digest, config_id, status, resolved_at)
     return found
 
 

@@ -7,6 +7,11 @@ the first two groups the highest confidence comes first (the quickest decisions:
 runbooks to extend); among auto-links the *lowest* comes first, because those are the ones most likely wrong.
 Filtering, ordering and counting run in SQL: the queue may hold a 100k-ticket backlog.
 
+Decided tickets. The same query shows the tickets an analyst already decided (:class:`ReviewStatus`:
+approved, rejected, either), most recently decided first, each row carrying what was decided
+(:class:`ReviewedLink`), so a decision can be found again, checked and changed: a decided ticket that
+vanished from every list was the complaint (issue 16).
+
 Decisions. ``approve``, ``reject``, ``link_other`` and ``record_draft`` change links and append one
 ``audit_events`` row per link changed, in the caller's transaction (``with sessions.begin() as session:``),
 so a decision is all-or-nothing. Each returns a :class:`DecisionRecord` with every touched link's state
@@ -27,9 +32,10 @@ the ticket stays out of the queue.
 
 from __future__ import annotations
 
+import enum
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -39,9 +45,7 @@ from sqlalchemy.orm import aliased
 from core.errors import RunbookDeskError
 from core.matching.text import (
     lexical_terms,
-    normalise_whitespace,
     prepare_ticket_text,
-    strip_servicenow_journal,
     ticket_text,
 )
 from core.queries import has_link, latest_analysis
@@ -64,43 +68,15 @@ from core.store.repository import (
     ticket_row,
 )
 from core.store.tenancy import TenantSession
-from core.workflow.drafts import CandidateStep, RunbookDraft
+from core.workflow.draft_steps import candidate_steps, dominant_platform
+from core.workflow.drafts import RunbookDraft
 
 if TYPE_CHECKING:  # the engine pulls FAISS; the review rules only name its result types
     from core.matching.engine import RunbookMatch, SimilarTicket
+    from core.workflow.history import HistoryEntry
 
 DRAFT_STEP_LIMIT = 6
 SIMILAR_FOR_DRAFT = 10
-# Resolution notes made only of these words say that a ticket was closed, not how: no step to propose.
-_CLOSING_WORDS = frozenset(
-    [
-        "resolved",
-        "user",
-        "users",
-        "confirmed",
-        "confirm",
-        "fixed",
-        "closed",
-        "close",
-        "done",
-        "issue",
-        "working",
-        "works",
-        "work",
-        "now",
-        "ticket",
-        "duplicate",
-        "further",
-        "action",
-        "required",
-        "solved",
-        "sorted",
-        "ok",
-        "okay",
-        "no",
-        "longer",
-    ]
-)
 
 
 class ReviewError(RunbookDeskError):
@@ -121,6 +97,40 @@ DECISION_ORDER: tuple[AnalysisDecision, ...] = (
     AnalysisDecision.LINK_RUNBOOK,
 )
 
+# Ids per IN (...) list: far below SQLite's variable limit, and a few lists cover the queue's 5,000 rows.
+_ID_CHUNK = 500
+
+
+class ReviewStatus(enum.StrEnum):
+    """Which tickets a queue query shows, by what an analyst decided about them."""
+
+    TO_DECIDE = "to_decide"  # no analyst decision yet: the review queue proper
+    APPROVED = "approved"  # an analyst linked a runbook (approved a match, linked another, drafted one)
+    REJECTED = "rejected"  # an analyst rejected a match and linked none
+    DECIDED = "decided"  # approved or rejected
+
+
+DECIDED_STATUSES: tuple[ReviewStatus, ...] = (
+    ReviewStatus.APPROVED,
+    ReviewStatus.REJECTED,
+    ReviewStatus.DECIDED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedLink:
+    """What an analyst decided about a ticket, as a decided-ticket row shows it.
+
+    ``runbook_id``/``runbook_title``: the linked runbook when approved, else the (latest) rejected one.
+    """
+
+    approved: bool
+    runbook_id: int
+    runbook_title: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    reason: str | None
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewQueueRow:
@@ -137,6 +147,7 @@ class ReviewQueueRow:
     best_runbook_id: int | None
     best_runbook_title: str | None
     analysed_at: datetime
+    reviewed: ReviewedLink | None = None  # set on decided tickets (a decided-ticket filter)
 
     @property
     def id(self) -> int:
@@ -151,6 +162,7 @@ class QueueFilters:
     Confidence bounds are fractions (0..1), inclusive. ``date_from`` is inclusive, ``date_to`` exclusive,
     applied to the ticket's ``created_at`` or ``updated_at`` (the source system's times) per ``date_field``.
     ``text`` matches title, description or external id, case-insensitively, as a plain substring.
+    ``status`` chooses between the queue proper (the default) and the tickets already decided.
     """
 
     decisions: frozenset[AnalysisDecision] = frozenset()
@@ -162,10 +174,34 @@ class QueueFilters:
     date_from: datetime | None = None
     date_to: datetime | None = None
     text: str = ""
+    status: ReviewStatus = ReviewStatus.TO_DECIDE
+
+
+def _reviewed() -> ColumnElement[bool]:
+    return TicketRunbookLink.reviewed_at.is_not(None)
 
 
 def _undecided() -> ColumnElement[bool]:
-    return ~has_link(TicketRunbookLink.reviewed_at.is_not(None))
+    return ~has_link(_reviewed())
+
+
+def _approved() -> ColumnElement[bool]:
+    return has_link(_reviewed(), TicketRunbookLink.decision == LinkDecision.LINKED)
+
+
+def _rejected() -> ColumnElement[bool]:
+    """Rejected, nothing linked ("link another" rejects the machine's link too; that ticket is approved)."""
+    return has_link(_reviewed(), TicketRunbookLink.decision == LinkDecision.REJECTED) & ~_approved()
+
+
+def _status_condition(status: ReviewStatus) -> ColumnElement[bool]:
+    if status is ReviewStatus.APPROVED:
+        return _approved()
+    if status is ReviewStatus.REJECTED:
+        return _rejected()
+    if status is ReviewStatus.DECIDED:
+        return has_link(_reviewed())
+    return _undecided()
 
 
 def _like_pattern(text: str) -> str:
@@ -202,31 +238,79 @@ def _apply_filters(query: Select[Any], filters: QueueFilters, *, with_decisions:
     return query
 
 
-def _queue_base(columns: Sequence[Any]) -> Select[Any]:
+def _queue_base(columns: Sequence[Any], status: ReviewStatus | None = ReviewStatus.TO_DECIDE) -> Select[Any]:
+    """The analysed tickets in ``status`` (every analysed ticket when None), with their latest analysis."""
     latest = latest_analysis()
-    return (
+    query = (
         select(*columns)
         .select_from(Ticket)
         .join(latest, latest.c.ticket_id == Ticket.id)
         .join(Analysis, Analysis.id == latest.c.analysis_id)
-        .where(_undecided())
     )
+    return query if status is None else query.where(_status_condition(status))
+
+
+def _last_decided_at() -> Any:
+    """When an analyst last decided about the ticket: decided tickets are listed most recent first."""
+    return (
+        select(func.max(TicketRunbookLink.reviewed_at))
+        .where(TicketRunbookLink.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
+def reviewed_links(session: TenantSession, ticket_ids: Sequence[int]) -> dict[int, ReviewedLink]:
+    """What an analyst decided about each of these tickets (decided tickets only).
+
+    The linked runbook when one is linked by a decision (the latest); else the latest rejected one.
+    """
+    best: dict[int, tuple[tuple[bool, datetime, int], ReviewedLink]] = {}
+    never = datetime.min.replace(tzinfo=UTC)
+    ids = list(dict.fromkeys(ticket_ids))
+    for start in range(0, len(ids), _ID_CHUNK):
+        rows = session.execute(
+            select(
+                TicketRunbookLink.id,
+                TicketRunbookLink.ticket_id,
+                TicketRunbookLink.runbook_id,
+                TicketRunbookLink.decision,
+                TicketRunbookLink.reviewed_by,
+                TicketRunbookLink.reviewed_at,
+                TicketRunbookLink.reason,
+                Runbook.title,
+            )
+            .join(Runbook, Runbook.id == TicketRunbookLink.runbook_id)
+            .where(TicketRunbookLink.ticket_id.in_(ids[start : start + _ID_CHUNK]), _reviewed())
+        ).all()
+        for link_id, ticket_id, runbook_id, decision, by, at, reason, title in rows:
+            approved = LinkDecision(decision) is LinkDecision.LINKED
+            rank = (approved, at or never, link_id)  # a link beats a rejection; then the latest decision
+            if ticket_id not in best or rank > best[ticket_id][0]:
+                best[ticket_id] = (rank, ReviewedLink(approved, runbook_id, title, by, at, reason))
+    return {ticket_id: reviewed for ticket_id, (_rank, reviewed) in best.items()}
 
 
 def load_review_queue(
     session: TenantSession, filters: QueueFilters | None = None, *, limit: int | None = None
 ) -> list[ReviewQueueRow]:
-    """The tickets awaiting a decision, in queue order (see the module docstring)."""
+    """The tickets awaiting a decision in queue order, or (``filters.status``) decided ones, latest first."""
     filters = filters or QueueFilters()
     best = aliased(Runbook)
-    group = case(
-        {decision: position for position, decision in enumerate(DECISION_ORDER)},
-        value=Analysis.decision,
-        else_=len(DECISION_ORDER),
-    )
-    within_group = case(
-        (Analysis.decision == AnalysisDecision.LINK_RUNBOOK, Analysis.confidence), else_=-Analysis.confidence
-    )
+    order: tuple[Any, ...]
+    if filters.status is ReviewStatus.TO_DECIDE:
+        group = case(
+            {decision: position for position, decision in enumerate(DECISION_ORDER)},
+            value=Analysis.decision,
+            else_=len(DECISION_ORDER),
+        )
+        within_group = case(
+            (Analysis.decision == AnalysisDecision.LINK_RUNBOOK, Analysis.confidence),
+            else_=-Analysis.confidence,
+        )
+        order = (group, within_group, Ticket.id)
+    else:
+        order = (_last_decided_at().desc(), Ticket.id.desc())
     query = (
         _queue_base(
             (
@@ -243,14 +327,19 @@ def load_review_queue(
                 Analysis.best_runbook_id,
                 best.title,
                 Analysis.analysed_at,
-            )
+            ),
+            filters.status,
         )
         .outerjoin(best, best.id == Analysis.best_runbook_id)
-        .order_by(group, within_group, Ticket.id)
+        .order_by(*order)
         .limit(limit)
     )
     query = _apply_filters(query, filters, with_decisions=True)
-    return [ReviewQueueRow(*values) for values in session.execute(query).all()]
+    rows = [ReviewQueueRow(*values) for values in session.execute(query).all()]
+    if filters.status is ReviewStatus.TO_DECIDE:
+        return rows
+    reviewed = reviewed_links(session, [row.ticket_id for row in rows])
+    return [replace(row, reviewed=reviewed.get(row.ticket_id)) for row in rows]
 
 
 def queue_counts(session: TenantSession, filters: QueueFilters | None = None) -> dict[AnalysisDecision, int]:
@@ -266,6 +355,30 @@ def queue_counts(session: TenantSession, filters: QueueFilters | None = None) ->
     for decision, count in session.execute(query).all():
         counts[AnalysisDecision(decision)] = int(count)
     return counts
+
+
+def status_counts(session: TenantSession, filters: QueueFilters | None = None) -> dict[ReviewStatus, int]:
+    """Analysed tickets per :class:`ReviewStatus`, under every filter except the decision and status ones
+    (like :func:`queue_counts`: what choosing each status would show)."""
+    filters = filters or QueueFilters()
+    approved, rejected = _approved(), _rejected()
+    query = _queue_base(
+        (
+            func.coalesce(func.sum(case((_undecided(), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((approved, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((rejected, 1), else_=0)), 0),
+        ),
+        None,
+    )
+    to_decide, approved_count, rejected_count = session.execute(
+        _apply_filters(query, filters, with_decisions=False)
+    ).one()
+    return {
+        ReviewStatus.TO_DECIDE: int(to_decide),
+        ReviewStatus.APPROVED: int(approved_count),
+        ReviewStatus.REJECTED: int(rejected_count),
+        ReviewStatus.DECIDED: int(approved_count) + int(rejected_count),
+    }
 
 
 def is_in_queue(session: TenantSession, ticket_id: int) -> bool:
@@ -311,6 +424,19 @@ class LinkState:
         link.reviewed_at = self.reviewed_at
         link.reason = self.reason
 
+    @classmethod
+    def from_json(cls, state: Mapping[str, Any]) -> LinkState:
+        """The state an audit row recorded (``to_json``), for an undo rebuilt from the audit trail."""
+        return cls(
+            decision=LinkDecision(state["decision"]),
+            confidence_score=state.get("confidence_score"),
+            linked_automatically=bool(state.get("linked_automatically")),
+            linked_at=_from_iso(state.get("linked_at")),
+            reviewed_by=state.get("reviewed_by"),
+            reviewed_at=_from_iso(state.get("reviewed_at")),
+            reason=state.get("reason"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "decision": self.decision.value,
@@ -325,6 +451,13 @@ class LinkState:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _from_iso(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,7 +786,9 @@ class SimilarTicketSource(Protocol):
 
 
 class TicketMatcher(SimilarTicketSource, Protocol):
-    def search(self, query_text: str, k: int = 5) -> list[RunbookMatch]: ...
+    def search(
+        self, query_text: str, k: int = 5, *, exclude_ticket_id: int | None = None
+    ) -> list[RunbookMatch]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,6 +811,7 @@ class TicketReview:
     matches: tuple[MatchView, ...]
     analysis_decision: AnalysisDecision | None
     analysis_confidence: float | None
+    history: tuple[HistoryEntry, ...] = ()  # who decided what about the ticket, newest first
 
 
 def _section_text(session: TenantSession, runbook: Runbook, section_name: str | None) -> str:
@@ -695,7 +831,7 @@ def load_ticket_review(
     """Everything the side-by-side view shows for one ticket (run in a worker: it encodes the ticket)."""
     ticket = _require_ticket(session, ticket_id)
     prepared = ticket_text(ticket)
-    matches = matcher.search(prepared, k)
+    matches = matcher.search(prepared, k, exclude_ticket_id=ticket_id)  # its own decision does not vote
     links = {
         link.runbook_id: link
         for link in session.scalars(select(TicketRunbookLink).where(TicketRunbookLink.ticket_id == ticket_id))
@@ -722,6 +858,9 @@ def load_ticket_review(
         )
     latest = latest_analysis([ticket_id])
     analysis = session.scalars(select(Analysis).join(latest, latest.c.analysis_id == Analysis.id)).first()
+    # Imported here: the history module builds on this one's decisions (it imports this module).
+    from core.workflow.history import decision_history
+
     return TicketReview(
         ticket=ticket_row(ticket),
         ticket_terms_text=prepared,
@@ -729,6 +868,7 @@ def load_ticket_review(
         matches=tuple(views),
         analysis_decision=AnalysisDecision(analysis.decision) if analysis else None,
         analysis_confidence=analysis.confidence if analysis else None,
+        history=tuple(decision_history(session, ticket_id)),
     )
 
 
@@ -761,16 +901,6 @@ def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def clean_note(note: str) -> str:
-    """A resolution note as a candidate step: journal headers stripped, whitespace normalised."""
-    return normalise_whitespace(strip_servicenow_journal(note))
-
-
-def says_only_closed(note: str) -> bool:
-    """True for notes like "Closed." or "Resolved, closing" that hold no step worth proposing."""
-    return all(term in _CLOSING_WORDS for term in lexical_terms(note))
-
-
 def draft_from_ticket(
     session: TenantSession, engine_or_similar: SimilarTicketSource, ticket_id: int
 ) -> RunbookDraft:
@@ -779,8 +909,9 @@ def draft_from_ticket(
     Title: the ticket's title without mail prefixes. Symptoms: its description, cleaned like the matcher
     cleans it (markup, greetings, signatures and quoted replies go; error codes and hostnames stay). Steps:
     the resolution notes of the most similar *resolved* tickets, most similar first, each citing its ticket
-    so the author can check it; notes that only say the ticket was closed ("Resolved - user confirmed.")
-    and repeated notes are left out.
+    so the author can check it; notes that hold no action ("Resolved - user confirmed.", "handed to the
+    devops team"), repeated notes and steps for another platform than the ticket's are left out
+    (:func:`core.workflow.draft_steps.candidate_steps`).
     """
     ticket = _require_ticket(session, ticket_id)
     title = prepare_ticket_text(ticket.title, None) or ticket.title.strip() or ticket.external_id
@@ -791,17 +922,10 @@ def draft_from_ticket(
     for similar in engine_or_similar.similar_tickets(ticket_id, SIMILAR_FOR_DRAFT):
         if similar.resolved and similar.resolution_notes:
             notes.append((similar.resolution_notes, similar.external_id))
-    steps: list[CandidateStep] = []
-    seen: set[str] = set()
-    for note, source in notes:
-        text = clean_note(note)
-        key = text.casefold()
-        if not text or key in seen or says_only_closed(text):
-            continue
-        seen.add(key)
-        steps.append(CandidateStep(text=text, source_ticket=source))
-        if len(steps) >= DRAFT_STEP_LIMIT:
-            break
+    # Actions only, status and hand-over clauses dropped, steps for another platform than the ticket's left
+    # out (core.workflow.draft_steps).
+    platform = dominant_platform([f"{ticket.title}\n{ticket.description}\n{ticket.resolution_notes or ''}"])
+    steps = candidate_steps(notes, platform=platform, limit=DRAFT_STEP_LIMIT)
     tags = tuple(dict.fromkeys(t for t in (ticket.category, ticket.configuration_item) if t and t.strip()))
     return RunbookDraft(
         title=title,
@@ -847,6 +971,7 @@ def runbook_choices(session: TenantSession) -> list[RunbookChoice]:
 
 
 __all__ = [
+    "DECIDED_STATUSES",
     "DECISION_ORDER",
     "DecisionRecord",
     "LinkChange",
@@ -856,6 +981,8 @@ __all__ = [
     "ReviewConflictError",
     "ReviewError",
     "ReviewQueueRow",
+    "ReviewStatus",
+    "ReviewedLink",
     "RunbookChoice",
     "SimilarTicketSource",
     "TicketMatcher",
@@ -871,7 +998,9 @@ __all__ = [
     "queue_counts",
     "record_draft",
     "reject",
+    "reviewed_links",
     "runbook_choices",
+    "status_counts",
     "term_spans",
     "undo",
 ]

@@ -37,6 +37,14 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import RunbookDeskError
 from core.importing.runbooks import RunbookValues, parse_tags
+from core.matching.rematch import (
+    REASON_APPROVED,
+    REASON_CREATED,
+    REASON_EDITED,
+    REASON_RETIRED,
+    REASON_WITHDRAWN,
+    request_rematch,
+)
 from core.store.models import Runbook, RunbookRevision, RunbookSource, RunbookStatus
 from core.store.repository import RunbookRow, add_revision, record_audit, runbook_row
 from core.store.tenancy import TenantSession
@@ -212,6 +220,8 @@ def create_runbook(
         before=None,
         after=_summary(runbook),
     )
+    if status == RunbookStatus.APPROVED:
+        request_rematch(session, [runbook.id], REASON_CREATED, actor)
     session.flush()
     return runbook.id
 
@@ -255,6 +265,8 @@ def save_runbook(
         before=before,
         after=_summary(runbook),
     )
+    if runbook.status == RunbookStatus.APPROVED:  # what matching sees changed: old tickets may match anew
+        request_rematch(session, [runbook.id], REASON_EDITED, actor)
     session.flush()
     return runbook.current_revision
 
@@ -291,6 +303,9 @@ def set_status(
         before=before,
         after=_summary(runbook),
     )
+    if RunbookStatus.APPROVED in (current, target):  # it enters or leaves matching: re-match old tickets
+        reason = {RunbookStatus.APPROVED: REASON_APPROVED, RunbookStatus.RETIRED: REASON_RETIRED}
+        request_rematch(session, [runbook.id], reason.get(target, REASON_WITHDRAWN), actor)
     session.flush()
     return runbook_row(runbook)
 

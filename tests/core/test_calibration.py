@@ -212,3 +212,15 @@ def test_expected_calibration_error_values() -> None:
         expected_calibration_error([1.5], [1])
     with pytest.raises(ValueError, match="n_bins"):
         expected_calibration_error([0.5], [1], n_bins=0)
+
+
+def test_the_shipped_calibration_reads_pair_scores_only() -> None:
+    """Issue 12, item 3: the default confidence must not depend on the other runbooks a query found."""
+    from core.matching.engine import FEATURES, load_default_calibrator
+    from core.resources import default_calibration_path
+
+    shipped = load_default_calibrator(default_calibration_path())
+    assert isinstance(shipped, PlattCalibrator)
+    assert shipped.feature_names == FEATURES
+    assert BM25_NORMALISED not in shipped.feature_names and "fused_score" not in shipped.feature_names
+    assert all(weight > 0 for weight in shipped.weights)  # each signal raises the confidence

@@ -308,3 +308,38 @@ def test_an_analysts_decision_survives_reanalysis(workspace: Workspace, embedder
             select(TicketRunbookLink).where(TicketRunbookLink.reviewed_by == "ana")
         ).one()
     assert decided.decision is LinkDecision.REJECTED
+
+
+def explained(confidence: float = 0.16, dense_score: float = 0.38) -> list[str]:
+    from core.matching.engine import RunbookMatch
+    from core.matching.explain import explain_match
+
+    match = RunbookMatch(
+        runbook_id=1,
+        title="Shared mailbox access",
+        confidence=confidence,
+        dense_score=dense_score,
+        lexical_score=1.0,
+        fused_score=0.99,
+        best_section="Symptoms",
+        shared_terms=("mailbox", "shared"),
+        ticket_term_count=3,
+        coverage_score=2 / 3,
+        title_term_count=3,
+        title_coverage=2 / 3,
+    )
+    return explain_match(match, Thresholds())
+
+
+def test_a_best_word_match_with_a_low_confidence_says_why() -> None:
+    """Issue 12: "Lexical 100 %, Fused 0.99, confidence 16 %" must be explained in words."""
+    sentences = explained()
+    assert "2 of the ticket's 3 distinct words appear in the runbook (67 %): mailbox, shared." in sentences[1]
+    why = next(s for s in sentences if s.startswith("It is the best word match among the runbooks"))
+    assert "confidence is 16 %" in why
+    assert "its meaning is far from the ticket's (semantic similarity 0.38)" in why
+    assert "only 67 % of the ticket's words are in it" in why
+    assert "the ticket has only 3 words to go on" in why
+    assert sentences[-1].startswith("Confidence 16 % is below the review threshold (50 %)")
+    # A confident match needs no excuse.
+    assert not any("yet the confidence" in s for s in explained(confidence=0.9, dense_score=0.8))
