@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
-    QListWidget,
     QMainWindow,
     QSplitter,
     QStackedWidget,
@@ -35,13 +35,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.analytics.attention import AttentionCounts
 from core.importing import ImportSummary
 from core.importing.demo import DemoSeed
 from core.matching.embedding import Embedder
 from core.matching.engine import RefreshReport
+from core.matching.rematch import RematchReport
 from core.store.workspace import Workspace, describe_workspace
 from core.workflow.drafts import RunbookDraft
 from desktop.background import jobs
+from desktop.background.nav_jobs import load_attention_counts
+from desktop.background.rematch_jobs import reanalyse_all_tickets
 from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import Task, TaskRunner
 from desktop.context import AppContext
@@ -53,7 +57,11 @@ from desktop.pages.review.page import ReviewPage
 from desktop.pages.runbooks import RunbooksPage
 from desktop.pages.tickets import TicketsPage
 from desktop.widgets.browse import HasFilterBox
+from desktop.widgets.elided_label import ElidedLabel
+from desktop.widgets.nav_icons import nav_icon
+from desktop.widgets.nav_rail import BadgeTone, NavRail
 from desktop.widgets.notifications import Level, NotificationArea
+from desktop.widgets.splitter_defaults import SplitterProportions
 from desktop.widgets.task_status import TaskStatusWidget
 
 log = logging.getLogger(__name__)
@@ -69,8 +77,26 @@ SPLITTER_KEY_PREFIX = "main_window/splitters/"
 
 SHUTDOWN_WAIT_MS = 60_000
 DEFAULT_SIZE = (1280, 800)
+# Every page must work from this size up (issue 16): the window's minimum size never exceeds it.
+SMALLEST_SUPPORTED_SIZE = (1024, 700)
+# Store changes come in bursts (a bulk decision, an analysis then its reload); one recount after the burst.
+ATTENTION_DELAY_MS = 150
+
+# By splitter object name (the settings key too); the review page's three panes are queue | ticket | matches,
+# and its match pane keeps the ranked runbooks' table short (five rows) above the selected section's text.
+DEFAULT_SPLITTER_SIZES: dict[str, tuple[int, ...]] = {
+    "ticketsSplitter": (70, 30),
+    "runbooksSplitter": (66, 34),
+    "reviewSplitter": (34, 21, 45),
+    "reviewTicketSplitter": (60, 40),
+    "reviewMatchSplitter": (34, 66),
+}
 
 PAGE_TITLES = ("Review", "Tickets", "Runbooks", "Gaps", "Connectors", "Metrics")
+PAGE_ICONS = ("review", "tickets", "runbooks", "gaps", "connectors", "metrics")  # desktop.widgets.nav_icons
+# The widest count each page's badge is given room for (the review queue runs to thousands; alerts and
+# failing connectors to a handful): the rail is as wide as its widest row needs.
+PAGE_BADGE_RESERVES = ("999+", "", "", "", "99+", "99+")
 REVIEW_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(len(PAGE_TITLES))
 
 
@@ -101,26 +127,46 @@ class MainWindow(QMainWindow):
         # Connector syncs, every few minutes while the window is open; started by start_syncs.
         self.sync_scheduler = SyncDispatcher(self.context, parent=self)
 
-        self.nav_list = QListWidget(self)
-        self.nav_list.setObjectName("navigation")
-        self.nav_list.addItems(PAGE_TITLES)
-        self.nav_list.setMaximumWidth(220)
+        # The rail: page icons, and the counts of what waits on each page (refresh_attention).
+        self.nav_list = NavRail(
+            PAGE_TITLES,
+            [nav_icon(name, self.palette(), self.devicePixelRatioF()) for name in PAGE_ICONS],
+            PAGE_BADGE_RESERVES,
+            self,
+        )
+        self._attention_task: Task | None = None
+        self._attention_again = False
+        self.attention: AttentionCounts | None = None  # the latest counts, once loaded
+        self._attention_timer = QTimer(self)
+        self._attention_timer.setSingleShot(True)
+        self._attention_timer.setInterval(ATTENTION_DELAY_MS)
+        self._attention_timer.timeout.connect(self._load_attention)
 
         self.tickets_page = TicketsPage(self.runner, self.context.sessions, self)
         self.runbooks_page = RunbooksPage(self.context, self)
         self.runbooks_page.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.runbooks_page.rematched.connect(self._rematched)  # a runbook change reached old tickets
         self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
         self.review_page.draft_requested.connect(self._open_draft_for_ticket)
         self.review_page.decision_made.connect(lambda _record: self._update_counts())
+        self.review_page.decision_made.connect(lambda _record: self.refresh_attention())
+        self.review_page.queue_loaded.connect(self.refresh_attention)
         self.gaps_page = GapsPage(self.context, self)  # runs its analysis when asked
         self.gaps_page.draft_requested.connect(self.runbooks_page.open_draft)
         self.gaps_page.error_occurred.connect(lambda text: self.notifications.notify(Level.ERROR, text))
+        self.gaps_page.drafts_generated.connect(self._gap_drafts_generated)
         self.connectors_page = ConnectorsPage(self.context, self.sync_scheduler, self)
         self.connectors_page.notify.connect(self.notifications.notify)
         self.connectors_page.analysis_requested.connect(self.start_analysis)
+        self.connectors_page.loaded.connect(self.refresh_attention)
         self.metrics_page = MetricsPage(self.context, self)  # loads when shown; evaluates alerts on a timer
         self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ERROR, text))
         self.sync_scheduler.sync_finished.connect(lambda _report: self.metrics_page.evaluate_alerts())
+        self.sync_scheduler.sync_finished.connect(lambda _report: self.refresh_attention())
+        self.metrics_page.alerts_evaluated.connect(lambda _changes: self.refresh_attention())
+        # An outcome changes a runbook's success rate: the library's flag and the Metrics section show it.
+        self.review_page.decisions.outcome_recorded.connect(lambda _record: self.metrics_page.mark_stale())
+        self.review_page.decisions.outcome_recorded.connect(lambda _record: self.runbooks_page.reload())
         pages: dict[int, QWidget] = {
             REVIEW_PAGE: self.review_page,
             TICKETS_PAGE: self.tickets_page,
@@ -134,23 +180,24 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(pages[page_number])
         self.nav_list.currentRowChanged.connect(self.stack.setCurrentIndex)
 
-        self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.main_splitter.setObjectName("mainSplitter")
-        self.main_splitter.setChildrenCollapsible(False)
-        self.main_splitter.addWidget(self.nav_list)
-        self.main_splitter.addWidget(self.stack)
-        self.main_splitter.setStretchFactor(1, 1)
+        # Rail and pages side by side in a plain layout, not a splitter: the rail is as wide as its entries
+        # need (NavRail), and nothing a page asks for can squeeze it.
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.nav_list)
+        body.addWidget(self.stack, 1)
         central = QWidget(self)
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.setSpacing(0)
         central_layout.addWidget(self.notifications)
-        central_layout.addWidget(self.main_splitter, 1)
+        central_layout.addLayout(body, 1)
         self.setCentralWidget(central)
         self.setAcceptDrops(True)
 
         self._build_status_bar()
-        self.connectors_page.attach_alerts(self.nav_list.item(CONNECTORS_PAGE), self.statusBar())
+        self.connectors_page.attach_alerts(self.statusBar())
         self._build_menus()
         self._build_toolbar()
         self._jobs: dict[str, Task] = {}  # the running job of each kind: one import, one analysis...
@@ -170,7 +217,8 @@ class MainWindow(QMainWindow):
         self.counts_label = QLabel(self)
         self.tenant_label = QLabel(f"Tenant: {self._tenant.name}", self)
         self.tenant_label.setToolTip(f"Tenant slug: {self._tenant.slug}")
-        self.workspace_label = QLabel(describe_workspace(self._workspace.root), self)
+        # Elided in the middle: a long workspace path must not widen the window (issue 16).
+        self.workspace_label = ElidedLabel(describe_workspace(self._workspace.root), self)
         self.workspace_label.setToolTip(f"Workspace folder: {self._workspace.root}")
         self.workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         status_bar.addPermanentWidget(self.task_status)
@@ -215,6 +263,11 @@ class MainWindow(QMainWindow):
         self.rebuild_action = self._action("&Rebuild indexes", QKeySequence(), self.start_rebuild)
         analysis_menu.addAction(self.analyse_action)
         analysis_menu.addAction(self.rebuild_action)
+        self.reanalyse_all_action = self._action(
+            "Re-analyse &all tickets", QKeySequence(), self.start_full_analysis
+        )
+        self.reanalyse_all_action.setToolTip("Match every ticket again against today's runbooks and settings")
+        analysis_menu.addAction(self.reanalyse_all_action)
 
         go_menu = self.menuBar().addMenu("&Go")
         self.page_actions: list[QAction] = []
@@ -367,6 +420,8 @@ class MainWindow(QMainWindow):
                 f"Analysed {batch.analysed:,} tickets: {batch.linked:,} linked, {batch.flagged:,} to review, "
                 f"{batch.drafts:,} without a runbook.",
             )
+        if result.batch.rematch is not None and result.batch.rematch.reanalysed:
+            self.notifications.notify(Level.INFO, _sentence(result.batch.rematch.headline()))
         self.reload()
         self.metrics_page.evaluate_alerts()
 
@@ -378,9 +433,43 @@ class MainWindow(QMainWindow):
     def _rebuilt(self, _refresh: RefreshReport) -> None:
         self.reload()
 
+    def start_full_analysis(self) -> Task | None:
+        """Analysis > Re-analyse all tickets: every ticket matched again, with progress and cancel."""
+        return self._start_job(
+            "analysis", reanalyse_all_tickets, title="Re-analysing all tickets", on_done=self._reanalysed
+        )
+
+    def _reanalysed(self, result: jobs.AnalysisOutcome) -> None:
+        self._analysed(result)
+        self._refresh_gaps()
+
+    def _rematched(self, report: RematchReport) -> None:
+        """Old tickets were re-matched after a runbook change: the queue, the gaps and the metrics show it."""
+        if not report.requests:
+            return
+        if report.reanalysed:
+            self.notifications.notify(Level.INFO, _sentence(report.headline()))
+        self.reload()
+        self.metrics_page.evaluate_alerts()
+        self._refresh_gaps()
+
+    def _gap_drafts_generated(self, runbook_ids: tuple[int, ...]) -> None:
+        """The Gaps page's queue wrote drafts: say so, and list them on the Runbooks page."""
+        self.notifications.notify(
+            Level.INFO,
+            f"{len(runbook_ids)} draft runbook(s) generated from gaps, awaiting approval on the Runbooks "
+            "page.",
+        )
+        self.runbooks_page.reload()
+
+    def _refresh_gaps(self) -> None:
+        if self.gaps_page.report is not None:  # the gaps shown are out of date; none shown, nothing to redo
+            self.gaps_page.start_analysis()
+
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.context, self._settings, self)
         dialog.thresholds_saved.connect(lambda _t: self.start_analysis())
+        dialog.calibration_changed.connect(self.start_analysis)  # its analyses are stale: re-decided
         dialog.open()
         return dialog
 
@@ -471,6 +560,7 @@ class MainWindow(QMainWindow):
         else:
             self.review_page.mark_stale()
         self.metrics_page.mark_stale()
+        self.refresh_attention()
 
     def _open_draft_for_ticket(self, draft: RunbookDraft, ticket_id: int) -> None:
         """``D`` on the review page: the editor opens pre-filled; its first save records the decision."""
@@ -488,6 +578,77 @@ class MainWindow(QMainWindow):
             parts.append(f"{self.runbooks_page.total_count:,} runbooks")
         self.counts_label.setText(" · ".join(parts))
 
+    # --- the rail's counts ------------------------------------------------------------------------------
+
+    def refresh_attention(self) -> None:
+        """Recount what waits on each page (the rail's badges) shortly, once per burst of changes.
+
+        Called on everything that can change a count: a decision or undo, a queue reload (imports and
+        analyses reload it), a finished sync or connector change, an alert evaluation, the window's reload.
+        The count runs on a worker (:func:`~desktop.background.nav_jobs.load_attention_counts`, three
+        small queries); one at a time, and a request while one runs queues exactly one more.
+        """
+        if not self._closing:
+            self._attention_timer.start()
+
+    def _load_attention(self) -> None:
+        if self._closing:
+            return
+        if self._attention_task is not None and self._attention_task.is_active:
+            self._attention_again = True
+            return
+        self._attention_again = False
+        self._attention_task = self.runner.run(
+            load_attention_counts,
+            self.context.sessions,
+            title="Loading the counts of waiting work",
+            on_done=self._show_attention,
+            on_error=self._attention_failed,
+        )
+
+    def _attention_finished(self) -> None:
+        self._attention_task = None
+        if self._attention_again:
+            self.refresh_attention()
+
+    def _attention_failed(self, exc: Exception, traceback_text: str) -> None:
+        # The window's task_failed handler notifies; the badges keep their last counts.
+        log.info("counting the work waiting failed: %s\n%s", exc, traceback_text)
+        self._attention_finished()
+
+    def _show_attention(self, counts: AttentionCounts) -> None:
+        self.attention = counts
+        review_words = [f"{counts.needs_review:,} need review"]
+        if counts.needs_runbook:
+            review_words.append(f"{counts.needs_runbook:,} need a runbook")
+        if counts.spot_check:
+            review_words.append(f"{counts.spot_check:,} auto-links to spot-check")
+        self.nav_list.set_badge(
+            REVIEW_PAGE,
+            counts.needs_review,
+            BadgeTone.COUNT,
+            f"Tickets awaiting a decision: {', '.join(review_words)}",
+        )
+        alerts = counts.open_alerts
+        self.nav_list.set_badge(
+            METRICS_PAGE,
+            alerts,
+            BadgeTone.ALERT,
+            f"{alerts} open alert{'s' if alerts != 1 else ''}: {', '.join(counts.open_alert_titles)}"
+            if alerts
+            else "No open alerts",
+        )
+        failing = counts.failing_connectors
+        self.nav_list.set_badge(
+            CONNECTORS_PAGE,
+            failing,
+            BadgeTone.ALERT,
+            f"Last sync failed: {', '.join(counts.failing_connector_names)}"
+            if failing
+            else "No connector is failing",
+        )
+        self._attention_finished()
+
     def _on_task_failed(self, task: Task, exc: object, traceback_text: str) -> None:
         self.statusBar().showMessage(f"{task.title} failed: {exc}", 15_000)
         self.notifications.notify(Level.ERROR, f"{task.title} failed: {exc}", traceback_text)
@@ -496,13 +657,13 @@ class MainWindow(QMainWindow):
 
     def _splitters(self) -> tuple[QSplitter, ...]:
         return (
-            self.main_splitter,
             self.tickets_page.splitter,
             self.runbooks_page.splitter,
             *self.review_page.splitters(),
         )
 
     def _restore_state(self) -> None:
+        self._splitter_defaults: dict[str, SplitterProportions] = {}
         geometry = self._settings.value(GEOMETRY_KEY)
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
             available = self.screen().availableGeometry()
@@ -516,20 +677,28 @@ class MainWindow(QMainWindow):
         for splitter in self._splitters():
             splitter_state = self._settings.value(SPLITTER_KEY_PREFIX + splitter.objectName())
             if not (isinstance(splitter_state, QByteArray) and splitter.restoreState(splitter_state)):
-                splitter.setSizes(self._default_splitter_sizes(splitter))
+                self._splitter_defaults[splitter.objectName()] = SplitterProportions(
+                    splitter, self._default_splitter_sizes(splitter)
+                )
         # A first start opens on the Review queue, the analyst's work (issue 16); later ones where they left.
         page = self._settings.value(PAGE_KEY, REVIEW_PAGE, int)
         self.show_page(page if isinstance(page, int) and 0 <= page < len(PAGE_TITLES) else REVIEW_PAGE)
 
     def _default_splitter_sizes(self, splitter: QSplitter) -> list[int]:
-        if splitter is self.main_splitter:
-            return [180, 1100]
-        return [650, 450] if splitter.count() == 2 else [360, 460, 460]
+        """First-start proportions (a splitter scales them to its size): the lists get the room, since a
+        title cut off in a list cannot be read anywhere, while the text panes beside them wrap (issue 16)."""
+        sizes = DEFAULT_SPLITTER_SIZES.get(splitter.objectName())
+        if sizes is not None and len(sizes) == splitter.count():
+            return list(sizes)
+        return [1] * splitter.count()
 
     def save_state(self) -> None:
         self._settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         self._settings.setValue(WINDOW_STATE_KEY, self.saveState())
         for splitter in self._splitters():
+            defaults = self._splitter_defaults.get(splitter.objectName())
+            if defaults is not None and defaults.pending:
+                continue  # never shown: its sizes are not the user's, and the defaults apply next time too
             self._settings.setValue(SPLITTER_KEY_PREFIX + splitter.objectName(), splitter.saveState())
         self._settings.setValue(PAGE_KEY, self.stack.currentIndex())
         self._settings.sync()
@@ -540,6 +709,9 @@ class MainWindow(QMainWindow):
             return
         self.save_state()
         self._closing = True
+        self._attention_timer.stop()
+        if self._attention_task is not None and self._attention_task.is_active:
+            self._attention_task.cancel()
         self.sync_scheduler.stop()  # running syncs are cancelled (each is recorded as cancelled)
         self.tickets_page.stop()
         self.runbooks_page.stop()
@@ -554,3 +726,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.runner.shutdown(timeout_ms=SHUTDOWN_WAIT_MS)
         super().closeEvent(event)
+
+
+def _sentence(text: str) -> str:
+    return f"{text[:1].upper()}{text[1:]}."

@@ -7,7 +7,7 @@ use) is only touched here, never on the GUI thread. Rows out, never ORM objects.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import sessionmaker
 
@@ -15,10 +15,12 @@ from core.queries import TicketFacets, ticket_facets
 from core.store.models import AnalysisDecision
 from core.store.tenancy import TenantSession
 from core.workflow.drafts import RunbookDraft
+from core.workflow.history import UndoStep, undo_history
 from core.workflow.review import (
     DecisionRecord,
     QueueFilters,
     ReviewQueueRow,
+    ReviewStatus,
     RunbookChoice,
     TicketReview,
     draft_from_ticket,
@@ -26,6 +28,7 @@ from core.workflow.review import (
     load_ticket_review,
     queue_counts,
     runbook_choices,
+    status_counts,
 )
 from desktop.context import AppContext
 
@@ -39,6 +42,7 @@ class QueueLoad:
     rows: tuple[ReviewQueueRow, ...]
     counts: dict[AnalysisDecision, int]
     facets: TicketFacets
+    status_counts: dict[ReviewStatus, int] = field(default_factory=dict)  # to decide, approved, rejected...
 
 
 def load_queue(sessions: sessionmaker[TenantSession], filters: QueueFilters) -> QueueLoad:
@@ -47,7 +51,21 @@ def load_queue(sessions: sessionmaker[TenantSession], filters: QueueFilters) -> 
             tuple(load_review_queue(session, filters, limit=QUEUE_LOAD_LIMIT)),
             queue_counts(session, filters),
             ticket_facets(session),
+            status_counts(session, filters),
         )
+
+
+def load_status_counts(
+    sessions: sessionmaker[TenantSession], filters: QueueFilters
+) -> dict[ReviewStatus, int]:
+    with sessions() as session:
+        return status_counts(session, filters)
+
+
+def load_undo_history(sessions: sessionmaker[TenantSession], actor: str) -> tuple[UndoStep, ...]:
+    """The reviewer's undo stack as the store has it (newest first): it outlives the window."""
+    with sessions() as session:
+        return tuple(undo_history(session, actor))
 
 
 def load_counts(sessions: sessionmaker[TenantSession], filters: QueueFilters) -> dict[AnalysisDecision, int]:

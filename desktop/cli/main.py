@@ -16,11 +16,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import RunbookDeskError, WorkspaceLockedError
-from core.importing import ImportSummary, import_runbooks, import_tickets
 from core.store.models import RunbookStatus
 from core.store.repository import count_tickets, list_runbooks, list_tickets
 from core.store.workspace import (
@@ -44,8 +43,13 @@ from desktop.cli.common import (
 )
 from desktop.cli.connectors import add_connectors_parser, run_connectors_command
 from desktop.cli.gaps import add_gaps_parser, run_gaps_command
+from desktop.cli.learning import add_learning_parsers, run_learning_command
 from desktop.cli.log_file import install_cli_log, report_internal_error
 from desktop.cli.metrics import add_metrics_parser, run_metrics_command
+from desktop.cli.review import add_review_parser, run_review_command
+
+if TYPE_CHECKING:  # the importers pull the readers, YAML and Markdown: imported by `import` alone
+    from core.importing import ImportSummary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_connectors_parser(commands, common)
     add_gaps_parser(commands, common)
     add_metrics_parser(commands, common)
+    add_review_parser(commands, common)
+    add_learning_parsers(commands, common)
     return parser
 
 
@@ -175,6 +181,8 @@ def run_command(args: argparse.Namespace) -> int:
         sessions = workspace.session_factory(args.tenant)
         warn_if_not_app_workspace(workspace, sessions)
         if args.command == "import":
+            from core.importing import import_runbooks, import_tickets
+
             if args.what == "tickets":
                 try:
                     tz = ZoneInfo(args.timezone)
@@ -224,6 +232,10 @@ def run_command(args: argparse.Namespace) -> int:
             return run_gaps_command(args, workspace)
         if args.command == "metrics":
             return run_metrics_command(args, workspace)
+        if args.command == "review":
+            return run_review_command(args, workspace)
+        if args.command in ("calibration", "thresholds"):
+            return run_learning_command(args, workspace)
         if args.command in ("analyze", "search", "index"):
             return run_matching_command(args, workspace)
     raise RunbookDeskError(f"unknown command {args.command}")
@@ -322,13 +334,14 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
             reanalyse_all=args.all,
             progress=progress,
         )
-    print_result(
-        args,
-        dataclasses.asdict(report),
+    summary = (
         f"analysed {report.analysed} tickets ({report.skipped_current} already current): "
         f"{report.linked} linked, {report.flagged} to review, {report.drafts} need a runbook "
-        f"in {report.elapsed_s:.1f} s",
+        f"in {report.elapsed_s:.1f} s"
     )
+    if report.rematch is not None:  # runbooks approved, edited, imported or retired since the last run
+        summary += f"\n{report.rematch.headline()}"
+    print_result(args, dataclasses.asdict(report), summary)
     return EXIT_OK
 
 

@@ -1,9 +1,12 @@
-"""Settings: who decisions are recorded as, this tenant's decision thresholds, and the workspace folder.
+"""Settings: who decisions are recorded as, this tenant's decision thresholds, and the workspace folder
+("General"); the tenant's own calibration and the threshold advisor ("Learning",
+:mod:`desktop.dialogs.calibration_settings`).
 
 The reviewer name and the workspace folder are per-user preferences (``QSettings``); the thresholds belong to
 the tenant and live in the workspace, so every analyst of that tenant sees the same decisions. Saving the
 thresholds is a small write, still done by the task runner: a long import holding the SQLite write lock must
-not freeze the dialog.
+not freeze the dialog. A threshold change is audited (``settings.thresholds``), typed or applied from the
+advisor.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +34,7 @@ from core.settings import Thresholds, load_settings
 from core.store.repository import current_actor
 from desktop.background.settings_jobs import save_tenant_settings
 from desktop.context import AppContext
+from desktop.dialogs.calibration_settings import LearningPanel
 
 REVIEWER_KEY = "review/reviewer_name"
 WORKSPACE_KEY = "workspace/path"
@@ -49,9 +54,11 @@ def chosen_workspace(settings: QSettings) -> Path | None:
 
 
 class SettingsDialog(QDialog):
-    """Emits ``thresholds_saved`` once the tenant's thresholds are stored (the window re-analyses then)."""
+    """Emits ``thresholds_saved`` once the tenant's thresholds are stored and ``calibration_changed`` once a
+    refit is adopted or a version reverted (the window re-analyses after either)."""
 
     thresholds_saved = Signal(object)
+    calibration_changed = Signal()
 
     def __init__(self, app: AppContext, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,9 +106,20 @@ class SettingsDialog(QDialog):
         )
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
+        general = QWidget(self)
+        general_layout = QVBoxLayout(general)
+        for widget in (reviewer_box, thresholds_box, workspace_box):
+            general_layout.addWidget(widget)
+        general_layout.addStretch(1)
+        self.learning = LearningPanel(app, self)
+        self.learning.thresholds_applied.connect(self._thresholds_applied)
+        self.learning.calibration_changed.connect(self.calibration_changed)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(general, "General")
+        self.tabs.addTab(self.learning, "Learning")
         layout = QVBoxLayout(self)
-        for widget in (reviewer_box, thresholds_box, workspace_box, self.buttons):
-            layout.addWidget(widget)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.buttons)
 
     @staticmethod
     def _spin(value: float, parent: QWidget) -> QDoubleSpinBox:
@@ -139,11 +157,18 @@ class SettingsDialog(QDialog):
             save_tenant_settings,
             self._app.sessions,
             thresholds,
-            None,  # no actor: threshold changes were never audited; auditing them deserves its own change
+            self._app.reviewer(),
             title="Saving thresholds",
             on_done=self._saved,
             on_error=self._failed,
         )
+
+    def _thresholds_applied(self, thresholds: Thresholds) -> None:
+        """The advisor stored new thresholds: shown here, so a later Save does not put the old ones back."""
+        self._initial = thresholds
+        self.link_spin.setValue(thresholds.existing)
+        self.review_spin.setValue(thresholds.partial)
+        self.thresholds_saved.emit(thresholds)
 
     def _saved(self, thresholds: Thresholds) -> None:
         self.thresholds_saved.emit(thresholds)

@@ -10,7 +10,8 @@ Scheduling: the window owns the :class:`~desktop.background.sync_jobs.SyncDispat
 start-up and stops it on close); the page is handed it to show which syncs run and to start "Sync now". A
 sync that brought new or changed tickets asks for an analysis (``analysis_requested``) so they reach the
 review queue. A connector failing :data:`~connectors.sync.ALERT_AFTER_FAILURES` times in a row shows an alert
-on the page, on its navigation item and in the status bar (:meth:`ConnectorsPage.attach_alerts`).
+on the page and in the status bar (:meth:`ConnectorsPage.attach_alerts`); the window's navigation rail
+counts failing connectors.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
-    QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
     QStatusBar,
-    QStyle,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -199,8 +198,6 @@ class ConnectorsPage(QWidget):
         self._history_task: Task | None = None
         self.loaded_once = False
         self._stopped = False
-        self._nav_item: QListWidgetItem | None = None
-        self._nav_text = ""
         self._select_after_load: int | None = None
         self.status_alert: QLabel | None = None
 
@@ -307,10 +304,9 @@ class ConnectorsPage(QWidget):
         if not self.loaded_once:
             self.reload()
 
-    def attach_alerts(self, nav_item: QListWidgetItem, status_bar: QStatusBar) -> None:
-        """Show the failing-connector alert on this navigation item and in this status bar too."""
-        self._nav_item = nav_item
-        self._nav_text = nav_item.text()
+    def attach_alerts(self, status_bar: QStatusBar) -> None:
+        """Show the failing-connector alert in this status bar too (the window's navigation rail counts
+        failing connectors itself: :mod:`core.analytics.attention`)."""
         self.status_alert = QLabel(status_bar)
         self.status_alert.setObjectName("connectorStatusAlert")
         self.status_alert.setStyleSheet("color: white; background: #b3261e; padding: 0 6px;")
@@ -440,12 +436,6 @@ class ConnectorsPage(QWidget):
             )
             self.status_alert.setToolTip(text)
             self.status_alert.setVisible(bool(text))
-        if self._nav_item is not None:
-            warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-            self._nav_item.setText(f"{self._nav_text} ⚠" if text else self._nav_text)
-            self._nav_item.setIcon(warning if text else QIcon())
-            self._nav_item.setToolTip(text)
-            self._nav_item.setData(Qt.ItemDataRole.ForegroundRole, QBrush(_FAILING_COLOUR) if text else None)
 
     # --- actions -----------------------------------------------------------------------------------------
 

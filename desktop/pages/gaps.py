@@ -5,8 +5,16 @@ The analysis (:func:`core.analytics.gaps.analyse_gaps`) runs in a worker of the 
 the page holds only the frozen :class:`~core.analytics.gaps.GapReport` it returns. The Pareto chart is
 :class:`~desktop.widgets.pareto_chart.ParetoChart`.
 
+**Generation queue** (the second tab; :mod:`core.analytics.generation_queue`). After every analysis a
+background task generates, as the app (audited as ``runbook-desk``), the draft of each gap whose procedure
+confidence is above 70 % and has none yet, and puts it *awaiting approval* (status "in review" on the
+Runbooks page); ``auto_generate = False`` only lists the queue. The tab counts the three groups and gives
+each gap its button: "Approve generation" (50-70 %: the draft is generated in the analyst's name),
+"Write it…" (below 50 %: the editor opens pre-filled), or the draft already made.
+
 For the window: :attr:`GapsPage.draft_requested` ``(RunbookDraft)`` opens the runbook editor;
-:attr:`GapsPage.error_occurred` ``(str)`` reports a failed analysis, dismissal or export.
+:attr:`GapsPage.error_occurred` ``(str)`` reports a failed analysis, dismissal, export or generation;
+:attr:`GapsPage.drafts_generated` ``(tuple[int, ...])`` names the runbooks a queue run just generated.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -45,10 +54,14 @@ from core.analytics.gaps import (
     GapReport,
     draft_from_gap,
     rerank,
+    trend_words,
 )
+from core.analytics.generation_queue import AUTOMATIC_ABOVE, PROMPT_FROM, Bucket, GenerationQueue, QueueEntry
 from core.store.models import TicketKind
+from core.store.repository import SYSTEM_ACTOR
 from core.workflow.drafts import RunbookDraft
 from desktop.background.gap_jobs import dismiss, export, load_facets, run_gap_analysis
+from desktop.background.generation_jobs import approve_generation, generate_queue_drafts, load_queue
 from desktop.background.tasks import Task
 from desktop.context import AppContext
 from desktop.widgets.browse import focus_filter_box, row_filter_edit
@@ -76,7 +89,7 @@ GAP_COLUMNS: tuple[Column[GapCluster], ...] = (
     Column("Gap", lambda c: c.label, tooltip=lambda c: ", ".join(c.terms)),
     Column("Tickets", lambda c: c.size, alignment=_NUMBER),
     Column("Share", lambda c: f"{c.share:.0%}", alignment=_NUMBER),
-    Column("Trend", lambda c: c.trend.value),
+    Column("Trend", lambda c: c.trend.value, tooltip=trend_words),
     Column("MTTR", lambda c: _hours(c.mttr_hours), alignment=_NUMBER),
     Column("Impact", lambda c: round(c.impact), alignment=_NUMBER),
     Column("Cumulative", lambda c: f"{c.cumulative_share:.0%}", alignment=_NUMBER),
@@ -90,6 +103,40 @@ class GapTableModel(RowTableModel[GapCluster]):
         super().__init__(GAP_COLUMNS, parent)
 
 
+def _draft_state(entry: QueueEntry) -> str:
+    if entry.draft is None:
+        return "—"
+    status = entry.draft.status.value.replace("_", " ")
+    return f"#{entry.draft.runbook_id} {status}"
+
+
+ACTION_COLUMN = "Action"
+QUEUE_COLUMNS: tuple[Column[QueueEntry], ...] = (
+    Column("Gap", lambda e: e.cluster.label, tooltip=lambda e: e.confidence.explain()),
+    Column("Tickets", lambda e: e.cluster.size, alignment=_NUMBER),
+    Column("Confidence", lambda e: f"{e.confidence.value:.0%}", alignment=_NUMBER),
+    Column("Queue", lambda e: e.bucket.words),
+    Column("Draft", _draft_state, tooltip=lambda e: e.draft.title if e.draft else None),
+    Column(ACTION_COLUMN, lambda _e: None),  # a button per gap (GapsPage._place_queue_buttons)
+)
+
+
+class QueueTableModel(RowTableModel[QueueEntry]):
+    """The generation queue, ranked as the gaps: a thin adapter over frozen :class:`QueueEntry` rows."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(QUEUE_COLUMNS, parent)
+
+
+def queue_counts_text(queue: GenerationQueue) -> str:
+    counts = queue.counts()
+    return (
+        f"Generated automatically, awaiting approval (above {AUTOMATIC_ABOVE:.0%}): "
+        f"{counts[Bucket.AUTOMATIC]} · Approve generation ({PROMPT_FROM:.0%}–{AUTOMATIC_ABOVE:.0%}): "
+        f"{counts[Bucket.PROMPT]} · Manual authoring (below {PROMPT_FROM:.0%}): {counts[Bucket.MANUAL]}"
+    )
+
+
 # --- Rendering ---------------------------------------------------------------------------------------------
 
 
@@ -97,10 +144,9 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def cluster_html(cluster: GapCluster) -> str:
+def cluster_html(cluster: GapCluster, entry: QueueEntry | None = None) -> str:
     """The detail pane: every ticket and runbook value escaped (external text)."""
     severity = ", ".join(f"{_e(s)} {n}" for s, n in cluster.severity_mix)
-    trend = " ".join(str(n) for n in cluster.trend_counts)
     mttr = _hours(cluster.mttr_hours) or f"none resolved (impact uses {_hours(cluster.impact_hours)})"
     tickets = "".join(
         f"<li><b>{_e(t.external_id)}</b> {_e(t.title)} <i>({_e(t.severity or 'no severity')}, "
@@ -119,23 +165,45 @@ def cluster_html(cluster: GapCluster) -> str:
         if runbook
         else "<p><b>Nearest runbook:</b> none ranked.</p>"
     )
+    rows = [
+        ("Tickets", f"{cluster.size} ({cluster.share:.0%} of uncovered)"),
+        ("Trend", _e(trend_words(cluster))),
+        ("Severity", severity),
+    ]
+    if cluster.platform is not None:
+        rows.append(("Platform", _e(cluster.platform.value)))
+    rows += [
+        ("MTTR", _e(mttr)),
+        (
+            "Impact",
+            f"{cluster.impact:,.0f} ({cluster.impact_share:.0%} of total; {cluster.size} × weight "
+            f"{cluster.mean_severity_weight:.1f} × {_hours(cluster.impact_hours)})",
+        ),
+    ]
+    if entry is not None:
+        draft = f"; draft #{entry.draft.runbook_id} “{_e(entry.draft.title)}”" if entry.draft else ""
+        rows.append(
+            (
+                "Generation",
+                f"{_e(entry.bucket.words)}{draft} — procedure confidence {_e(entry.confidence.explain())}",
+            )
+        )
+    table = "".join(f"<tr><th align='left'>{name}</th><td>{value}</td></tr>" for name, value in rows)
+    steps = "".join(
+        f"<li>{_e(n.text)} <i>({_e(n.source_ticket)}{f', {n.count} tickets' if n.count > 1 else ''})</i></li>"
+        for n in cluster.steps
+    )
     return (
         f"<h2>#{cluster.rank} {_e(cluster.label)}</h2>"
         f"<p><b>Terms:</b> {_e(', '.join(cluster.terms))}</p>"
-        f'<table cellspacing="0" cellpadding="2">'
-        f"<tr><th align='left'>Tickets</th><td>{cluster.size} ({cluster.share:.0%} of uncovered)</td></tr>"
-        f"<tr><th align='left'>Trend</th><td>{cluster.trend.value} (per period: {trend})</td></tr>"
-        f"<tr><th align='left'>Severity</th><td>{severity}</td></tr>"
-        f"<tr><th align='left'>MTTR</th><td>{_e(mttr)}</td></tr>"
-        f"<tr><th align='left'>Impact</th><td>{cluster.impact:,.0f} ({cluster.impact_share:.0%} of total; "
-        f"{cluster.size} × weight {cluster.mean_severity_weight:.1f} × {_hours(cluster.impact_hours)})"
-        "</td></tr>"
-        f"</table><h3>Most typical tickets</h3><ol>{tickets}</ol>"
+        f'<table cellspacing="0" cellpadding="2">{table}</table>'
+        f"<h3>Most typical tickets</h3><ol>{tickets}</ol>"
         + (
             f"<h3>How they were resolved</h3><ul>{notes}</ul>"
             if notes
             else "<p><i>No resolution notes.</i></p>"
         )
+        + (f"<h3>Candidate steps for a runbook</h3><ol>{steps}</ol>" if steps else "")
         + runbook_html
     )
 
@@ -148,12 +216,18 @@ class GapsPage(QWidget):
     error_occurred = Signal(str)
     analysed = Signal(object)  # GapReport
     dismissed = Signal(str)  # the dismissed cluster's key
+    queue_loaded = Signal(object)  # GenerationQueue
+    drafts_generated = Signal(object)  # tuple[int, ...]: runbook ids
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
         self._task: Task | None = None
+        self._queue_task: Task | None = None
         self.report: GapReport | None = None
+        self.queue: GenerationQueue | None = None
+        # Decided: every analysis on this page generates the automatic drafts (module docstring).
+        self.auto_generate = True
 
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addMonths(-DEFAULT_MONTHS), self)
@@ -246,8 +320,8 @@ class GapsPage(QWidget):
         self.export_csv_button = QPushButton("Export CSV…", self)
         self.export_csv_button.clicked.connect(lambda: self.choose_export("csv"))
 
-        left = QWidget(self)
-        left_layout = QVBoxLayout(left)
+        ranked = QWidget(self)
+        left_layout = QVBoxLayout(ranked)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.chart)
         left_layout.addWidget(self.filter_edit)
@@ -257,6 +331,35 @@ class GapsPage(QWidget):
         exports.addWidget(self.export_csv_button)
         exports.addStretch(1)
         left_layout.addLayout(exports)
+
+        self.queue_counts_label = QLabel("The generation queue fills after an analysis.", self)
+        self.queue_counts_label.setObjectName("gapsQueueCounts")
+        self.queue_counts_label.setWordWrap(True)
+        self.queue_model = QueueTableModel(self)
+        self.queue_table = QTableView(self)
+        self.queue_table.setObjectName("gapsQueueTable")
+        self.queue_table.setModel(self.queue_model)
+        self.queue_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.queue_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.queue_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.queue_table.verticalHeader().hide()
+        self.queue_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.queue_table.horizontalHeader().setSectionResizeMode(
+            self.queue_model.column_index("Gap"), QHeaderView.ResizeMode.Stretch
+        )
+        self.queue_table.selectionModel().currentRowChanged.connect(self._on_queue_row_changed)
+        self.queue_buttons: dict[str, QPushButton] = {}
+        queue_page = QWidget(self)
+        queue_layout = QVBoxLayout(queue_page)
+        queue_layout.setContentsMargins(0, 0, 0, 0)
+        queue_layout.addWidget(self.queue_counts_label)
+        queue_layout.addWidget(self.queue_table, 1)
+
+        left = QTabWidget(self)
+        left.setObjectName("gapsTabs")
+        left.addTab(ranked, "Ranked gaps")
+        left.addTab(queue_page, "Generation queue")
+        self.tabs = left
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -293,6 +396,7 @@ class GapsPage(QWidget):
         self._update_actions()
         self._facets_loaded = False
         runner = context.runner
+        runner.task_finished.connect(self._on_queue_task_finished)
         runner.task_progress.connect(self._on_progress)
         runner.task_finished.connect(self._on_finished)
         runner.task_failed.connect(self._on_failed_task)
@@ -372,6 +476,8 @@ class GapsPage(QWidget):
 
     def stop(self) -> None:
         self.cancel()
+        if self._queue_task is not None:  # a draft being written finishes its transaction; the rest stops
+            self._queue_task.cancel()
 
     def _on_progress(self, task: Task) -> None:
         if task is self._task and task.progress is not None:
@@ -400,6 +506,9 @@ class GapsPage(QWidget):
     def _analysis_done(self, report: GapReport) -> None:
         self.show_report(report)
         self.analysed.emit(report)
+        self.show_queue(GenerationQueue(entries=()))  # the old queue's gaps may be gone; a new one follows
+        self.queue_counts_label.setText("Updating the generation queue…")
+        self.refresh_queue(generate=self.auto_generate)
 
     def show_report(self, report: GapReport) -> None:
         self.report = report
@@ -452,7 +561,7 @@ class GapsPage(QWidget):
         if cluster is None:
             self._show_none()
         else:
-            self.detail.setHtml(cluster_html(cluster))
+            self.detail.setHtml(cluster_html(cluster, self.queue_entry(cluster.key)))
         self._update_actions()
 
     def _show_none(self) -> None:
@@ -512,6 +621,9 @@ class GapsPage(QWidget):
         row = max(self.table.currentIndex().row(), 0)
         self.show_report(self.report)
         self.select_row(min(row, len(remaining) - 1))
+        if self.queue is not None:
+            entries = tuple(e for e in self.queue.entries if e.key != cluster_key)
+            self.show_queue(replace(self.queue, entries=entries))
         self.dismissed.emit(cluster_key)
 
     def choose_export(self, kind: str) -> None:
@@ -539,3 +651,137 @@ class GapsPage(QWidget):
 
     def _exported(self, path: Path) -> None:
         self.summary_label.setText(f"{self._summary(self.report)} Exported to {path}.")
+
+    # --- generation queue --------------------------------------------------------------------------------
+
+    def refresh_queue(self, *, generate: bool) -> Task | None:
+        """Rebuild the queue for the shown report in the background, generating the automatic drafts first
+        when ``generate``; one run at a time (a later request waits for the report's next analysis)."""
+        if self.report is None or (self._queue_task is not None and self._queue_task.is_active):
+            return None
+        clusters = self.report.clusters
+        if generate:
+            self._queue_task = self._context.runner.run(
+                generate_queue_drafts,
+                self._context.sessions,
+                clusters,
+                SYSTEM_ACTOR,  # the app decided, not the analyst: audited as runbook-desk
+                title="Generating draft runbooks",
+                on_done=self._queue_done,
+                on_error=self._queue_failed,
+                progress=True,
+            )
+        else:
+            self._queue_task = self._context.runner.run(
+                load_queue,
+                self._context.sessions,
+                clusters,
+                title="Loading the generation queue",
+                on_done=self._queue_done,
+                on_error=self._queue_failed,
+            )
+        return self._queue_task
+
+    def approve_generation(self, key: str) -> Task | None:
+        """The analyst approves generating this gap's draft (a 50-70 % gap); generated in their name."""
+        if self.report is None:
+            return None
+        button = self.queue_buttons.get(key)
+        if button is not None:
+            button.setEnabled(False)
+        self._queue_task = self._context.runner.run(
+            approve_generation,
+            self._context.sessions,
+            self.report.clusters,
+            key,
+            self._context.reviewer(),
+            title="Generating a draft runbook",
+            on_done=self._queue_done,
+            on_error=self._queue_failed,
+        )
+        return self._queue_task
+
+    def queue_entry(self, key: str) -> QueueEntry | None:
+        if self.queue is None:
+            return None
+        try:
+            return self.queue.entry(key)
+        except KeyError:
+            return None
+
+    def _on_queue_task_finished(self, task: Task) -> None:
+        if task is self._queue_task:
+            self._queue_task = None
+
+    def _queue_done(self, queue: GenerationQueue) -> None:
+        if self.report is not None:  # a dismissal meanwhile: keep only the gaps still listed
+            keys = {c.key for c in self.report.clusters}
+            queue = replace(queue, entries=tuple(e for e in queue.entries if e.key in keys))
+        self.show_queue(queue)
+        self.queue_loaded.emit(queue)
+        if queue.generated:
+            self.summary_label.setText(
+                f"{self._summary(self.report)} {len(queue.generated)} draft runbook(s) generated, awaiting "
+                "approval on the Runbooks page."
+            )
+            self.drafts_generated.emit(queue.generated)
+
+    def _queue_failed(self, exc: Exception, traceback_text: str) -> None:
+        log.error("generation queue task failed:\n%s", traceback_text)
+        message = f"Draft generation failed: {exc}"
+        self.error_label.setText(message)
+        self.error_label.setToolTip(traceback_text)
+        self.error_label.show()
+        self.error_occurred.emit(message)
+        if self.queue is not None:
+            self.show_queue(self.queue)  # re-enable the buttons
+
+    def show_queue(self, queue: GenerationQueue) -> None:
+        self.queue = queue
+        self.queue_model.set_rows(queue.entries)
+        self.queue_counts_label.setText(queue_counts_text(queue))
+        self.tabs.setTabText(1, f"Generation queue ({len(queue.entries)})")
+        self._place_queue_buttons()
+        cluster = self.current_cluster()
+        if cluster is not None:
+            self.detail.setHtml(cluster_html(cluster, self.queue_entry(cluster.key)))
+
+    def _place_queue_buttons(self) -> None:
+        """One button per gap: approve its generation, write it by hand, or (with a draft) nothing."""
+        self.queue_buttons = {}
+        column = self.queue_model.column_index(ACTION_COLUMN)
+        for row, entry in enumerate(self.queue_model.rows):
+            index = self.queue_model.index(row, column)
+            if entry.draft is not None:  # the model's reset removed the old buttons: nothing to place
+                continue
+            if entry.bucket is Bucket.MANUAL:
+                button = QPushButton("Write it…", self.queue_table)
+                button.setToolTip("Open the runbook editor pre-filled from this gap")
+                button.clicked.connect(lambda _checked=False, key=entry.key: self._draft_by_hand(key))
+            else:
+                button = QPushButton("Approve generation", self.queue_table)
+                button.setToolTip(
+                    "Generate this gap's draft runbook now, in your name; it waits for approval on the "
+                    "Runbooks page"
+                )
+                button.clicked.connect(lambda _checked=False, key=entry.key: self.approve_generation(key))
+            button.setObjectName(f"gapsQueueButton-{entry.key}")
+            self.queue_buttons[entry.key] = button
+            self.queue_table.setIndexWidget(index, button)
+
+    def _draft_by_hand(self, key: str) -> RunbookDraft | None:
+        entry = self.queue_entry(key)
+        if entry is None:
+            return None
+        draft = draft_from_gap(entry.cluster)
+        self.draft_requested.emit(draft)
+        return draft
+
+    def _on_queue_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        key = self.queue_model.row_at(current).key
+        for row, cluster in enumerate(self.model.rows):
+            if cluster.key == key:
+                self.select_row(row)
+                return

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QFileDialog,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -72,12 +71,16 @@ from desktop.dialogs.alert_settings import AlertSettingsDialog
 from desktop.widgets.browse import focus_filter_box
 from desktop.widgets.dates import python_date
 from desktop.widgets.line_chart import ChartData, ChartLine, LineChart
+from desktop.widgets.reflow_grid import ReflowGrid
+from desktop.widgets.runbook_outcomes import RunbookOutcomesSection
 from desktop.widgets.table_models import Column, RowTableModel, format_local_datetime
 
 log = logging.getLogger(__name__)
 
 ALERT_INTERVAL_MS = 5 * 60_000
-CHART_COLUMNS = 3
+# Cards and charts wrap onto more rows as the window narrows (ReflowGrid) rather than widening it.
+CARD_COLUMNS, CARD_MIN_WIDTH = 4, 220
+CHART_COLUMNS, CHART_MIN_WIDTH = 3, 260  # LineChart.minimumWidth()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,12 +188,14 @@ class ScoreCard(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title_label = QLabel(self)
+        self.title_label.setWordWrap(True)  # "MTTR, linked vs unlinked · goal: …" is wider than a narrow card
         self.value_label = QLabel("-", self)
         font = self.value_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.8)
         font.setBold(True)
         self.value_label.setFont(font)
         self.status_label = QLabel(self)
+        self.status_label.setWordWrap(True)
         self.sentence_label = QLabel(self)
         self.sentence_label.setObjectName("scoreSentence")
         self.sentence_label.setWordWrap(True)
@@ -281,32 +286,43 @@ class MetricsPage(QWidget):
 
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("metricsSummary")
+        self.summary_label.setWordWrap(True)
         self.error_label = QLabel(self)
         self.error_label.setObjectName("metricsErrorLabel")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: palette(bright-text); background: #b3261e; padding: 4px;")
         self.error_label.hide()
 
-        self.score_cards = [ScoreCard(self) for _ in range(4)]
-        scores = QHBoxLayout()
+        # The scorecard above the charts, both in one scroll area: in a small window they wrap and scroll,
+        # and nothing on this page sets the window's minimum size (issue 16).
+        scroll_host = QWidget(self)
+        self.score_grid = ReflowGrid(CARD_MIN_WIDTH, CARD_COLUMNS, scroll_host)
+        self.score_grid.setObjectName("scoreCards")
+        self.score_cards = [ScoreCard(self.score_grid) for _ in range(4)]
         for card in self.score_cards:
-            scores.addWidget(card, 1)
-
-        charts_host = QWidget(self)
-        charts_grid = QGridLayout(charts_host)
-        charts_grid.setContentsMargins(0, 0, 0, 0)
-        charts_grid.setSpacing(8)
+            self.score_grid.add_widget(card)
+        self.charts_grid = ReflowGrid(CHART_MIN_WIDTH, CHART_COLUMNS, scroll_host)
+        self.charts_grid.setObjectName("metricCharts")
         self.charts: dict[str, LineChart] = {}
-        for number, metric in enumerate(METRICS):
-            chart = LineChart(charts_host)
+        for metric in METRICS:
+            chart = LineChart(self.charts_grid)
             chart.setObjectName(f"chart-{metric.key}")
             chart.setWhatsThis(metric.definition)
             self.charts[metric.key] = chart
-            charts_grid.addWidget(chart, number // CHART_COLUMNS, number % CHART_COLUMNS)
+            self.charts_grid.add_widget(chart)
+        scroll_layout = QVBoxLayout(scroll_host)
+        scroll_layout.setContentsMargins(0, 0, 0, 0)
+        scroll_layout.addWidget(self.score_grid)
+        scroll_layout.addWidget(self.charts_grid, 1)
+        # Execution tracking: the runbooks whose outcomes say they need revising (loads with the page).
+        self.outcomes_section = RunbookOutcomesSection(context.runner, context.sessions, scroll_host)
+        scroll_layout.addWidget(self.outcomes_section)
         self.charts_scroll = QScrollArea(self)
+        self.charts_scroll.setObjectName("metricsScroll")
         self.charts_scroll.setWidgetResizable(True)
         self.charts_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.charts_scroll.setWidget(charts_host)
+        self.charts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.charts_scroll.setWidget(scroll_host)
 
         alerts_panel = QWidget(self)
         self.alerts_label = QLabel("Active alerts", alerts_panel)
@@ -343,7 +359,6 @@ class MetricsPage(QWidget):
         layout.addWidget(self.controls)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.error_label)
-        layout.addLayout(scores)
         layout.addWidget(self.splitter, 1)
 
         self.range_combo.setCurrentIndex(DEFAULT_PRESET)
@@ -444,6 +459,7 @@ class MetricsPage(QWidget):
             self._show_error(str(exc))
             return
         self._stale = False
+        self.outcomes_section.reload()
         self._load_task = self._context.runner.run(
             load_metrics,
             self._context.sessions,
@@ -463,6 +479,7 @@ class MetricsPage(QWidget):
         self._stopped = True
         self.alert_timer.stop()
         self.cancel_load()
+        self.outcomes_section.stop()
         if self._evaluation is not None and self._evaluation.is_active:
             self._evaluation.cancel()
 

@@ -7,9 +7,11 @@ objects. Changes go through :mod:`core.workflow.runbooks` so each one leaves a r
 
 Matching only indexes *approved* runbooks, and reads edits at its next index refresh. So after a change that
 can alter what matching sees (an approved runbook saved, a runbook approved or taken out of approval, an
-import that wrote anything) the page schedules a refresh task. Drafts and reviews are skipped on purpose: the
-refresh would find nothing to do, but its first run in a process loads the embedding model (seconds of CPU).
-Requests made while a refresh runs are folded into one more run after it, never a queue of them.
+import that wrote anything) the page schedules a refresh task, which also re-matches the old tickets the
+change could affect (:mod:`core.matching.rematch`; ``rematched`` says what it did, and the window refreshes
+the queue, the gaps and the metrics). Drafts and reviews are skipped on purpose: the refresh would find
+nothing to do, but its first run in a process loads the embedding model (seconds of CPU). Requests made while
+a refresh runs are folded into one more run after it, never a queue of them.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMessageBox, QToolBar, QVBoxLayout, QWidget
 
+from core.analytics.outcome_stats import RunbookOutcomeStats
 from core.importing import ImportSummary
-from core.matching.engine import RefreshReport
+from core.settings import OutcomeSettings
 from core.store.models import RunbookStatus
 from core.store.repository import RunbookRow
 from core.workflow.drafts import RunbookDraft
 from core.workflow.runbooks import allowed_transitions
 from desktop.background import jobs
+from desktop.background.outcome_jobs import OutcomeStatsLoad, load_outcome_stats
+from desktop.background.rematch_jobs import RematchOutcome, rematch_changed_runbooks
 from desktop.background.runbook_jobs import RunbookLoad, StatusChange, change_status, load_runbooks
 from desktop.background.tasks import Task, TaskState
 from desktop.context import AppContext
@@ -37,6 +42,7 @@ from desktop.dialogs.runbook_editor import RunbookEditor
 from desktop.widgets.browse import BrowsePage
 from desktop.widgets.links import link_safe_browser
 from desktop.widgets.revision_history import RevisionHistoryDialog
+from desktop.widgets.runbook_outcomes import outcome_column, outcome_summary_html
 from desktop.widgets.table_models import RUNBOOK_COLUMNS, format_local_datetime, humanize
 
 log = logging.getLogger(__name__)
@@ -76,23 +82,30 @@ def ask_for_folder(parent: QWidget) -> Path | None:
 class RunbooksPage(BrowsePage[RunbookRow]):
     """Signals: ``notice(str)`` (an action's outcome, for the window's status area), ``import_finished``
     (the :class:`ImportSummary`), ``status_changed(int, str)`` (runbook id, new status value),
-    ``index_refreshed`` (the :class:`RefreshReport`)."""
+    ``index_refreshed`` (the :class:`RefreshReport`), ``rematched`` (the
+    :class:`~core.matching.rematch.RematchReport` of the tickets re-matched after it)."""
 
     notice = Signal(str)
     import_finished = Signal(object)
     status_changed = Signal(int, str)
     index_refreshed = Signal(object)
+    rematched = Signal(object)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        # Each runbook's outcome figures (execution tracking), filled in place when they load after the list.
+        outcome_stats: dict[int, RunbookOutcomeStats] = {}
         super().__init__(
             context.runner,
-            RUNBOOK_COLUMNS,
+            (*RUNBOOK_COLUMNS, outcome_column(outcome_stats)),
             noun="runbooks",
             search_placeholder="Search runbooks by title or text",
             splitter_name="runbooksSplitter",
             parent=parent,
         )
         self._context = context
+        self.outcome_stats = outcome_stats
+        self.outcome_settings: OutcomeSettings | None = None
+        self._outcome_task: Task | None = None
         self._editors: list[RunbookEditor] = []
         self._history_dialogs: list[RevisionHistoryDialog] = []
         self._status_task: Task | None = None
@@ -213,9 +226,40 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         if self._select_after_load is not None:
             self._select_row_id(self._select_after_load)
             self._select_after_load = None
+        self._load_outcomes()
+
+    def _load_outcomes(self) -> None:
+        """The outcome figures of the runbooks (a flag for those needing revision), after the list loaded."""
+        if self._outcome_task is not None and self._outcome_task.is_active:
+            self._outcome_task.cancel()
+        self._outcome_task = self._runner.run(
+            load_outcome_stats,
+            self._context.sessions,
+            title="Loading runbook outcomes",
+            on_done=self._outcomes_loaded,
+            on_error=self._load_error,
+        )
+
+    def _outcomes_loaded(self, result: OutcomeStatsLoad) -> None:
+        self.outcome_stats.clear()
+        self.outcome_stats.update(result.by_runbook)
+        self.outcome_settings = result.settings
+        column = self.model.column_index("Outcomes")
+        if self.model.rowCount():
+            last = self.model.rowCount() - 1
+            self.model.dataChanged.emit(self.model.index(0, column), self.model.index(last, column))
+        row = self.current_row()
+        if row is not None:
+            self._show_row(row)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._outcome_task is not None and self._outcome_task.is_active:
+            self._outcome_task.cancel()
 
     def _show_row(self, row: RunbookRow) -> None:
-        self.detail_header.setText(runbook_header_html(row))
+        outcomes = outcome_summary_html(self.outcome_stats.get(row.id), self.outcome_settings)
+        self.detail_header.setText(runbook_header_html(row) + outcomes)
         self.detail.setMarkdown(row.body if row.body.strip() else "*This runbook has no steps yet.*")
 
     def _show_no_selection(self) -> None:
@@ -430,17 +474,18 @@ class RunbooksPage(BrowsePage[RunbookRow]):
             return
         self._refresh_pending = False
         self._refresh_task = self._runner.run(
-            jobs.refresh_indexes,
+            rematch_changed_runbooks,
             self._context,
-            title="Updating the matching index",
+            title="Matching tickets to the changed runbooks",
             progress=True,
             on_done=self._on_index_refreshed,
             on_error=self._on_refresh_error,
         )
 
-    def _on_index_refreshed(self, result: RefreshReport) -> None:
+    def _on_index_refreshed(self, result: RematchOutcome) -> None:
         self._refresh_task = None
-        self.index_refreshed.emit(result)
+        self.index_refreshed.emit(result.refresh)
+        self.rematched.emit(result.rematch)
         if self._refresh_pending:
             self.schedule_index_refresh()
 

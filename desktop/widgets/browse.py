@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.background.tasks import Task, TaskRunner
+from desktop.widgets.table_layout import ColumnFitter, show_cut_text_as_tooltips
 from desktop.widgets.table_models import SORT_ROLE, Column, RowTableModel
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,14 @@ class BrowsePage(QWidget, Generic[RowT]):
         self.table.verticalHeader().hide()
         # One line of text per row: the style's default row height fits far fewer tickets on screen.
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(self.model.column_index("Title"), QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # The title gets the room; short columns fit what they hold; a cut-off cell has a tooltip.
+        self.column_fitter = ColumnFitter(
+            self.table,
+            self.model.column_index("Title"),
+            shrinkable=[number for number, column in enumerate(columns) if column.shrinkable],
+        )
+        show_cut_text_as_tooltips(self.table)
         self.table.setSortingEnabled(True)
 
         self.summary_label = QLabel(self)

@@ -7,6 +7,10 @@ dependency to freeze. What the page needs is a few lines over at most a few hund
 rate has no data, a goal line, a legend and a hover readout; that is this file, and it renders the same on
 screen, offscreen and in a screenshot.
 
+The goal line's label ("review threshold 0.50") sits in the legend row above the plot, beside a dashed
+swatch, never on the line itself: drawn next to the line it was crossed by the data whenever the data ran
+near the goal, which is exactly when it matters (issue 16).
+
 The widget holds plain data (:class:`ChartData`) and never reads the store.
 """
 
@@ -62,9 +66,14 @@ def nice_ceiling(value: float, steps: tuple[float, ...] = (1.0, 2.0, 2.5, 5.0, 1
     return 10.0 ** (exponent + 1)  # pragma: no cover - the loop always returns
 
 
+GOAL_COLOR = "#b3261e"
+
+
 class LineChart(QWidget):
     LEFT, RIGHT, TOP, BOTTOM = 52, 14, 32, 26
     LEGEND_HEIGHT = 18
+    LEGEND_Y = 22.0
+    SWATCH_WIDTH = 16  # the goal's dashed sample line in the legend
     Y_TICKS = 4
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -112,9 +121,23 @@ class LineChart(QWidget):
         )
 
     def has_legend(self) -> bool:
-        """A legend when lines need telling apart: several, or one named after a group."""
+        """A legend row when lines need telling apart (several, or one named after a group) or a goal
+        line needs its label."""
+        return self.names_lines() or bool(self._data is not None and self._data.goal_label)
+
+    def names_lines(self) -> bool:
         data = self._data
         return data is not None and (len(data.lines) > 1 or bool(data.lines and data.lines[0].label))
+
+    def goal_label_rect(self) -> QRectF | None:
+        """Where the goal's label is drawn: right-aligned in the legend row, above the plot (None when the
+        chart has no labelled goal)."""
+        data = self._data
+        if data is None or data.goal is None or not data.goal_label:
+            return None
+        width = QFontMetrics(self.font()).horizontalAdvance(data.goal_label) + 2
+        right = self.width() - 8
+        return QRectF(right - width, self.LEGEND_Y, width, 16)
 
     def y_max(self) -> float:
         data = self._data
@@ -200,16 +223,10 @@ class LineChart(QWidget):
         self._paint_x_labels(painter, metrics, text_color)
 
         if data.goal is not None:
-            pen = QPen(QColor("#b3261e"), 1, Qt.PenStyle.DashLine)
+            pen = QPen(QColor(GOAL_COLOR), 1, Qt.PenStyle.DashLine)
             painter.setPen(pen)
             y = self.y_at(data.goal)
             painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
-            if data.goal_label:
-                painter.drawText(
-                    QRectF(rect.left() + 4, y - 16, rect.width() - 8, 14),
-                    Qt.AlignmentFlag.AlignRight,
-                    data.goal_label,
-                )
 
         if not has_values:
             painter.setPen(text_color)
@@ -246,11 +263,22 @@ class LineChart(QWidget):
         if data is None or not self.has_legend():
             return
         x = 8.0
-        y = 22.0
+        y = self.LEGEND_Y
+        right_edge = self.width() - 8.0
+        goal_rect = self.goal_label_rect()
+        if goal_rect is not None:
+            swatch_left = goal_rect.left() - self.SWATCH_WIDTH - 4
+            painter.setPen(QPen(QColor(GOAL_COLOR), 1, Qt.PenStyle.DashLine))
+            painter.drawLine(QPointF(swatch_left, y + 9), QPointF(swatch_left + self.SWATCH_WIDTH, y + 9))
+            painter.setPen(QColor(GOAL_COLOR))
+            painter.drawText(goal_rect, Qt.AlignmentFlag.AlignLeft, data.goal_label)
+            right_edge = swatch_left - 10
+        if not self.names_lines():
+            return
         for number, line in enumerate(data.lines):
             label = line.label or data.title
             width = metrics.horizontalAdvance(label) + 22
-            if x + width > self.width() - 8 and x > 8:
+            if x + width > right_edge and (x > 8 or goal_rect is not None):
                 break  # the hover readout names every line; the legend shows what fits
             painter.fillRect(QRectF(x, y + 4, 10, 10), QColor(SERIES_COLORS[number % len(SERIES_COLORS)]))
             painter.setPen(text_color)

@@ -32,12 +32,17 @@ _NUMBER_ALIGNMENT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 # No slots=True: on Python 3.11 a slotted frozen generic dataclass breaks ``Column[TicketRow](...)``.
 @dataclass(frozen=True)
 class Column(Generic[RowT]):
-    """One column: its header, how to read the cell's value from a row, and optional presentation."""
+    """One column: its header, how to read the cell's value from a row, and optional presentation.
+
+    ``shrinkable``: free text (a service, tags) that may be cut, with a tooltip, before a narrow view cuts
+    the title (:class:`desktop.widgets.table_layout.ColumnFitter`).
+    """
 
     header: str
     getter: Callable[[RowT], CellValue]
     alignment: Qt.AlignmentFlag | None = None
     tooltip: Callable[[RowT], str | None] | None = None
+    shrinkable: bool = False
 
 
 def format_local_datetime(value: datetime) -> str:
@@ -161,15 +166,15 @@ TICKET_COLUMNS: tuple[Column[TicketRow], ...] = (
     Column("Title", lambda ticket: ticket.title, tooltip=_ticket_tooltip),
     Column("Severity", lambda ticket: ticket.severity),
     Column("Status", lambda ticket: ticket.status),
-    Column("Category", lambda ticket: ticket.category),
+    Column("Category", lambda ticket: ticket.category, shrinkable=True),
     Column("Updated", lambda ticket: ticket.updated_at),
 )
 
 RUNBOOK_COLUMNS: tuple[Column[RunbookRow], ...] = (
     Column("Title", lambda runbook: runbook.title, tooltip=_runbook_tooltip),
-    Column("Service", lambda runbook: runbook.service),
+    Column("Service", lambda runbook: runbook.service, shrinkable=True),
     Column("Status", lambda runbook: humanize(runbook.status)),
-    Column("Tags", lambda runbook: runbook.tags),
+    Column("Tags", lambda runbook: runbook.tags, shrinkable=True),
     Column("Revision", lambda runbook: runbook.current_revision, alignment=_NUMBER_ALIGNMENT),
     Column("Updated", lambda runbook: runbook.updated_at),
 )

@@ -30,6 +30,7 @@ from desktop.pages.connectors import (
     ConnectorStatusRow,
     ConnectorTableModel,
 )
+from desktop.widgets.nav_rail import BadgeTone
 from desktop.widgets.table_models import RowTableModel
 from tests.connectors.fake_servicenow import FakeServiceNow
 from tests.helpers.connector_ui import (
@@ -312,17 +313,21 @@ def test_three_failed_runs_raise_the_alert_in_the_nav_rail_and_status_bar(
     page = window.connectors_page
     window.context.transport_factory = lambda _settings: fake.transport()
     row = add_config(window.context, fake, good=False)
-    nav = window.nav_list.item(CONNECTORS_PAGE)
+    rail = window.nav_list
     window.show_page(CONNECTORS_PAGE)
     qtbot.waitUntil(lambda: page.model.rowCount() == 1, timeout=WAIT_MS)
     for attempt in range(1, ALERT_AFTER_FAILURES + 1):
         sync_and_wait(qtbot, page)
         assert page.model.rows[0].config.consecutive_failures == attempt
+        # The rail counts a connector whose last sync failed from the first failure on.
+        qtbot.waitUntil(lambda: rail_count(window) == 1, timeout=WAIT_MS)
         if attempt < ALERT_AFTER_FAILURES:
-            assert not page.alert_label.isVisible() and nav.text() == PAGE_TITLES[CONNECTORS_PAGE]
+            assert not page.alert_label.isVisible()
     assert page.model.rows[0].status == "failing"
     assert page.alert_label.isVisible() and "prod" in page.alert_label.text()
-    assert nav.text() == f"{PAGE_TITLES[CONNECTORS_PAGE]} ⚠" and not nav.icon().isNull()
+    badge = rail.badge(CONNECTORS_PAGE)
+    assert badge is not None and badge.tone is BadgeTone.ALERT and "prod" in badge.description
+    assert rail.item(CONNECTORS_PAGE).text() == PAGE_TITLES[CONNECTORS_PAGE]  # the title stays the title
     assert page.status_alert is not None and page.status_alert.isVisible()
     assert page.status_alert.text() == "⚠ 1 connector failing"
     # The history pane has each run and the full error text; no secret in it.
@@ -334,8 +339,13 @@ def test_three_failed_runs_raise_the_alert_in_the_nav_rail_and_status_bar(
     update_config(window.context.sessions, row.id, secrets={"password": fake.password})
     sync_and_wait(qtbot, page)
     assert not page.alert_label.isVisible() and not page.status_alert.isVisible()
-    assert nav.text() == PAGE_TITLES[CONNECTORS_PAGE] and nav.icon().isNull()
+    qtbot.waitUntil(lambda: rail.badge(CONNECTORS_PAGE) is None, timeout=WAIT_MS)
     window.close()
+
+
+def rail_count(window: MainWindow) -> int:
+    badge = window.nav_list.badge(CONNECTORS_PAGE)
+    return 0 if badge is None else badge.count
 
 
 def test_the_window_starts_and_stops_the_scheduler(qtbot, workspace: Workspace, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Headless (offscreen), the real model's saved ticket index, SQLite and FAISS.
 from __future__ import annotations
 
 import csv
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +18,19 @@ from PySide6.QtTest import QAbstractItemModelTester
 from sqlalchemy import select
 
 from core.analytics.gaps import GapReport
+from core.analytics.generation_queue import Bucket, GenerationQueue
 from core.progress import Progress, raise_if_cancelled
-from core.store.models import AuditEvent, GapDismissal
+from core.store.models import AuditEvent, GapDismissal, RunbookStatus
+from core.store.repository import SYSTEM_ACTOR
 from core.store.workspace import Workspace
 from core.workflow.drafts import RunbookDraft
 from desktop.background import gap_jobs
 from desktop.background.tasks import TaskRunner
 from desktop.context import AppContext
 from desktop.main_window import GAPS_PAGE, MainWindow
-from desktop.pages.gaps import GapsPage, GapTableModel
+from desktop.pages.gaps import GapsPage, GapTableModel, QueueTableModel
 from desktop.widgets.pareto_chart import ParetoChart
+from tests.helpers.gap_fixtures import planted_workspace
 
 pytestmark = pytest.mark.slow
 WAIT_MS = 30_000
@@ -109,7 +113,8 @@ def test_draft_button_emits_a_draft_citing_the_gaps_tickets(qtbot, page: GapsPag
     assert isinstance(draft, RunbookDraft)
     cluster = report.clusters[0]
     assert draft.source_ticket_ids == tuple(t.ticket_id for t in cluster.central_tickets)
-    assert draft.steps and draft.steps[0].source_ticket == cluster.resolution_notes[0].source_ticket
+    assert draft.title == cluster.title
+    assert draft.steps and draft.steps[0].source_ticket == cluster.steps[0].source_ticket
 
 
 def test_not_a_gap_removes_it_reranks_and_is_audited(qtbot, page: GapsPage, context: AppContext) -> None:
@@ -215,3 +220,123 @@ def test_the_window_shows_the_gaps_page_and_opens_drafts(
             open_editor.confirm_discard = lambda _editor: True  # a test: no dialog about the unsaved draft
         window.runbooks_page.close_editors()
         window.close()
+
+
+# --- The generation queue (gaps of their own planted in the demo: tests.helpers.gap_fixtures) -------------
+
+
+@pytest.fixture(scope="module")
+def planted_template(
+    analysed_demo_template: Path, tmp_path_factory: pytest.TempPathFactory, embedder
+) -> Path:
+    return planted_workspace(analysed_demo_template, tmp_path_factory.mktemp("planted") / "ws", embedder)
+
+
+@pytest.fixture
+def planted_page(qtbot, planted_template: Path, tmp_path: Path, embedder) -> Iterator[GapsPage]:
+    root = tmp_path / "planted"
+    shutil.copytree(planted_template, root, ignore=shutil.ignore_patterns("*.lock"))
+    workspace = Workspace.open(root)
+    runner = TaskRunner()
+    context = AppContext(
+        workspace, "default", runner, embedder_factory=lambda: embedder, reviewer_name=REVIEWER
+    )
+    gaps_page = GapsPage(context)
+    qtbot.addWidget(gaps_page)
+    gaps_page.resize(1400, 800)
+    gaps_page.show()
+    qtbot.waitExposed(gaps_page)
+    gaps_page.set_range(QDate(2026, 6, 1), QDate(2026, 11, 30))
+    yield gaps_page
+    gaps_page.stop()
+    runner.wait_for_done(WAIT_MS)
+    runner.shutdown()
+    workspace.close()
+
+
+def analyse_and_queue(qtbot, page: GapsPage) -> GenerationQueue:
+    with qtbot.waitSignal(page.queue_loaded, timeout=WAIT_MS) as blocker:
+        page.analyse_button.click()
+    queue = blocker.args[0]
+    assert isinstance(queue, GenerationQueue)
+    return queue
+
+
+def test_every_analysis_drafts_the_coherent_gaps_in_the_background_and_counts_the_queue(
+    qtbot, planted_page: GapsPage
+) -> None:
+    page = planted_page
+    with qtbot.waitSignal(page.drafts_generated, timeout=WAIT_MS) as generated:
+        queue = analyse_and_queue(qtbot, page)
+    automatic = queue.in_bucket(Bucket.AUTOMATIC)
+    assert automatic and generated.args[0] == queue.generated == tuple(e.draft.runbook_id for e in automatic)
+    assert all(e.draft is not None and e.draft.status is RunbookStatus.IN_REVIEW for e in automatic)
+    counts = queue.counts()
+    assert counts[Bucket.PROMPT] >= 1 and counts[Bucket.MANUAL] >= 1
+    text = page.queue_counts_label.text()
+    for bucket in Bucket:
+        assert f": {counts[bucket]}" in text
+    assert page.tabs.tabText(1) == f"Generation queue ({len(queue.entries)})"
+    assert page.queue_model.rows == queue.entries
+    assert page.report is not None and [e.key for e in queue.entries] == [c.key for c in page.report.clusters]
+    assert "awaiting approval" in page.summary_label.text()
+    # One button per gap without a draft; the drafted ones say so instead.
+    assert set(page.queue_buttons) == {e.key for e in queue.entries if e.draft is None}
+    draft_column = page.queue_model.column_index("Draft")
+    row = queue.entries.index(automatic[0])
+    assert page.queue_model.data(page.queue_model.index(row, draft_column)).endswith("in review")
+    # Selecting a queue row shows its gap, with the confidence explained.
+    page.queue_table.selectRow(row)
+    detail = page.detail.toPlainText()
+    assert automatic[0].cluster.label in detail and "procedure confidence" in detail
+    assert "first half of the range" in detail  # the trend in words
+    with page._context.sessions() as session:
+        actors = session.scalars(
+            select(AuditEvent.actor).where(AuditEvent.action == "gap.draft_generated")
+        ).all()
+    assert actors == [SYSTEM_ACTOR] * len(automatic)
+    # A second analysis finds the drafts and writes nothing new.
+    again = analyse_and_queue(qtbot, page)
+    assert again.generated == () and again.in_bucket(Bucket.AUTOMATIC)[0].draft == automatic[0].draft
+
+
+def test_approve_generation_drafts_a_likely_gap_in_the_analysts_name(qtbot, planted_page: GapsPage) -> None:
+    page = planted_page
+    queue = analyse_and_queue(qtbot, page)
+    prompt = queue.in_bucket(Bucket.PROMPT)[0]
+    button = page.queue_buttons[prompt.key]
+    assert button.text() == "Approve generation"
+    with qtbot.waitSignal(page.queue_loaded, timeout=WAIT_MS) as blocker:
+        button.click()
+    after = blocker.args[0].entry(prompt.key)
+    assert after.draft is not None and after.draft.status is RunbookStatus.IN_REVIEW
+    assert prompt.key not in page.queue_buttons
+    with page._context.sessions() as session:
+        event = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "gap.draft_generated", AuditEvent.entity_id == after.draft.runbook_id
+            )
+        ).one()
+    assert event.actor == REVIEWER and event.after is not None and event.after["bucket"] == "prompt"
+
+
+def test_a_manual_gap_opens_the_editor_pre_filled(qtbot, planted_page: GapsPage) -> None:
+    page = planted_page
+    queue = analyse_and_queue(qtbot, page)
+    manual = queue.in_bucket(Bucket.MANUAL)[0]
+    button = page.queue_buttons[manual.key]
+    assert button.text() == "Write it…"
+    with qtbot.waitSignal(page.draft_requested, timeout=WAIT_MS) as blocker:
+        button.click()
+    draft = blocker.args[0]
+    assert isinstance(draft, RunbookDraft) and draft.title == manual.cluster.title
+
+
+def test_queue_table_model_passes_the_model_tester(qtbot, planted_page: GapsPage) -> None:
+    queue = analyse_and_queue(qtbot, planted_page)
+    model = QueueTableModel()
+    tester = QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Fatal)
+    model.set_rows(queue.entries)
+    model.set_rows(queue.entries[:1])
+    model.set_rows(())
+    assert tester is not None and model.rowCount() == 0

@@ -6,6 +6,11 @@ one is saving says so rather than queueing a second one behind a result the anal
 decision that changed something goes on the undo stack with a few words on what it was about, so ``Ctrl+Z``
 can name the step it would undo (:meth:`ReviewDecisions.describe_last`) before the page lets it happen.
 
+The undo stack survives a restart: it is read back from the audit trail (:func:`core.workflow.history.
+undo_history`, the reviewer's decisions not undone yet and still undoable) when the page loads its queue and
+after every decision or undo. A decision is pushed at once as well, so Ctrl+Z right after it never waits for
+that read; a read that started before the latest change is dropped when it lands.
+
 This object holds no widgets: the page tells it what was chosen and shows what it reports (``message``,
 ``decided``, ``undone``, ``draft_ready``; failures go to the page's error handler).
 """
@@ -17,7 +22,9 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
+from core.store.models import OutcomeKind
 from core.workflow.drafts import RunbookDraft
+from core.workflow.history import UndoStep
 from core.workflow.review import (
     DecisionRecord,
     ReviewQueueRow,
@@ -29,7 +36,8 @@ from core.workflow.review import (
     reject,
     undo,
 )
-from desktop.background.review_jobs import build_draft, decide
+from desktop.background.outcome_jobs import save_outcome
+from desktop.background.review_jobs import build_draft, decide, load_undo_history
 from desktop.background.tasks import ErrorCallback, Task
 from desktop.context import AppContext
 
@@ -83,6 +91,8 @@ class ReviewDecisions(QObject):
     undone = Signal(object, object)  # the DecisionRecord undone, the undo's own DecisionRecord
     draft_ready = Signal(object, int)  # RunbookDraft, ticket id
     message = Signal(str)  # for the page's status line
+    outcome_recorded = Signal(object)  # OutcomeRecord: the analyst's "resolved it / partly / did not help"
+    history_changed = Signal()  # the undo stack was read back from the store
 
     def __init__(
         self,
@@ -101,6 +111,8 @@ class ReviewDecisions(QObject):
         # What each undo_stack entry was about ("INC0010042 → “VPN …”"), index for index.
         self._undo_subjects: list[str] = []
         self._pending_subject = ""
+        self._history_task: Task | None = None
+        self._history_generation = 0  # bumped by every change: a read begun before it is stale
 
     def busy(self) -> bool:
         """True (and the analyst is told) while the last decision is still being saved."""
@@ -191,6 +203,50 @@ class ReviewDecisions(QObject):
             self._context.reviewer(),
         )
 
+    def record_outcome(
+        self, row: ReviewQueueRow, runbook_id: int | None, runbook_title: str | None, outcome: OutcomeKind
+    ) -> None:
+        """The analyst's outcome for the ticket's linked runbook, saved (and audited) on a worker. Not on the
+        undo stack: recording again replaces it, and the ticket stays in the queue."""
+        if self.busy():
+            return
+        subject = subject_text(row.external_id, runbook_title)
+        self._decision_task = self._context.runner.run(
+            save_outcome,
+            self._context.sessions,
+            row.ticket_id,
+            outcome,
+            self._context.reviewer(),
+            runbook_id,
+            title=f"Recording the outcome of {subject}",
+            on_done=self.outcome_recorded.emit,
+            on_error=self._error_handler(f"record the outcome of {row.external_id}"),
+        )
+
+    def refresh_history(self) -> None:
+        """Read the reviewer's undo stack back from the store (on a worker); see the module docstring."""
+        self._history_generation += 1
+        generation = self._history_generation
+        if self._history_task is not None and self._history_task.is_active:
+            self._history_task.cancel()
+        self._history_task = self._context.runner.run(
+            load_undo_history,
+            self._context.sessions,
+            self._context.reviewer(),
+            title="Loading the undo history",
+            on_done=lambda steps: self._history_loaded(generation, steps),
+            on_error=self._error_handler("read the undo history"),
+        )
+
+    def _history_loaded(self, generation: int, steps: tuple[UndoStep, ...]) -> None:
+        busy = self._decision_task is not None and self._decision_task.is_active
+        if generation != self._history_generation or busy:
+            return  # a decision or undo landed (or is landing) since this read began; a newer read follows
+        undoable = [step for step in reversed(steps) if not step.changed_since]  # oldest first, as pushed
+        self.undo_stack[:] = [step.record for step in undoable]  # in place: the page holds this list
+        self._undo_subjects[:] = [step.subject for step in undoable]
+        self.history_changed.emit()
+
     def describe_last(self) -> str | None:
         """The step ``undo_last`` would undo, as the analyst will recognise it; None with nothing to undo."""
         if not self.undo_stack:
@@ -233,11 +289,13 @@ class ReviewDecisions(QObject):
         if record.changes:
             self.undo_stack.append(record)
             self._undo_subjects.append(self._pending_subject)
+            self.refresh_history()
         self.decided.emit(record)
 
     def _undo_done(self, record: DecisionRecord) -> None:
         undone = self.undo_stack.pop()
         self._undo_subjects.pop()
+        self.refresh_history()
         self.undone.emit(undone, record)
 
     def _draft_done(self, result: tuple[RunbookDraft, int]) -> None:

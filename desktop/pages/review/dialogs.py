@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStyle,
+    QStyleOptionFrame,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +31,7 @@ from desktop.pages.review.tables import review_table
 log = logging.getLogger(__name__)
 
 ERROR_STYLE = "color: palette(bright-text); background: #b3261e; padding: 4px;"
+LINE_EDIT_INNER_MARGIN = 2  # QLineEdit's horizontalMargin (qlineedit_p.h), each side
 
 
 class UndoConfirmDialog(QDialog):
@@ -61,6 +64,19 @@ class UndoConfirmDialog(QDialog):
         self.undo_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
 
+def fit_placeholder(edit: QLineEdit) -> None:
+    """Make ``edit`` at least wide enough to show its whole placeholder (the example is the point of it)."""
+    option = QStyleOptionFrame()
+    edit.initStyleOption(option)
+    metrics = edit.fontMetrics()
+    margins = edit.textMargins()
+    text_width = metrics.horizontalAdvance(edit.placeholderText()) + margins.left() + margins.right()
+    # QLineEdit's own sizeHint adds its 2 px inner margins on each side, then the style's frame.
+    contents = QSize(text_width + 2 * LINE_EDIT_INNER_MARGIN, metrics.height())
+    size = edit.style().sizeFromContents(QStyle.ContentsType.CT_LineEdit, option, contents, edit)
+    edit.setMinimumWidth(size.width())
+
+
 class RejectDialog(QDialog):
     """Asks why (optional): the reason is stored on the link and in the audit trail."""
 
@@ -78,6 +94,7 @@ class RejectDialog(QDialog):
         self.reason_edit = QLineEdit(self)
         self.reason_edit.setObjectName("rejectReason")
         self.reason_edit.setPlaceholderText("Reason (optional), e.g. “different product”")
+        fit_placeholder(self.reason_edit)  # the dialog's own width cut the example off (issue 16)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )

@@ -3,10 +3,15 @@
 What the analyst sets here becomes one :class:`~core.workflow.review.QueueFilters`; the query itself runs in
 the core. Choices that are one click (a combo) ask for a reload at once (``changed``); typing and spinning
 (``edited``) let the page wait until the analyst pauses.
+
+The decision combo holds both halves of the work: the tickets still to decide (all, or one analysis
+decision) and, below a separator, the decided ones (approved, rejected, all decided), so a decided ticket
+can always be found again. Each choice shows its count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
 
 from PySide6.QtCore import QDate, Signal
@@ -14,8 +19,8 @@ from PySide6.QtWidgets import QComboBox, QDateEdit, QHBoxLayout, QLineEdit, QSpi
 
 from core.queries import TicketFacets
 from core.store.models import AnalysisDecision
-from core.workflow.review import DECISION_ORDER, QueueFilters
-from desktop.pages.review.models import DECISION_LABELS
+from core.workflow.review import DECIDED_STATUSES, DECISION_ORDER, QueueFilters, ReviewStatus
+from desktop.pages.review.models import DECISION_LABELS, STATUS_LABELS
 from desktop.widgets.dates import python_date
 
 
@@ -32,9 +37,13 @@ class QueueFilterBar(QWidget):
         self.search_edit.setClearButtonEnabled(True)
         self.decision_combo = QComboBox(self)
         self.decision_combo.setObjectName("reviewDecisionFilter")
-        self.decision_combo.addItem("All decisions", None)
+        self.decision_combo.addItem(STATUS_LABELS[ReviewStatus.TO_DECIDE], None)
         for decision in DECISION_ORDER:
             self.decision_combo.addItem(DECISION_LABELS[decision], decision.value)
+        self.decision_combo.insertSeparator(self.decision_combo.count())
+        for status in DECIDED_STATUSES:
+            self.decision_combo.addItem(STATUS_LABELS[status], status.value)
+        self.decision_combo.setToolTip("Tickets to decide, or those already decided")
         self.source_combo = QComboBox(self)
         self.source_combo.setObjectName("reviewSourceFilter")
         self.source_combo.addItem("All sources", None)
@@ -65,6 +74,7 @@ class QueueFilterBar(QWidget):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setEnabled(False)
+            edit.setVisible(False)  # until a date field is chosen: 220 px the bar needs only then (issue 16)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search_edit, 2)
@@ -91,7 +101,9 @@ class QueueFilterBar(QWidget):
             edit.dateChanged.connect(lambda _date: self.edited.emit())
 
     def filters(self) -> QueueFilters:
-        decision = self.decision_combo.currentData()
+        choice = self.decision_combo.currentData()
+        decision = choice if choice in set(AnalysisDecision) else None
+        status = ReviewStatus(choice) if choice in set(ReviewStatus) else ReviewStatus.TO_DECIDE
         source = self.source_combo.currentData()
         severity = self.severity_combo.currentData()
         low, high = self.confidence_min.value(), self.confidence_max.value()
@@ -112,12 +124,15 @@ class QueueFilterBar(QWidget):
             date_from=date_from,
             date_to=date_to,
             text=self.search_edit.text().strip(),
+            status=status,
         )
 
     def _on_date_field_changed(self) -> None:
         enabled = bool(self.date_field_combo.currentData())
         self.date_from.setEnabled(enabled)
         self.date_to.setEnabled(enabled)
+        self.date_from.setVisible(enabled)
+        self.date_to.setVisible(enabled)
         self.changed.emit()
 
     def set_facets(self, facets: TicketFacets) -> None:
@@ -141,8 +156,17 @@ class QueueFilterBar(QWidget):
                 combo.blockSignals(False)
 
     def show_counts(self, counts: dict[AnalysisDecision, int]) -> None:
-        """Each decision's count beside its name in the decision filter."""
+        """Each decision's count beside its name in the decision filter (the tickets still to decide)."""
+        self.decision_combo.setItemText(
+            0, f"{STATUS_LABELS[ReviewStatus.TO_DECIDE]} ({sum(counts.values()):,})"
+        )
         for position, decision in enumerate(DECISION_ORDER, start=1):
             self.decision_combo.setItemText(
                 position, f"{DECISION_LABELS[decision]} ({counts.get(decision, 0):,})"
             )
+
+    def show_status_counts(self, counts: Mapping[ReviewStatus, int]) -> None:
+        """The decided tickets' counts beside approved, rejected and all decided."""
+        for status in DECIDED_STATUSES:
+            position = self.decision_combo.findData(status.value)
+            self.decision_combo.setItemText(position, f"{STATUS_LABELS[status]} ({counts.get(status, 0):,})")

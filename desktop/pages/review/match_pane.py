@@ -8,7 +8,6 @@ import html
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
@@ -22,7 +21,11 @@ from core.workflow.review import MatchView
 from desktop.pages.review.models import ConfidenceBarDelegate, MatchTableModel
 from desktop.pages.review.rendering import match_html, signals_text
 from desktop.pages.review.tables import review_table
+from desktop.widgets.flow_layout import flow_row
 from desktop.widgets.links import link_safe_browser
+from desktop.widgets.table_layout import fit_columns_by_header
+
+MATCH_TITLE_MIN_WIDTH = 150  # with two lines, about 45 characters of a runbook title
 
 
 class MatchPane(QWidget):
@@ -34,15 +37,14 @@ class MatchPane(QWidget):
         self.match_table = review_table(self, "reviewMatches")
         self.match_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.match_table.setModel(self.match_model)
-        match_header = self.match_table.horizontalHeader()
-        for header in ("#", "Semantic", "Lexical", "Link"):
-            match_header.setSectionResizeMode(
-                self.match_model.column_index(header), QHeaderView.ResizeMode.ResizeToContents
-            )
-        match_header.setSectionResizeMode(
-            self.match_model.column_index("Runbook"), QHeaderView.ResizeMode.Stretch
+        # Runbook titles are long and differ at the end ("Microsoft Teams cannot sign in" / "… audio or
+        # camera"), so they wrap onto a second line rather than elide: a handful of ranked rows has the
+        # height to spare. The score columns fit their contents and the title takes the rest.
+        self.match_table.setWordWrap(True)
+        self.match_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.match_fitter = fit_columns_by_header(
+            self.match_table, "Runbook", min_stretch=MATCH_TITLE_MIN_WIDTH, fixed={"Confidence": 72}
         )
-        match_header.resizeSection(self.match_model.column_index("Confidence"), 110)
         self._bar_delegate = ConfidenceBarDelegate(self)
         self.match_table.setItemDelegateForColumn(
             self.match_model.column_index("Confidence"), self._bar_delegate
@@ -62,16 +64,17 @@ class MatchPane(QWidget):
         self.link_button = QPushButton("&Link other (L)", self)
         self.draft_button = QPushButton("&Draft (D)", self)
         self.undo_button = QPushButton("Undo (Ctrl+Z)", self)
-        buttons = QHBoxLayout()
-        for button in (
+        decision_buttons = [
             self.approve_button,
             self.reject_button,
             self.link_button,
             self.draft_button,
             self.undo_button,
-        ):
+        ]
+        for button in decision_buttons:
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the queue
-            buttons.addWidget(button)
+        # A row that wraps in a narrow pane, so the buttons never set the pane's (and the page's) minimum.
+        buttons = flow_row(self, decision_buttons)
 
         detail = QWidget(self)
         detail_layout = QVBoxLayout(detail)
@@ -91,7 +94,7 @@ class MatchPane(QWidget):
         pane_layout = QVBoxLayout(self)
         pane_layout.setContentsMargins(0, 0, 0, 0)
         pane_layout.addWidget(self.match_splitter, 1)
-        pane_layout.addLayout(buttons)
+        pane_layout.addWidget(buttons)
 
     def set_matches(self, matches: tuple[MatchView, ...]) -> None:
         self.match_model.set_rows(matches)

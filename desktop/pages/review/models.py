@@ -4,7 +4,8 @@ All three are :class:`~desktop.widgets.table_models.RowTableModel` over frozen r
 :mod:`core.workflow.review`, so they
 share its contract: no ORM objects, reset wholesale, sorted by a proxy on ``SORT_ROLE``. What they add is
 presentation (decision labels, percentages, a confidence bar) and, for the queue, dropping decided tickets
-without a reload, so the analyst's place in a sorted, filtered queue survives each decision.
+without a reload, so the analyst's place in a sorted, filtered queue survives each decision. Rows of decided
+tickets (a decided filter) say what was decided, about which runbook, by whom and when.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.store.models import AnalysisDecision
-from core.workflow.review import MatchView, ReviewQueueRow, RunbookChoice
-from desktop.widgets.table_models import SORT_ROLE, Column, RowTableModel, humanize
+from core.workflow.review import MatchView, ReviewQueueRow, ReviewStatus, RunbookChoice
+from desktop.widgets.table_models import SORT_ROLE, Column, RowTableModel, format_local_datetime, humanize
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 _NUMBER_ALIGNMENT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -35,6 +36,13 @@ DECISION_LABELS: dict[AnalysisDecision, str] = {
     AnalysisDecision.GENERATE_RUNBOOK: "Needs a runbook",
     AnalysisDecision.LINK_RUNBOOK: "Spot-check",
 }
+# The decided-ticket filters, in the same words.
+STATUS_LABELS: dict[ReviewStatus, str] = {
+    ReviewStatus.TO_DECIDE: "To decide",
+    ReviewStatus.APPROVED: "Approved",
+    ReviewStatus.REJECTED: "Rejected",
+    ReviewStatus.DECIDED: "All decided",
+}
 PERCENT_HEADERS = frozenset({"Confidence", "Semantic", "Lexical"})
 
 
@@ -43,15 +51,33 @@ def percent(value: float | None) -> str:
 
 
 def _decision_label(row: ReviewQueueRow) -> str:
+    if row.reviewed is not None:
+        return STATUS_LABELS[ReviewStatus.APPROVED if row.reviewed.approved else ReviewStatus.REJECTED]
     return DECISION_LABELS.get(row.decision, row.decision.value)
+
+
+def _decision_tooltip(row: ReviewQueueRow) -> str | None:
+    """Who decided and when (and why, for a rejection), on a decided ticket's row."""
+    reviewed = row.reviewed
+    if reviewed is None:
+        return None
+    verb = "Approved" if reviewed.approved else "Rejected"
+    when = f" on {format_local_datetime(reviewed.reviewed_at)}" if reviewed.reviewed_at else ""
+    why = f": {reviewed.reason}" if reviewed.reason else ""
+    return f"{verb} “{reviewed.runbook_title}” by {reviewed.reviewed_by or 'unknown'}{when}{why}"
+
+
+def _runbook_title(row: ReviewQueueRow) -> str | None:
+    """The best match while the ticket waits; once decided, the runbook the decision was about."""
+    return row.reviewed.runbook_title if row.reviewed is not None else row.best_runbook_title
 
 
 QUEUE_COLUMNS: tuple[Column[ReviewQueueRow], ...] = (
     Column("Number", lambda row: row.external_id),
     Column("Title", lambda row: row.title, tooltip=lambda row: row.title),
-    Column("Decision", _decision_label),
+    Column("Decision", _decision_label, tooltip=_decision_tooltip),
     Column("Confidence", lambda row: row.confidence, alignment=_NUMBER_ALIGNMENT),
-    Column("Best runbook", lambda row: row.best_runbook_title, tooltip=lambda row: row.best_runbook_title),
+    Column("Best runbook", _runbook_title, tooltip=_runbook_title),
     Column("Severity", lambda row: row.severity),
     Column("Status", lambda row: row.status),
     Column("Source", lambda row: row.source_system),
@@ -72,7 +98,7 @@ MATCH_COLUMNS: tuple[Column[MatchView], ...] = (
     Column("Runbook", lambda view: view.runbook.title, tooltip=lambda view: view.runbook.title),
     Column("Confidence", lambda view: view.match.confidence),
     Column("Semantic", lambda view: view.match.dense_score, alignment=_NUMBER_ALIGNMENT),
-    Column("Lexical", lambda view: view.match.lexical_score, alignment=_NUMBER_ALIGNMENT),
+    Column("Lexical", lambda view: view.match.coverage_score, alignment=_NUMBER_ALIGNMENT),
     Column("Link", _link_label),
 )
 

@@ -4,6 +4,7 @@ Keys (page-wide, off while a text field has focus so typing a filter never appro
 ``A``/Enter approve the selected match (or, with several queue rows selected, each one's best match),
 ``R`` reject (a dialog asks for an optional reason), ``L`` link another runbook, ``D`` draft a new runbook,
 ``J``/``K`` next/previous ticket, ``Up``/``Down`` (on the queue), ``1``-``5``, ``[``/``]`` switch matches,
+``O`` then ``1``/``2``/``3`` record whether the linked runbook resolved the ticket, partly, or did not help,
 ``Ctrl+Z`` undo the last decision (a dialog names it first; Enter or Ctrl+Z again confirms, Esc keeps it).
 
 The status line's "Ctrl+Z undoes it" hint is only true for a moment: it expires after
@@ -49,7 +50,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.store.models import AnalysisDecision
+from core.store.models import AnalysisDecision, LinkDecision
+from core.workflow.outcomes import OutcomeRecord
 from core.workflow.review import (
     DECISION_ORDER,
     DecisionRecord,
@@ -65,14 +67,16 @@ from desktop.background.review_jobs import (
     load_counts,
     load_queue,
     load_review,
+    load_status_counts,
 )
 from desktop.background.tasks import ErrorCallback, Task
 from desktop.context import AppContext
-from desktop.pages.review.decisions import ReviewDecisions, Target, action_text, tickets_text
+from desktop.pages.review.decisions import ReviewDecisions, Target, action_text, subject_text, tickets_text
 from desktop.pages.review.dialogs import ERROR_STYLE, LinkRunbookDialog, RejectDialog, UndoConfirmDialog
 from desktop.pages.review.filter_bar import QueueFilterBar
 from desktop.pages.review.match_pane import MatchPane
 from desktop.pages.review.models import DECISION_LABELS
+from desktop.pages.review.outcome_dialog import OUTCOME_WORDS, OutcomeDialog
 from desktop.pages.review.tables import QueueTable
 from desktop.pages.review.ticket_pane import TicketPane
 from desktop.widgets.browse import focus_filter_box
@@ -120,6 +124,7 @@ class ReviewPage(QWidget):
         self.counts: dict[AnalysisDecision, int] = {}
         self.active_dialog: QDialog | None = None
         self.ask_reject_reason = True
+        self._outcome_subject = ""  # "INC0010042 → “VPN …”" of the outcome being saved, for its message
         self.setObjectName("reviewPage")
 
         self.filter_bar = QueueFilterBar(self)
@@ -233,7 +238,9 @@ class ReviewPage(QWidget):
         self.decisions.message.connect(self.status_label.setText)
         self.decisions.decided.connect(self._decision_done)
         self.decisions.undone.connect(self._undo_done)
+        self.decisions.history_changed.connect(self._update_buttons)
         self.decisions.draft_ready.connect(self.draft_requested)
+        self.decisions.outcome_recorded.connect(self._outcome_recorded)
 
     def _build_shortcuts(self) -> None:
         bindings: list[tuple[str, Callable[[], None]]] = [
@@ -243,6 +250,7 @@ class ReviewPage(QWidget):
             ("R", self.reject_selected),
             ("L", self.link_other_runbook),
             ("D", self.draft_runbook),
+            ("O", self.record_outcome),
             ("J", self.next_ticket),
             ("K", self.previous_ticket),
             ("]", self.next_match),
@@ -317,6 +325,7 @@ class ReviewPage(QWidget):
             on_done=self._queue_loaded,
             on_error=self._error_handler("load the review queue"),
         )
+        self.decisions.refresh_history()  # the undo stack as the store has it (it outlives the window)
 
     def is_loading(self) -> bool:
         return any(
@@ -342,6 +351,7 @@ class ReviewPage(QWidget):
         self.filter_bar.set_facets(result.facets)
         self.queue_model.set_rows(result.rows)
         self._show_counts(result.counts)
+        self.filter_bar.show_status_counts(result.status_counts)
         self.error_label.hide()
         wanted, self._select_after_load = self._select_after_load, None
         selected = wanted is not None and self.select_ticket(wanted)
@@ -367,6 +377,14 @@ class ReviewPage(QWidget):
             title="Counting the review queue",
             on_done=self._show_counts,
             on_error=self._error_handler("count the review queue"),
+        )
+        self._runner.run(
+            load_status_counts,
+            self._sessions,
+            self.filters(),
+            title="Counting decided tickets",
+            on_done=self.filter_bar.show_status_counts,
+            on_error=self._error_handler("count the decided tickets"),
         )
 
     # --- selection ----------------------------------------------------------------------------------------
@@ -564,6 +582,48 @@ class ReviewPage(QWidget):
         if row_number is not None:  # so the undo dialog can name the ticket as the queue shows it
             external_id = self.queue_model.row_at(self.queue_model.index(row_number, 0)).external_id
         self.decisions.record_draft(ticket_id, runbook_id, external_id)
+
+    def record_outcome(self) -> None:
+        """``O``: ask whether the linked runbook fixed the ticket (1/2/3 answer, Esc asks nothing)."""
+        row = self.current_row()
+        if row is None or self.decisions.busy() or self.active_dialog is not None:
+            return
+        target = self._linked_target(row)
+        if target is None:
+            self.status_label.setText(
+                f"{row.external_id} has no linked runbook: approve (A) or link (L) one, then its outcome (O)."
+            )
+            return
+        runbook_id, title = target
+        dialog = OutcomeDialog(row.external_id, title, self)
+
+        def chosen() -> None:
+            outcome = dialog.chosen()
+            if outcome is not None:
+                self._outcome_subject = subject_text(row.external_id, title)
+                self.decisions.record_outcome(row, runbook_id, title, outcome)
+
+        dialog.accepted.connect(chosen)
+        self._open_dialog(dialog)
+
+    def _linked_target(self, row: ReviewQueueRow) -> tuple[int | None, str | None] | None:
+        """The runbook an outcome is about: the selected match if it is linked, else the linked one among the
+        matches; None when none is. Before the matches load, an automatic link is the analysis' best match,
+        and otherwise the store picks the linked runbook (and refuses when there is none)."""
+        if self._review is None or self._review.ticket.id != row.ticket_id:
+            if row.decision is AnalysisDecision.LINK_RUNBOOK and row.best_runbook_id is not None:
+                return row.best_runbook_id, row.best_runbook_title
+            return None, None
+        selected = self.current_match()
+        linked = [view for view in self._review.matches if view.link_decision == LinkDecision.LINKED.value]
+        if selected is not None and any(view.runbook.id == selected.runbook.id for view in linked):
+            return selected.runbook.id, selected.runbook.title
+        return (linked[0].runbook.id, linked[0].runbook.title) if linked else None
+
+    def _outcome_recorded(self, record: OutcomeRecord) -> None:
+        words = OUTCOME_WORDS[record.outcome]
+        self.status_label.setText(f"Outcome recorded: {self._outcome_subject}, {words}.")
+        self.error_label.hide()
 
     def undo_last(self) -> None:
         """Ctrl+Z: name the step first; it is undone only once the analyst confirms that it is the one."""

@@ -1,7 +1,9 @@
 """The review page's rich text: a ticket under review, its similar past tickets, one ranked match.
 
 Everything shown comes from external systems or runbook authors, so it is escaped; the shared terms of the
-selected match are highlighted (:func:`desktop.widgets.ticket_detail.highlight_html`).
+selected match are highlighted (:func:`desktop.widgets.ticket_detail.highlight_html`). A match's
+explanation (why this confidence: meaning, words, what similar past tickets decided) is written by
+:func:`core.matching.explain.explain_match`; this module only lays it out.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from core.matching.explain import explain_match
 from core.workflow.review import MatchView, TicketReview
 from desktop.pages.review.models import DECISION_LABELS, percent
 from desktop.widgets.ticket_detail import highlight_html, pre_html, ticket_detail_html
@@ -49,14 +52,31 @@ def match_html(view: MatchView) -> str:
     return (
         f"<h3>{highlight_html(view.runbook.title, terms)}</h3>"
         f"<p>{html.escape(' · '.join(facts))}</p>"
+        f"{explanation_html(view)}"
         f"{pre_html(highlight_html(view.section_text, terms))}"
     )
 
 
+def explanation_html(view: MatchView) -> str:
+    """Why the match has its confidence, one sentence per line (escaped: they quote ticket numbers)."""
+    items = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in explain_match(view.match))
+    return f"<p><b>Why {round(view.match.confidence * 100)} %</b></p><ul>{items}</ul>"
+
+
+def _vote_text(vote: float) -> str:
+    if vote > 0:
+        return f"for (+{vote:.2f})"
+    if vote < 0:
+        return f"against ({vote:.2f})"
+    return "none"
+
+
 def signals_text(view: MatchView) -> str:
+    """The numbers behind the confidence: the pair scores it is calibrated from, and the shared terms."""
     match = view.match
     shared = ", ".join(match.shared_terms) if match.shared_terms else "none"
     return (
-        f"Semantic {match.dense_score:.2f} · Lexical {match.lexical_score:.2f} · "
-        f"Fused {match.fused_score:.2f} · Shared terms: {shared}"
+        f"Semantic {match.dense_score:.2f} · Lexical {round(match.coverage_score * 100)} % of the ticket's "
+        f"words · Title {round(match.title_coverage * 100)} % · Past decisions {_vote_text(match.vote_score)}"
+        f" · Shared terms: {shared}"
     )

@@ -2,6 +2,9 @@
 
 The queue keeps its own order (the analysis' priority) until a header is clicked, and a decided ticket leaves
 it at once with the next one selected, so the analyst never waits for a reload between decisions.
+
+Column widths follow :mod:`desktop.widgets.table_layout`: the title column takes the room the short columns
+leave (never under a readable minimum), and a cut-off cell shows its whole text as a tooltip.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 
 from core.workflow.review import ReviewQueueRow
 from desktop.pages.review.models import ReviewQueueModel
+from desktop.widgets.table_layout import fit_columns_by_header, show_cut_text_as_tooltips
 from desktop.widgets.table_models import SORT_ROLE
+
+# Free-text columns of the queue that give up width before its Title does.
+QUEUE_SHRINKABLE = ("Best runbook", "Source")
 
 
 def review_table(parent: QWidget, object_name: str) -> QTableView:
@@ -32,6 +39,7 @@ def style_review_table(table: QTableView, object_name: str) -> None:
     table.verticalHeader().hide()
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    show_cut_text_as_tooltips(table)
 
 
 class QueueTable(QTableView):
@@ -48,9 +56,8 @@ class QueueTable(QTableView):
         self.queue_proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setModel(self.queue_proxy)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        queue_header = self.horizontalHeader()
-        for header, width in (("Number", 100), ("Title", 260), ("Decision", 120), ("Confidence", 90)):
-            queue_header.resizeSection(self.queue_model.column_index(header), width)
+        # Number and Title stay in view without scrolling sideways; the columns after them scroll.
+        self.column_fitter = fit_columns_by_header(self, "Title", shrinkable=QUEUE_SHRINKABLE)
         # Unsorted (-1) is the queue's own order; clicking a header sorts, and the sort indicator can be
         # cleared again by sortByColumn(-1).
         self.setSortingEnabled(True)

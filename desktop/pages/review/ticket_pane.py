@@ -1,4 +1,6 @@
-"""The middle of the review page: the ticket under review above its similar past tickets."""
+"""The middle of the review page: the ticket under review and its decision history, above its similar past
+tickets. The history (who decided what, when, about which runbook; undone decisions struck through) is what
+lets an analyst reviewing a decided ticket see how it got there."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import QSplitter, QWidget
 
 from core.workflow.review import TicketReview
 from desktop.pages.review.rendering import similar_html, ticket_html
+from desktop.widgets.decision_history import history_html
 from desktop.widgets.links import link_safe_browser
 
 
@@ -31,8 +34,8 @@ class TicketPane(QSplitter):
         self.similar_view.clear()
 
     def show_review(self, review: TicketReview, terms: Sequence[str]) -> None:
-        """The ticket with ``terms`` (the selected match's shared terms) highlighted."""
-        self.ticket_view.setHtml(ticket_html(review, terms))
+        """The ticket with ``terms`` (the selected match's shared terms) highlighted, then its history."""
+        self.ticket_view.setHtml(ticket_html(review, terms) + history_html(review.history))
 
     def show_similar(self, review: TicketReview) -> None:
         self.similar_view.setHtml(similar_html(review))
