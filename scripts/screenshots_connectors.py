@@ -8,6 +8,7 @@ connector with a wrong password fails three syncs in a row so the Connectors pag
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -21,6 +22,7 @@ sys.path.insert(0, str(REPO))  # the fake systems live in tests/connectors
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import keyring  # noqa: E402
+import qasync  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget, QWizard  # noqa: E402
 
@@ -144,6 +146,12 @@ def shoot_wizard(app: QApplication, window: MainWindow, fake: FakeServiceNow) ->
 
 def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    # The wizard's connection test and preview are tasks on the running asyncio loop, as in the app
+    # (desktop/app.py); this script turns Qt's events by hand, so it sets qasync's loop as the running one,
+    # as tests/desktop/conftest.py's gui_loop does.
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    asyncio.events._set_running_loop(loop)
     keyring.set_keyring(MemoryKeyring())  # never the real keychain
     install_secret_redaction()
     DOCS.mkdir(exist_ok=True)
@@ -185,6 +193,8 @@ def main() -> int:
         save(window, "connectors.png")
         window.close()
         workspace.close()
+    asyncio.events._set_running_loop(None)
+    loop.close()  # joins its executor's threads, which Qt would otherwise destroy running at exit
     return 0
 
 
