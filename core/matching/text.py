@@ -357,11 +357,17 @@ def strip_email_noise(text: str) -> str:
             break
         kept.append(line)
 
-    for position in range(len(kept) - 1, 0, -1):
-        if _CLOSING.match(kept[position]):
-            if _is_signature(kept[position + 1 :]):
-                kept = kept[:position]
-            break
+    # Closings stack when a ticket is forwarded or answered ("Kind regards, Emma" then "Thanks, Bob"): each
+    # is cut while what follows it is only a signature, so both versions of a ticket read the same.
+    cut = True
+    while cut:
+        cut = False
+        for position in range(len(kept) - 1, 0, -1):
+            if _CLOSING.match(kept[position]):
+                if _is_signature(kept[position + 1 :]):
+                    kept = kept[:position]
+                    cut = True
+                break
     cleaned = normalise_whitespace("\n".join(kept))
     if cleaned or not text.strip():
         return cleaned

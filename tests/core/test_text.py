@@ -157,6 +157,14 @@ Alice"""
         )
         assert strip_email_noise(text) == text.strip()
 
+    def test_stacked_closings_are_all_cut(self) -> None:
+        """A forwarded or answered ticket gains a second closing; both versions must read the same (found by
+        tests/core/test_confidence_consistency.py: 0.104 vs 0.082 for one ticket)."""
+        body = "Hi team,\n\ncurl: (6) Could not resolve host: reports.corp.example.com"
+        once = f"{body}\n\nKind regards,\nEmma"
+        twice = f"Hi team,\n\n{once}\n\nThanks,\nBob"
+        assert strip_email_noise(twice) == strip_email_noise(once) == body.split("\n\n", 1)[1]
+
     def test_thanks_for_sentence_is_not_a_closing(self) -> None:
         text = "Printer broken.\nThanks for checking the logs yesterday\nJohn"
         assert strip_email_noise(text) == text
