@@ -54,6 +54,7 @@ from desktop.context import AppContext
 from desktop.dialogs.connector_wizard import ConnectorWizard
 from desktop.widgets.browse import focus_filter_box, row_filter_edit
 from desktop.widgets.notifications import Level
+from desktop.widgets.table_layout import show_cut_text_as_tooltips
 from desktop.widgets.table_models import Column, RowTableModel
 
 STATUS_SYNCING = "syncing"
@@ -284,6 +285,7 @@ class ConnectorsPage(QWidget):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(model.column_index(stretch), QHeaderView.ResizeMode.Stretch)
+        show_cut_text_as_tooltips(table)  # a long error or URL cut off in its cell: the whole text on hover
 
     # --- life cycle --------------------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ from desktop.widgets.browse import focus_filter_box, row_filter_edit
 from desktop.widgets.dates import python_date
 from desktop.widgets.links import link_safe_browser
 from desktop.widgets.pareto_chart import ParetoChart
+from desktop.widgets.table_layout import show_cut_text_as_tooltips
 from desktop.widgets.table_models import Column, RowTableModel
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,7 @@ class GapsPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
+        show_cut_text_as_tooltips(self.table)  # a long gap label cut off in its cell: all of it on hover
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(
             self.model.column_index("Gap"), QHeaderView.ResizeMode.Stretch
@@ -343,6 +345,7 @@ class GapsPage(QWidget):
         self.queue_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.queue_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.queue_table.verticalHeader().hide()
+        show_cut_text_as_tooltips(self.queue_table)
         self.queue_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.queue_table.horizontalHeader().setSectionResizeMode(
             self.queue_model.column_index("Gap"), QHeaderView.ResizeMode.Stretch

@@ -259,6 +259,17 @@ def test_a_cut_cell_shows_its_whole_text_as_a_tooltip(qtbot: QtBot) -> None:
     assert tooltip_at(short) == ""  # a cell that fits needs none
 
 
+def test_every_pages_tables_show_cut_text_as_tooltips(window_1280: MainWindow) -> None:
+    """Item 5 asks it of every elided cell: the Gaps and Connectors tables too, not only the lists."""
+    from desktop.widgets.table_layout import ElidedTextDelegate
+
+    pages = (window_1280.gaps_page, window_1280.connectors_page, window_1280.tickets_page)
+    views = [view for page in pages for view in page.findChildren(QTableView)]  # not combo-box popups
+    assert len(views) >= 5
+    missing = [view.objectName() for view in views if not isinstance(view.itemDelegate(), ElidedTextDelegate)]
+    assert not missing, f"tables without the cut-text tooltips: {missing}"
+
+
 def test_the_reject_dialog_shows_its_whole_placeholder(qtbot: QtBot) -> None:
     for count, title in ((1, "Printer offline"), (3, None)):
         dialog = RejectDialog(count, title)
