@@ -5,8 +5,12 @@ Once a tenant's analysts have reviewed enough matches, the same features say mor
 the tenant's own decisions. This module does that refit, carefully:
 
 * **Training pairs** are the reviewed links (``ticket_runbook_links.reviewed_at`` set): an approval
-  (``linked``) is 1, a rejection (``rejected``, a superseded automatic link included) is 0. Links to runbooks
-  that are not approved are left out: the matcher never scores them. Each pair's features come from
+  (``linked``) is 1, a rejection (``rejected``, a superseded automatic link included) is 0. So are the
+  *passed-over* suggestions: runbooks shown for a ticket whose analyst approved another one are 0 too, as
+  the shipped fit counts every shown non-answer. Without them the fit sees only plausible candidates and
+  learns to trust the vote far too much (issue 12's bench: the advisor then lowered the threshold to 0.58
+  and precision on unseen tickets fell to 0.90). Eligibility counts the explicit decisions only. Links to
+  runbooks that are not approved are left out: the matcher never scores them. Each pair's features come from
   :meth:`MatchingEngine.score_pairs`, i.e. what the matcher sees *now* for that ticket and runbook.
 * **Eligible** once there are ``CalibrationSettings.min_decisions`` pairs (default 50), with at least
   ``min_per_class`` approvals and as many rejections: a calibrator fitted on approvals only learns nothing.
@@ -136,25 +140,50 @@ class CalibrationSettings(SettingsSection):
 class TrainingPair:
     ticket_id: int
     runbook_id: int
-    label: int  # 1: the analyst approved the link, 0: rejected it
+    label: int  # 1: the analyst approved the link, 0: rejected it (or passed it over)
+    passed_over: bool = False  # shown for a ticket whose analyst approved another runbook
 
 
 def training_pairs(session: TenantSession) -> list[TrainingPair]:
-    """The tenant's reviewed decisions on approved runbooks, ordered by ticket then runbook."""
+    """The tenant's reviewed decisions on approved runbooks, and the suggestions passed over for another
+    approved runbook (module docstring), ordered by ticket then runbook."""
+    approved_runbook = Runbook.status == RunbookStatus.APPROVED
     rows = session.execute(
         select(TicketRunbookLink.ticket_id, TicketRunbookLink.runbook_id, TicketRunbookLink.decision)
         .join(Runbook, Runbook.id == TicketRunbookLink.runbook_id)
         .where(
             TicketRunbookLink.reviewed_at.is_not(None),
             TicketRunbookLink.decision.in_([LinkDecision.LINKED, LinkDecision.REJECTED]),
-            Runbook.status == RunbookStatus.APPROVED,
+            approved_runbook,
         )
-        .order_by(TicketRunbookLink.ticket_id, TicketRunbookLink.runbook_id)
-    )
-    return [
-        TrainingPair(ticket_id, runbook_id, 1 if LinkDecision(decision) is LinkDecision.LINKED else 0)
+    ).all()
+    pairs = {
+        (ticket_id, runbook_id): TrainingPair(
+            ticket_id, runbook_id, 1 if LinkDecision(decision) is LinkDecision.LINKED else 0
+        )
         for ticket_id, runbook_id, decision in rows
-    ]
+    }
+    approved_tickets = {pair.ticket_id for pair in pairs.values() if pair.label == 1}
+    shown = session.execute(
+        select(TicketRunbookLink.ticket_id, TicketRunbookLink.runbook_id)
+        .join(Runbook, Runbook.id == TicketRunbookLink.runbook_id)
+        .where(
+            TicketRunbookLink.reviewed_at.is_(None),
+            TicketRunbookLink.decision == LinkDecision.SUGGESTED,
+            TicketRunbookLink.ticket_id.in_(approved_tickets),
+            approved_runbook,
+        )
+    )
+    for ticket_id, runbook_id in shown:
+        pairs.setdefault((ticket_id, runbook_id), TrainingPair(ticket_id, runbook_id, 0, passed_over=True))
+    return [pairs[key] for key in sorted(pairs)]
+
+
+def _explicit_counts(pairs: list[TrainingPair]) -> tuple[int, int]:
+    """Approvals and rejections an analyst made (passed-over suggestions are not decisions)."""
+    explicit = [pair for pair in pairs if not pair.passed_over]
+    approvals = sum(pair.label for pair in explicit)
+    return approvals, len(explicit) - approvals
 
 
 def _eligibility(approvals: int, rejections: int, settings: CalibrationSettings) -> str | None:
@@ -516,7 +545,7 @@ class CalibrationStatus:
 def calibration_status(session: TenantSession) -> CalibrationStatus:
     settings = load_settings(session, CalibrationSettings)
     pairs = training_pairs(session)
-    approvals = sum(pair.label for pair in pairs)
+    approvals, rejections = _explicit_counts(pairs)
     versions = tuple(
         _version_row(version)
         for version in session.scalars(select(CalibrationVersion).order_by(CalibrationVersion.id.desc()))
@@ -525,9 +554,9 @@ def calibration_status(session: TenantSession) -> CalibrationStatus:
         active=next((version for version in versions if version.active), None),
         versions=versions,
         approvals=approvals,
-        rejections=len(pairs) - approvals,
+        rejections=rejections,
         min_decisions=settings.min_decisions,
-        not_eligible_because=_eligibility(approvals, len(pairs) - approvals, settings),
+        not_eligible_because=_eligibility(approvals, rejections, settings),
         changed_at=calibration_changed_at(session),
         stale_analyses=stale_analysis_count(session),
     )
@@ -598,8 +627,7 @@ def refit_calibration(
         pairs = training_pairs(session)
         active = _active_version(session)
         compared_with = _name(active)
-    approvals = sum(pair.label for pair in pairs)
-    reason = _eligibility(approvals, len(pairs) - approvals, settings)
+    reason = _eligibility(*_explicit_counts(pairs), settings)
     if reason is not None:
         raise NotEnoughDecisionsError(reason)
     progress.report(0, len(pairs), "scoring your reviewed decisions")

@@ -191,7 +191,15 @@ def test_refit_adopts_a_better_calibration_keeps_every_version_and_reverts(
     assert approvals >= 5 and rejections >= 5, (approvals, rejections)
     with demo_sessions() as session:
         pairs = training_pairs(session)
-    assert len(pairs) == approvals + rejections
+    explicit = [pair for pair in pairs if not pair.passed_over]
+    assert (sum(p.label for p in explicit), len(explicit) - sum(p.label for p in explicit)) == (
+        approvals,
+        rejections,
+    )
+    passed_over = [pair for pair in pairs if pair.passed_over]
+    approved_tickets = {pair.ticket_id for pair in explicit if pair.label == 1}
+    assert passed_over, "the suggestions shown beside an approval are negatives too"
+    assert all(pair.label == 0 and pair.ticket_id in approved_tickets for pair in passed_over)
     engine.calibrator = overconfident_copy(engine)
     progress = RecordingProgress()
 
