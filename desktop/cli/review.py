@@ -115,9 +115,19 @@ def run_review_command(args: argparse.Namespace, workspace: Workspace) -> int:
         return EXIT_OK
     with sessions.begin() as session:
         record = _decide(session, args, actor)
-        payload = _record_json(session, record)
-    _print(args, payload, _decision_text(payload))
+        decided: dict[str, Any] = {**_record_json(session, record), "step": _step_of(session, actor)}
+    _print(args, decided, _decision_text(decided))
     return EXIT_OK
+
+
+def _step_of(session: TenantSession, actor: str) -> int | None:
+    """The undo step the decision just made became: what ``review undo --step`` takes, so a script that
+    decided can take exactly that decision back later, whatever was decided in between."""
+    from core.workflow.history import undo_history
+
+    session.flush()  # the decision's audit rows get their ids
+    newest = undo_history(session, actor, limit=1)
+    return newest[0].step_id if newest else None
 
 
 # --- finding what the command line names ----------------------------------------------------------------
@@ -362,7 +372,8 @@ _DONE = {
 def _decision_text(payload: dict[str, Any]) -> str:
     first = payload["changes"][0]
     verb = _DONE.get(payload["action"], payload["action"])
-    text = f"{verb}: {first['external_id']} → “{first['runbook']}” (by {payload['actor']})"
+    text = f"{verb}: {first['external_id']} → “{first['runbook']}” (by {payload['actor']}"
+    text += f", step {payload['step']})" if payload.get("step") is not None else ")"
     set_aside = [c for c in payload["changes"][1:] if c["after"] == "rejected"]
     if set_aside:
         text += "; automatic link set aside: " + ", ".join(f"“{c['runbook']}”" for c in set_aside)

@@ -73,6 +73,15 @@ def review_audit(ws: Path) -> list[tuple[str, str]]:
         return [(event.action, event.actor) for event in events]
 
 
+def review_audit_ids(ws: Path) -> list[int]:
+    with Workspace.open(ws) as workspace, workspace.session_factory("default")() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent.id).where(AuditEvent.action.like("review.%")).order_by(AuditEvent.id)
+            )
+        )
+
+
 def test_list_shows_the_queue_and_each_decision_filter(run: Run, ws: Path) -> None:
     code, out, err = run(ANA, "list", "--limit", "5", "--json")
     assert (code, err) == (EXIT_OK, "")
@@ -116,6 +125,8 @@ def test_approve_the_best_suggestion_then_history_and_undo(run: Run, ws: Path) -
     ]
     assert link_state(ws, row.ticket_id, row.best_runbook_id) == (LinkDecision.LINKED, ANA)
     assert review_audit(ws) == [("review.approve", ANA)]
+    # The step the decision became, for `review undo --step` (its first audit row).
+    assert decided["step"] == review_audit_ids(ws)[0]
 
     code, out, _ = run(ANA, "list", "--decision", "approved", "--json")
     (approved,) = json.loads(out)
@@ -172,7 +183,8 @@ def test_reject_by_title_with_a_reason_and_link_by_id(run: Run, ws: Path) -> Non
         BO, "reject", row.external_id, "--runbook", row.best_runbook_title.upper(), "--reason", "no"
     )
     assert code == EXIT_OK
-    assert out.strip() == f"rejected: {row.external_id} → “{row.best_runbook_title}” (by {BO})"
+    step = review_audit_ids(ws)[-1]
+    assert out.strip() == f"rejected: {row.external_id} → “{row.best_runbook_title}” (by {BO}, step {step})"
     assert link_state(ws, row.ticket_id, row.best_runbook_id or 0) == (LinkDecision.REJECTED, BO)
 
     auto = next(r for r in queue_rows(ws) if r.decision is AnalysisDecision.LINK_RUNBOOK)
