@@ -83,9 +83,3 @@ def rebuild_indexes(task: TaskContext, app: AppContext) -> RefreshReport:
     engine.reset_indexes()
     task.report(0, None, "rebuilding the indexes")
     return engine.refresh(progress=task)
-
-
-def refresh_indexes(task: TaskContext, app: AppContext) -> RefreshReport:
-    """After a runbook edit: re-embed only the sections that changed."""
-    task.report(0, None, "updating the indexes")
-    return app.engine().refresh(progress=task)
