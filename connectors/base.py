@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, Self, TypeVar, final
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, final
 
 import httpx
 
@@ -55,6 +55,7 @@ from connectors.http import (
     create_client,
     default_error_text,
 )
+from core.monitoring.events import AlertEvent
 from core.store.tickets import TicketValues
 
 
@@ -191,11 +192,25 @@ class RecordFailure:
     reason: str
 
 
+class SyncRecord(Protocol):
+    """What the page loop and the cursor need of a record: a ticket (ticketing, knowledge) or an alert event
+    (monitoring) both have these."""
+
+    @property
+    def external_id(self) -> str: ...
+
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
+    """One stored unit of a sync: a ticketing connector's page holds tickets, a monitoring one's events."""
+
     tickets: tuple[TicketValues, ...]
     cursor: Cursor
     failures: tuple[RecordFailure, ...] = ()
+    events: tuple[AlertEvent, ...] = ()
 
 
 class CheckProblem(enum.StrEnum):
@@ -214,15 +229,74 @@ class CheckProblem(enum.StrEnum):
     OTHER = "other"
 
 
+class WriteAccess(enum.StrEnum):
+    """May the account write (create incidents, add work notes)? What ``check()`` found out."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    UNKNOWN = "unknown"  # the API cannot tell without writing: the first write says
+    NOT_SUPPORTED = "not_supported"  # this connector never writes (monitoring, knowledge)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCheck:
+    access: WriteAccess
+    message: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     problem: CheckProblem
     message: str
     hint: str = ""
+    write: WriteCheck | None = None  # filled by a connector that can write, when the read check passed
 
     @property
     def ok(self) -> bool:
         return self.problem is CheckProblem.OK
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """An incident (or issue, or request) to create in a ticketing system, as the analyst approved it.
+
+    ``correlation_id`` is stable per monitoring incident ("runbook-desk:<tenant>:<incident id>"): a connector
+    whose API can search by it (ServiceNow ``correlation_id``, a Jira label) looks first and returns the
+    ticket it finds instead of creating a second.
+    """
+
+    correlation_id: str
+    title: str
+    description: str
+    severity: str  # core.monitoring.events.Severity value
+    configuration_item: str | None = None
+    runbook_title: str | None = None
+    runbook_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTicket:
+    number: str  # what the analyst sees: INC0010001, OPS-12, 4512
+    external_id: str  # what a sync of that system stores as the ticket's external id
+    url: str | None = None
+    existed: bool = False  # found by its correlation id rather than created now
+
+
+@dataclass(frozen=True, slots=True)
+class WorkNote:
+    """An approved runbook link, to post on the source ticket (a work note, comment, note or work-info)."""
+
+    ticket_external_id: str
+    ticket_payload: Mapping[str, Any]  # the ticket's stored raw payload (a sys_id, an issue id)
+    runbook_title: str
+    runbook_url: str | None
+    confidence: float | None
+    approved_by: str
+
+    def text(self) -> str:
+        confidence = f" (confidence {self.confidence:.0%})" if self.confidence is not None else ""
+        link = f"\n{self.runbook_url}" if self.runbook_url else ""
+        return f"Runbook linked by {self.approved_by} in Runbook Desk: {self.runbook_title}{confidence}{link}"
 
 
 _PROBLEMS: tuple[tuple[type[ConnectorError], CheckProblem, str], ...] = (
@@ -344,7 +418,24 @@ class Connector(ABC):
             await self.probe()
         except ConnectorError as exc:
             return diagnose(exc)
-        return CheckResult(CheckProblem.OK, f"{self.name}: connected and allowed to read")
+        write = await self.write_check() if self.can_write else None
+        return CheckResult(CheckProblem.OK, f"{self.name}: connected and allowed to read", write=write)
+
+    # --- writes (ticketing connectors): create an incident, post a work note ------------------------------
+
+    can_write: ClassVar[bool] = False  # a connector implementing the three methods below says True
+
+    async def write_check(self) -> WriteCheck:
+        """Whether the account may create tickets and add notes, without writing anything."""
+        return WriteCheck(WriteAccess.NOT_SUPPORTED, f"{self.spec.display_name} connectors do not write")
+
+    async def create_incident(self, incident: NewIncident) -> CreatedTicket:
+        """Create the incident (or find the one created for ``incident.correlation_id``); raise on failure."""
+        raise ConfigurationError(self.name, f"{self.spec.display_name} connectors cannot create incidents")
+
+    async def add_work_note(self, note: WorkNote) -> str | None:
+        """Post ``note`` on its ticket; the note's id when the system returns one; raise on failure."""
+        raise ConfigurationError(self.name, f"{self.spec.display_name} connectors cannot add work notes")
 
     @abstractmethod
     def streams(self, since: Cursor | None, page_size: int | None) -> Sequence[HttpStream[Any]]:
@@ -409,9 +500,10 @@ class AlreadyRead:
 # How the guard knows a record: (id, update time); an edited record comes back with a new time.
 RecordIdentity = tuple[str, datetime | None]
 
-# What normalising one record gives: a ticket, a record read already, or None for one to pass over silently
-# (reported once already, or re-read on purpose); a ValueError makes it a RecordFailure.
-Reading = TicketValues | AlreadyRead | None
+# What normalising one record gives: a ticket (or, for a monitoring connector, an alert event), a record read
+# already, or None for one to pass over silently (reported once already, or re-read on purpose); a ValueError
+# makes it a RecordFailure.
+Reading = TicketValues | AlertEvent | AlreadyRead | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +518,7 @@ class StreamPage(Generic[TokenT]):
     tickets: tuple[TicketValues, ...]
     failures: tuple[RecordFailure, ...]
     cursor: Cursor  # after this page
+    events: tuple[AlertEvent, ...] = ()
 
 
 class HttpStream(ABC, Generic[TokenT]):
@@ -480,8 +573,8 @@ class HttpStream(ABC, Generic[TokenT]):
         """The source's id of a record that could not be normalised, for its :class:`RecordFailure`."""
         return None
 
-    def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
-        """The cursor after a page: its last ticket with an update time, else where the stream stood."""
+    def cursor_after(self, previous: Cursor, tickets: Sequence[SyncRecord]) -> Cursor:
+        """The cursor after a page: its last record with an update time, else where the stream stood."""
         for ticket in reversed(tickets):
             if ticket.updated_at is not None:
                 return Cursor(ticket.updated_at, ticket.external_id)
@@ -509,6 +602,7 @@ class HttpStream(ABC, Generic[TokenT]):
             body = self.decode(response, request)
             records = self.records(body, request)
             tickets: list[TicketValues] = []
+            events: list[AlertEvent] = []
             failures: list[RecordFailure] = []
             seen: list[RecordIdentity] = []
             for record in records:
@@ -520,16 +614,27 @@ class HttpStream(ABC, Generic[TokenT]):
                 if isinstance(reading, TicketValues):
                     tickets.append(reading)
                     seen.append((reading.external_id, reading.updated_at))
+                elif isinstance(reading, AlertEvent):
+                    events.append(reading)
+                    seen.append((reading.external_id, reading.updated_at))
                 elif reading is not None:
                     seen.append((reading.external_id, reading.updated_at))
-            cursor = self.cursor_after(cursor, tickets)
+            cursor = self.cursor_after(cursor, [*tickets, *events])
             page = StreamPage(
-                token, request, response, body, records, tuple(tickets), tuple(failures), cursor
+                token,
+                request,
+                response,
+                body,
+                records,
+                tuple(tickets),
+                tuple(failures),
+                cursor,
+                tuple(events),
             )
             token = self.next_page_token(page)
             guard.observe(seen, method=request.method, path=response.request.url.path, more=token is not None)
-            if tickets or failures:
-                yield Page(page.tickets, cursor, page.failures)
+            if tickets or events or failures:
+                yield Page(page.tickets, cursor, page.failures, page.events)
             if token is None:
                 return
 

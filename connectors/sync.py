@@ -56,6 +56,7 @@ from connectors.registry import connector_class
 from connectors.secrets import redacted_excerpt
 from core.errors import OperationCancelledError
 from core.logs import internal_error_text
+from core.monitoring.ingest import store_events
 from core.progress import NO_PROGRESS, Progress
 from core.store.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
 from core.store.repository import current_actor, record_audit
@@ -275,6 +276,11 @@ def _store_page(
         )
         # What the source's new history says of linked runbooks (resolved, reopened, recurred), with the page.
         infer_from_changes(session, changes)
+        if page.events:  # a monitoring connector's page: events deduplicated into alerts (core.monitoring)
+            ingested = store_events(session, page.events, instance=instance, connector_config_id=config_id)
+            new += ingested.new
+            updated += ingested.updated
+            unchanged += ingested.unchanged
         if cursor is not None and cursor != current:
             _save_cursor(session, config_id, cursor)
         session.execute(
@@ -397,7 +403,7 @@ def _finish(
             run.finished_at = now
             run.error_text = error
             lowest = connector.http.lowest_rate_limit if connector is not None else None
-            if lowest is not None:  # the "rate limit approaching" alert reads it (core.analytics.alerts)
+            if lowest is not None:  # the "rate limit approaching" health alert reads it
                 run.rate_limit_remaining, run.rate_limit_limit = lowest.remaining, lowest.limit
         counts = {
             "full": report.full,

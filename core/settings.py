@@ -180,7 +180,7 @@ MIN_CONFIDENCE_SAMPLES = 10
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings(SettingsSection):
-    """When monitoring alerts fire (:mod:`core.analytics.alerts`)."""
+    """When monitoring alerts fire (:mod:`core.analytics.health_alerts`)."""
 
     SECTION: ClassVar[str] = "alerts"
     LEGACY_KEYS: ClassVar[Mapping[str, str]] = {

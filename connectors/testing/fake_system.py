@@ -172,3 +172,28 @@ class FakeSystem(ABC):
         description = f"{request.method} {request.url.path}"
         self.unexpected.append(description)
         raise UnexpectedRequestError(f"fake {self.connector_type} does not understand {description}")
+
+
+class FakeMonitoringSystem(FakeSystem):
+    """A fake monitoring system (Zabbix, Datadog, SolarWinds): its "tickets" are alert records (a problem, an
+    event, an active alert), each of a distinct alert unless made by :meth:`repeat`.
+
+    For the monitoring part of the standard suite
+    (:class:`~connectors.testing.standard_suite.StandardMonitoringSuite`); ``extra`` of a
+    :class:`FakeTicket` holds what the vendor's record needs (monitor or trigger id, host, severity).
+    """
+
+    # True for an event stream (Zabbix events, Datadog events, SolarWinds alert history): a record never
+    # changes once written, so the suite's "edit a record" tests become "add a record" tests.
+    records_are_immutable: ClassVar[bool] = False
+
+    @abstractmethod
+    def repeat(self, ticket: FakeTicket, number: int, at: datetime) -> FakeTicket:
+        """Add and return a new record (numbered ``number``) of the same alert as ``ticket`` (same monitor
+        or trigger, host and title) firing again at ``at``."""
+
+    @abstractmethod
+    def recover(self, ticket: FakeTicket, at: datetime) -> None:
+        """``ticket``'s alert recovers at ``at``, as the vendor reports it: the record updated with its
+        recovery (Zabbix ``r_eventid``, a SolarWinds reset) or a recovery record added (a Datadog
+        "Recovered" event)."""

@@ -43,15 +43,21 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from connectors.base import CheckProblem, CheckResult, Connector, ConnectorSettings, Cursor
+from connectors.base import CheckProblem, CheckResult, Connector, ConnectorKind, ConnectorSettings, Cursor
 from connectors.configs import ConfigRow, create_config
 from connectors.http import HttpLimits, use_limits
 from connectors.registry import connector_class
 from connectors.sync import SyncCancelledError, SyncReport, run_sync, stored_cursor
-from connectors.testing.fake_system import FakeSystem, FakeTicket, InjectedFailure, Misbehaviour
+from connectors.testing.fake_system import (
+    FakeMonitoringSystem,
+    FakeSystem,
+    FakeTicket,
+    InjectedFailure,
+    Misbehaviour,
+)
 from connectors.testing.faulty_server import Fault, FaultyServer
 from connectors.testing.memory_keyring import MemoryKeyring
-from core.store.models import SyncRun, SyncStatus, Ticket
+from core.store.models import AlertStatus, MonitoringAlert, MonitoringEvent, SyncRun, SyncStatus, Ticket
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 
@@ -260,11 +266,23 @@ class StandardConnectorSuite:
             run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(1)).one()
         assert run.status is SyncStatus.FAILED and run.error_text is not None and what in run.error_text
 
+    @property
+    def record_model(self) -> type[Ticket] | type[MonitoringEvent]:
+        """Where a sync stores the fake's records: tickets, or a monitoring connector's events."""
+        kind = connector_class(self.fake_cls.connector_type).spec.kind
+        return MonitoringEvent if kind is ConnectorKind.MONITORING else Ticket
+
     def stored_ids(self, sessions: sessionmaker[TenantSession], config: ConfigRow) -> list[str]:
+        model = self.record_model
         with sessions() as session:
             return sorted(
-                session.scalars(select(Ticket.external_id).where(Ticket.connector_config_id == config.id))
+                session.scalars(select(model.external_id).where(model.connector_config_id == config.id))
             )
+
+    def stored_title(self, sessions: sessionmaker[TenantSession], external_id: str) -> str | None:
+        model = self.record_model
+        with sessions() as session:
+            return session.scalar(select(model.title).where(model.external_id == external_id))
 
     def check(self, fake: FakeSystem, *, good_credentials: bool) -> CheckResult:
         async def go() -> CheckResult:
@@ -319,9 +337,9 @@ class StandardConnectorSuite:
         assert report.pages >= TICKETS // PAGE
         assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
         with sessions() as session:
+            model = self.record_model
             titles = {
-                row.external_id: row.title
-                for row in session.execute(select(Ticket.external_id, Ticket.title))
+                row.external_id: row.title for row in session.execute(select(model.external_id, model.title))
             }
             cursor = stored_cursor(session, config.id)
             run = session.scalars(select(SyncRun)).one()
@@ -367,11 +385,9 @@ class StandardConnectorSuite:
         for since in queries:
             assert since is not None, "an incremental sync asked for everything"
             assert before.updated_at - 2 * precision - timedelta(minutes=1) <= since <= before.updated_at
+        assert self.stored_title(sessions, changed.external_id) == "Printer on floor 3 is on fire"
         with sessions() as session:
-            assert session.scalar(select(Ticket.title).where(Ticket.external_id == changed.external_id)) == (
-                "Printer on floor 3 is on fire"
-            )
-            assert session.scalar(select(func.count()).select_from(Ticket)) == TICKETS + 1
+            assert session.scalar(select(func.count()).select_from(self.record_model)) == TICKETS + 1
 
     @pytest.mark.parametrize("how", ["error", "cancelled"])
     def test_sync_killed_after_page_k_resumes_without_loss_or_duplicate(
@@ -529,9 +545,7 @@ class StandardConnectorSuite:
         assert report.ok, report.error
         assert self.stored_ids(sessions, config) == sorted(t.external_id for t in tickets)
         assert (report.new, report.updated) == (TICKETS, 1)  # the edit read again, as an update
-        with sessions() as session:
-            title = session.scalar(select(Ticket.title).where(Ticket.external_id == edited.external_id))
-        assert title == "Printer on floor 1 caught fire"
+        assert self.stored_title(sessions, edited.external_id) == "Printer on floor 1 caught fire"
 
     def test_a_server_repeating_its_first_page_is_stopped_with_a_clear_error(
         self,
@@ -748,3 +762,136 @@ class StandardConnectorSuite:
     def test_cursor_round_trips_through_the_store(self, fake: FakeSystem) -> None:
         cursor = Cursor(START, "X-1", {"token": "abc"})
         assert Cursor.from_state(cursor.to_state()) == cursor
+
+
+class StandardMonitoringSuite(StandardConnectorSuite):
+    """The standard suite plus what a monitoring connector owes the deduplication (issue 13): its records are
+    alert events, a repeat of one alert is one more occurrence of it, and a recovery resolves it.
+
+    Its fake is a :class:`~connectors.testing.fake_system.FakeMonitoringSystem`: ``new_ticket`` makes a
+    record of a distinct alert (its own monitor or trigger), :meth:`~FakeMonitoringSystem.repeat` the same
+    alert firing again, :meth:`~FakeMonitoringSystem.recover` its recovery in the vendor's terms.
+    """
+
+    fake_cls: ClassVar[type[FakeMonitoringSystem]]
+
+    # --- an event stream has no edits: the two edit tests become their new-record counterparts ------------
+
+    def test_incremental_sync_fetches_only_what_changed(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        assert isinstance(fake, FakeMonitoringSystem)
+        if not fake.records_are_immutable:
+            super().test_incremental_sync_fetches_only_what_changed(fake, sessions, sleeps)
+            return
+        self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        assert self.sync(sessions, fake, config, sleeps).ok
+        with sessions() as session:
+            before = stored_cursor(session, config.id)
+        assert before is not None and before.updated_at is not None
+        added = [fake.new_ticket(TICKETS + n, START + timedelta(hours=5 + n)) for n in (1, 2)]
+        for record in added:
+            fake.add_ticket(record)
+        fake.requests.clear()
+
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.ok, report.error
+        assert (report.new, report.updated) == (2, 0)
+        assert report.unchanged <= 2  # only the lookback overlap is re-read
+        queries = fake.ticket_queries()
+        assert queries, "no listing request was sent"
+        precision = connector_class(fake.connector_type).spec.timestamp_precision
+        for since in queries:
+            assert since is not None, "an incremental sync asked for everything"
+            assert before.updated_at - 2 * precision - timedelta(minutes=1) <= since
+        assert self.stored_title(sessions, added[1].external_id) == added[1].title
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(self.record_model)) == TICKETS + 2
+
+    def test_a_ticket_updated_mid_sync_does_not_hide_an_unread_one(
+        self, fake: FakeSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        assert isinstance(fake, FakeMonitoringSystem)
+        if not fake.records_are_immutable:
+            super().test_a_ticket_updated_mid_sync_does_not_hide_an_unread_one(fake, sessions, sleeps)
+            return
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        late = fake.new_ticket(TICKETS + 1, START + timedelta(hours=5))
+        report = self.sync(
+            sessions, fake, config, sleeps, progress=AfterPage(1, lambda: fake.add_ticket(late))
+        )
+        assert report.ok, report.error
+        assert self.sync(
+            sessions, fake, config, sleeps
+        ).ok  # what arrived mid-sync is read by now at the latest
+        assert self.stored_ids(sessions, config) == sorted(t.external_id for t in [*tickets, late])
+
+    def alerts(self, sessions: sessionmaker[TenantSession]) -> list[MonitoringAlert]:
+        with sessions() as session:
+            rows = list(session.scalars(select(MonitoringAlert).order_by(MonitoringAlert.id)))
+            session.expunge_all()
+            return rows
+
+    def alert_of(self, sessions: sessionmaker[TenantSession], external_id: str) -> MonitoringAlert:
+        with sessions() as session:
+            event = session.scalars(
+                select(MonitoringEvent).where(MonitoringEvent.external_id == external_id)
+            ).one()
+            alert = session.get_one(MonitoringAlert, event.alert_id)
+            session.expunge(alert)
+            return alert
+
+    def test_every_record_is_one_alert_with_its_fields(
+        self, fake: FakeMonitoringSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        assert self.sync(sessions, fake, config, sleeps).ok
+        alerts = self.alerts(sessions)
+        assert len(alerts) == TICKETS
+        for alert in alerts:
+            assert alert.occurrence_count == 1
+            assert alert.title and alert.severity in {"critical", "high", "warning", "info"}
+            assert alert.first_seen == alert.last_seen
+            assert alert.source_system == fake.connector_type
+        assert {a.external_id for a in alerts} == {t.external_id for t in tickets}
+
+    def test_a_repeat_is_one_more_occurrence_of_its_alert(
+        self, fake: FakeMonitoringSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        assert self.sync(sessions, fake, config, sleeps).ok
+        fired_again = fake.repeat(tickets[4], TICKETS + 1, START + timedelta(hours=3))
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.ok, report.error
+        assert report.new == 1
+        assert len(self.alerts(sessions)) == TICKETS  # 13 events, 12 alerts
+        alert = self.alert_of(sessions, fired_again.external_id)
+        assert alert.occurrence_count == 2
+        assert alert.last_seen == START + timedelta(hours=3)
+        assert alert.last_seen > alert.first_seen
+        assert alert.status is not AlertStatus.RESOLVED
+        assert alert.id == self.alert_of(sessions, tickets[4].external_id).id
+        again = self.sync(sessions, fake, config, sleeps, full=True)  # re-reading counts nothing twice
+        assert again.ok and again.new == 0
+        assert self.alert_of(sessions, fired_again.external_id).occurrence_count == 2
+
+    def test_a_recovery_resolves_its_alert(
+        self, fake: FakeMonitoringSystem, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
+    ) -> None:
+        tickets = self.add_tickets(fake)
+        config = self.make_config(sessions, fake)
+        assert self.sync(sessions, fake, config, sleeps).ok
+        assert self.alert_of(sessions, tickets[1].external_id).status is not AlertStatus.RESOLVED
+        fake.recover(tickets[1], START + timedelta(hours=4))
+        report = self.sync(sessions, fake, config, sleeps)
+        assert report.ok, report.error
+        alert = self.alert_of(sessions, tickets[1].external_id)
+        assert alert.status is AlertStatus.RESOLVED
+        assert alert.resolved_at == START + timedelta(hours=4)
+        assert alert.occurrence_count == 1
+        others = [self.alert_of(sessions, t.external_id) for t in tickets if t is not tickets[1]]
+        assert all(other.status is not AlertStatus.RESOLVED for other in others)

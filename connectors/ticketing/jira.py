@@ -70,6 +70,7 @@ from connectors.base import (
     PageRequest,
     Reading,
     StreamPage,
+    SyncRecord,
     TokenT,
 )
 from connectors.errors import (
@@ -760,7 +761,7 @@ class _Search(HttpStream[TokenT]):
         key = issue.get("key") if isinstance(issue, Mapping) else None
         return key if isinstance(key, str) else None
 
-    def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
+    def cursor_after(self, previous: Cursor, tickets: Sequence[SyncRecord]) -> Cursor:
         return self.progress.cursor()
 
     def moved_bound(self, records: Sequence[Any], bound: str) -> tuple[str, int] | None:

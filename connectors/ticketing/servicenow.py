@@ -68,6 +68,7 @@ from connectors.base import (
     PageRequest,
     Reading,
     StreamPage,
+    SyncRecord,
 )
 from connectors.errors import (
     AuthenticationError,
@@ -944,7 +945,7 @@ class _TableStream(HttpStream[_TablePage]):
     def record_id(self, record: dict[str, Any]) -> str | None:
         return text_value(record.get("number")) or plain_value(record.get("sys_id"))
 
-    def cursor_after(self, previous: Cursor, tickets: Sequence[TicketValues]) -> Cursor:
+    def cursor_after(self, previous: Cursor, tickets: Sequence[SyncRecord]) -> Cursor:
         """Every table's position; this table's moves to the last record read, never back (a page of
         lookback records ends before the stored position)."""
         position, current = self._position, self.positions[self.table]

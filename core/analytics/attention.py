@@ -5,7 +5,7 @@ same with three counts, each one cheap query that reuses the rule its page alrea
 
 * tickets awaiting a decision, per analysis decision (:func:`core.workflow.review.queue_counts`, the review
   queue's own grouped count with no filter): the rail shows *needs review*, the tooltip the other groups;
-* open alerts: ``alerts.cleared_at IS NULL``, the rule :func:`core.analytics.alerts.active_alerts` lists;
+* open health alerts: ``cleared_at IS NULL``, as :func:`core.analytics.health_alerts.active_alerts` lists;
 * failing connectors: ``consecutive_failures > 0``, i.e. the connector's last finished sync failed (a
   successful sync resets the count in :mod:`connectors.sync`, a cancelled one leaves it alone). A paused
   connector still counts: pausing does not mend it, and the Connectors page still shows it failing.
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from core.analytics.alerts import RULE_TITLES, AlertRule
-from core.store.models import Alert, AnalysisDecision, ConnectorConfig
+from core.analytics.health_alerts import RULE_TITLES, AlertRule
+from core.store.models import AnalysisDecision, ConnectorConfig, HealthAlert
 from core.store.tenancy import TenantSession
 from core.workflow.review import queue_counts
 
@@ -58,7 +58,9 @@ def attention_counts(session: TenantSession) -> AttentionCounts:
     """
     queue = queue_counts(session)
     alert_rules = session.scalars(
-        select(Alert.rule).where(Alert.cleared_at.is_(None)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+        select(HealthAlert.rule)
+        .where(HealthAlert.cleared_at.is_(None))
+        .order_by(HealthAlert.raised_at.desc(), HealthAlert.id.desc())
     )
     failing_names = session.scalars(
         select(ConnectorConfig.name)

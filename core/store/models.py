@@ -325,7 +325,7 @@ class SyncRun(TenantScoped, Timestamps, Base):
     items_failed: Mapped[int] = mapped_column(Integer, default=0)
     error_text: Mapped[str | None] = mapped_column(Text)
     # The lowest remaining/limit of the source's rate-limit headers during the run (None: it sent none);
-    # the "API rate limit approaching" alert reads it (core.analytics.alerts).
+    # the "API rate limit approaching" alert reads it (core.analytics.health_alerts).
     rate_limit_remaining: Mapped[int | None] = mapped_column(Integer)
     rate_limit_limit: Mapped[int | None] = mapped_column(Integer)
 
@@ -455,12 +455,13 @@ class GapDismissal(TenantScoped, Base):
     dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Alert(TenantScoped, Base):
-    """A monitoring alert (:mod:`core.analytics.alerts`): one row per occurrence, raised when its condition
-    starts and
-    cleared when it ends; ``subject`` says what it is about ("tenant", "connector:3")."""
+class HealthAlert(TenantScoped, Base):
+    """One of the app's own health alerts (:mod:`core.analytics.health_alerts`: sync failures, unlinked
+    volume...): one row per occurrence, raised when its condition starts and cleared when it ends;
+    ``subject`` says what it is about ("tenant", "connector:3"). Not a monitoring system's alert: those are
+    :class:`MonitoringAlert`."""
 
-    __tablename__ = "alerts"
+    __tablename__ = "health_alerts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule: Mapped[str] = mapped_column(String(50))
@@ -475,12 +476,12 @@ class Alert(TenantScoped, Base):
 
 # At most one *active* alert per rule and subject, whatever two evaluations racing each other do.
 Index(
-    "ix_alerts_active_rule_subject",
-    Alert.tenant_id,
-    Alert.rule,
-    Alert.subject,
+    "ix_health_alerts_active_rule_subject",
+    HealthAlert.tenant_id,
+    HealthAlert.rule,
+    HealthAlert.subject,
     unique=True,
-    sqlite_where=Alert.cleared_at.is_(None),
+    sqlite_where=HealthAlert.cleared_at.is_(None),
 )
 
 
@@ -549,3 +550,151 @@ class CalibrationVersion(TenantScoped, Base):
     fitted_by: Mapped[str] = mapped_column(String(200))
     fitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     reverted_at: Mapped[datetime | None] = mapped_column()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Monitoring (issue 13): what monitoring systems report, deduplicated into alerts, correlated into incidents
+# ----------------------------------------------------------------------------------------------------------
+
+
+class AlertStatus(enum.StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class IncidentStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class MonitoringEvent(TenantScoped, Base):
+    """One record a monitoring connector read (a Zabbix problem, a Datadog event or monitor state, a SWIS
+    active alert): the sync's unit, unique by its source id like a ticket, so a re-read never counts twice.
+
+    Many events share one :class:`MonitoringAlert` (their ``fingerprint``): the deduplication. Events in /
+    alerts kept is the compression ratio.
+    """
+
+    __tablename__ = "monitoring_events"
+    __table_args__ = (UniqueConstraint("tenant_id", "source_system", "source_instance", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL"), index=True
+    )
+    source_system: Mapped[str] = mapped_column(String(100))
+    source_instance: Mapped[str] = mapped_column(String(300), default=UNKNOWN_INSTANCE, server_default="")
+    external_id: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("monitoring_alerts.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(1000))
+    status: Mapped[AlertStatus] = mapped_column(_enum(AlertStatus))
+    occurred_at: Mapped[datetime] = mapped_column()  # when the source says it fired
+    source_updated_at: Mapped[datetime | None] = mapped_column()
+    content_hash: Mapped[str] = mapped_column(String(64))
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    alert: Mapped[MonitoringAlert] = relationship()
+
+
+class MonitoringAlert(TenantScoped, Base):
+    """One deduplicated alert: every event of one fingerprint (source + monitor/trigger id + host + normalised
+    title, :func:`core.monitoring.events.fingerprint`). A repeat raises ``occurrence_count`` and
+    ``last_seen``; a recovery resolves it; a repeat after the recovery triggers it again."""
+
+    __tablename__ = "monitoring_alerts"
+    __table_args__ = (UniqueConstraint("tenant_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL"), index=True
+    )
+    source_system: Mapped[str] = mapped_column(String(100))
+    source_instance: Mapped[str] = mapped_column(String(300), default=UNKNOWN_INSTANCE, server_default="")
+    external_id: Mapped[str] = mapped_column(String(200))  # the latest event's
+    monitor_id: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(1000))
+    message: Mapped[str] = mapped_column(Text, default="")
+    expression: Mapped[str | None] = mapped_column(Text)  # the raw rule (PromQL, trigger expression, SWQL)
+    severity: Mapped[str] = mapped_column(String(20))  # core.monitoring.events.Severity
+    status: Mapped[AlertStatus] = mapped_column(_enum(AlertStatus))
+    host: Mapped[str | None] = mapped_column(String(300))
+    service: Mapped[str | None] = mapped_column(String(300))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    raw_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitoring_incidents.id", ondelete="SET NULL"), index=True
+    )
+    row_updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MonitoringIncident(TenantScoped, Base):
+    """Alerts on one host/CI or service within the correlation window, grouped (core.monitoring.correlation).
+
+    It is matched to runbooks through ``ticket_id``: a ticket row of kind ``alert`` and source system
+    ``monitoring`` whose text is the incident's alerts, so the engine, the calibrated confidence and the
+    review queue treat it exactly like a ticket. ``created_*`` record the ticket an analyst had created in a
+    ticketing system for it (at most one: the create path checks ``created_number`` first).
+    """
+
+    __tablename__ = "monitoring_incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True, unique=True
+    )
+    title: Mapped[str] = mapped_column(String(1000))
+    severity: Mapped[str] = mapped_column(String(20))
+    status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus), default=IncidentStatus.OPEN)
+    hosts: Mapped[list[str]] = mapped_column(default=list)
+    services: Mapped[list[str]] = mapped_column(default=list)
+    opened_at: Mapped[datetime] = mapped_column()
+    last_alert_at: Mapped[datetime] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    notified_at: Mapped[datetime | None] = mapped_column()  # the desktop notification, sent once
+    created_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL")
+    )
+    created_number: Mapped[str | None] = mapped_column(String(200))
+    created_url: Mapped[str | None] = mapped_column(String(2000))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime | None] = mapped_column()
+    row_updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WritebackStatus(enum.StrEnum):
+    PENDING = "pending"
+    WRITTEN = "written"
+    FAILED = "failed"
+
+
+class TicketWriteback(TenantScoped, Base):
+    """An approved runbook link to post to the source ticket (opt-in per ticketing connector): once per link
+    (the unique key), retried until written; a failure is shown on the ticket and never blocks the
+    decision."""
+
+    __tablename__ = "ticket_writebacks"
+    __table_args__ = (UniqueConstraint("ticket_id", "runbook_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    runbook_id: Mapped[int] = mapped_column(ForeignKey("runbooks.id", ondelete="CASCADE"))
+    connector_config_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="SET NULL")
+    )
+    status: Mapped[WritebackStatus] = mapped_column(_enum(WritebackStatus), default=WritebackStatus.PENDING)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    written_at: Mapped[datetime | None] = mapped_column()
+    remote_id: Mapped[str | None] = mapped_column(String(200))  # the note / comment id the system returned

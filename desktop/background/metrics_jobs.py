@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import sessionmaker
 
-from core.analytics.alerts import AlertChanges, AlertRow, active_alerts, evaluate_alerts
+from core.analytics.health_alerts import AlertChanges, AlertRow, active_alerts, evaluate_alerts
 from core.analytics.metrics import MetricRange, MetricsReport, compute_metrics
 from core.settings import Thresholds, load_settings
 from core.store.tenancy import TenantSession

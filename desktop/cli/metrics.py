@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.analytics.alerts import AlertRow, active_alerts
+from core.analytics.health_alerts import AlertRow, active_alerts
 from core.analytics.metrics import (
     METRICS,
     Bucket,

@@ -1,10 +1,10 @@
 """The Metrics page: the success criteria as a scorecard, each metric over time, and the active alerts.
 
 The metrics are the roadmap's (roadmap: Monitoring & Observability, "Metrics to Track" and "Alerts").
-Everything the page shows comes from :mod:`core.analytics.metrics` and :mod:`core.analytics.alerts`, computed
-in a worker (:mod:`desktop.background.metrics_jobs`) that opens its own session and hands back frozen rows.
-The page loads when first shown and again when the range, the bucket or the store changes (the window marks
-it stale).
+Everything the page shows comes from :mod:`core.analytics.metrics` and
+:mod:`core.analytics.health_alerts`, computed in a worker (:mod:`desktop.background.metrics_jobs`) that
+opens its own session and hands back frozen rows. The page loads when first shown and again when the range,
+the bucket or the store changes (the window marks it stale).
 
 Alerts are evaluated by this page for the whole window: every :data:`ALERT_INTERVAL_MS` on its own timer,
 and when the window asks (after an analysis). One evaluation runs at a time; a request while one runs
@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.analytics.alerts import AlertChanges, AlertRow
+from core.analytics.health_alerts import AlertChanges, AlertRow
 from core.analytics.metrics import (
     COVERAGE_GOAL,
     FALSE_POSITIVE_GOAL,

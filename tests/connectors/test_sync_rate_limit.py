@@ -13,7 +13,7 @@ from connectors.configs import create_config
 from connectors.sync import run_sync
 from connectors.testing.fake_system import InjectedFailure
 from connectors.testing.standard_suite import SleepRecorder
-from core.analytics.alerts import AlertRule, evaluate_alerts
+from core.analytics.health_alerts import AlertRule, evaluate_alerts
 from core.store.models import SyncRun
 from core.store.tenancy import TenantSession
 from tests.connectors.tiny_connector import FakeTiny

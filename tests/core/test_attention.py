@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from core.analytics.alerts import RULE_TITLES, AlertRule, evaluate_alerts
 from core.analytics.attention import attention_counts
+from core.analytics.health_alerts import RULE_TITLES, AlertRule, evaluate_alerts
 from core.store.models import (
     Analysis,
     AnalysisDecision,

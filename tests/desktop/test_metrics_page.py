@@ -14,7 +14,7 @@ from PySide6.QtTest import QAbstractItemModelTester
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from core.analytics.alerts import AlertRow, AlertRule
+from core.analytics.health_alerts import AlertRow, AlertRule
 from core.analytics.metrics import Bucket
 from core.matching.analysis import BatchReport
 from core.matching.engine import RefreshReport

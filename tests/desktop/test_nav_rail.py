@@ -15,9 +15,9 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from core.analytics.alerts import RULE_TITLES, AlertRule
+from core.analytics.health_alerts import RULE_TITLES, AlertRule
 from core.matching.embedding import SentenceTransformerEmbedder
-from core.store.models import Alert, AnalysisDecision, ConnectorConfig
+from core.store.models import AnalysisDecision, ConnectorConfig, HealthAlert
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 from core.workflow.review import queue_counts
@@ -113,7 +113,7 @@ def test_open_alerts_and_failing_connectors_show_as_red_badges(qtbot: QtBot, win
         window.metrics_page.evaluate_alerts()  # the three failures raise the sync alert
     with sessions() as session:
         open_alerts = session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.cleared_at.is_(None))
+            select(func.count()).select_from(HealthAlert).where(HealthAlert.cleared_at.is_(None))
         )
     assert open_alerts  # at least the sync failure
     qtbot.waitUntil(lambda: badge_count(rail, METRICS_PAGE) == open_alerts, timeout=WAIT_MS)
@@ -132,7 +132,9 @@ def test_open_alerts_and_failing_connectors_show_as_red_badges(qtbot: QtBot, win
         window.metrics_page.evaluate_alerts()
     qtbot.waitUntil(lambda: rail.badge(CONNECTORS_PAGE) is None, timeout=WAIT_MS)
     with sessions() as session:
-        still_open = session.scalar(select(func.count()).select_from(Alert).where(Alert.cleared_at.is_(None)))
+        still_open = session.scalar(
+            select(func.count()).select_from(HealthAlert).where(HealthAlert.cleared_at.is_(None))
+        )
     qtbot.waitUntil(lambda: badge_count(rail, METRICS_PAGE) == still_open, timeout=WAIT_MS)
 
 

@@ -1,4 +1,4 @@
-"""Monitoring alerts (roadmap: Monitoring & Observability, Alerts): raised once when their condition
+"""The app's own health alerts (roadmap: Monitoring & Observability, Alerts): raised once when their condition
 starts, cleared when it ends, recorded.
 
 Rules (thresholds in the tenant's settings, :class:`core.settings.AlertSettings`; defaults in brackets):
@@ -51,9 +51,9 @@ from sqlalchemy import and_, func, or_, select
 from core.queries import is_analysed, is_covered
 from core.settings import MIN_CONFIDENCE_SAMPLES, AlertSettings, Thresholds, load_settings
 from core.store.models import (
-    Alert,
     Analysis,
     ConnectorConfig,
+    HealthAlert,
     SyncRun,
     SyncStatus,
     Ticket,
@@ -262,7 +262,7 @@ class AlertRow:
         return self.cleared_at is None
 
 
-def alert_row(alert: Alert) -> AlertRow:
+def alert_row(alert: HealthAlert) -> AlertRow:
     return AlertRow(
         id=alert.id,
         rule=AlertRule(alert.rule),
@@ -283,7 +283,7 @@ class AlertChanges:
     active: tuple[AlertRow, ...]  # every active alert after the evaluation, newest first
 
 
-def _audit_json(alert: Alert) -> dict[str, Any]:
+def _audit_json(alert: HealthAlert) -> dict[str, Any]:
     return {
         "rule": alert.rule,
         "subject": alert.subject,
@@ -307,14 +307,16 @@ def evaluate_alerts(
     conditions = {(c.rule.value, c.subject): c for c in current_conditions(session, now, settings)}
     active = {
         (alert.rule, alert.subject): alert
-        for alert in session.scalars(select(Alert).where(Alert.cleared_at.is_(None)).order_by(Alert.id))
+        for alert in session.scalars(
+            select(HealthAlert).where(HealthAlert.cleared_at.is_(None)).order_by(HealthAlert.id)
+        )
     }
-    raised: list[Alert] = []
-    cleared: list[Alert] = []
+    raised: list[HealthAlert] = []
+    cleared: list[HealthAlert] = []
     for key, condition in conditions.items():
         alert = active.get(key)
         if alert is None:
-            alert = Alert(
+            alert = HealthAlert(
                 tenant_id=session.tenant_id,
                 rule=condition.rule.value,
                 subject=condition.subject,
@@ -362,13 +364,17 @@ def evaluate_alerts(
 
 
 def active_alerts(session: TenantSession) -> tuple[AlertRow, ...]:
-    query = select(Alert).where(Alert.cleared_at.is_(None)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+    query = (
+        select(HealthAlert)
+        .where(HealthAlert.cleared_at.is_(None))
+        .order_by(HealthAlert.raised_at.desc(), HealthAlert.id.desc())
+    )
     return tuple(alert_row(alert) for alert in session.scalars(query))
 
 
 def alert_history(session: TenantSession, *, limit: int = 200) -> tuple[AlertRow, ...]:
     """Recent alerts, active and cleared, newest first."""
-    query = select(Alert).order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(limit)
+    query = select(HealthAlert).order_by(HealthAlert.raised_at.desc(), HealthAlert.id.desc()).limit(limit)
     return tuple(alert_row(alert) for alert in session.scalars(query))
 
 

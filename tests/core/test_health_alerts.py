@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from connectors.http import RateLimitReading, create_client, rate_limit_reading
-from core.analytics.alerts import (
+from core.analytics.health_alerts import (
     SYSTEM_ACTOR,
     AlertChanges,
     AlertRule,
@@ -27,11 +27,11 @@ from core.importing.demo import demo_data_dir
 from core.importing.tickets import import_tickets
 from core.settings import AlertSettings, Thresholds, load_settings, save_settings
 from core.store.models import (
-    Alert,
     Analysis,
     AnalysisDecision,
     AuditEvent,
     ConnectorConfig,
+    HealthAlert,
     LinkDecision,
     Runbook,
     SyncRun,
@@ -59,7 +59,7 @@ def alert_rows(sessions: sessionmaker[TenantSession]) -> list[tuple[str, str, bo
     with sessions() as session:
         return [
             (alert.rule, alert.subject, alert.cleared_at is None)
-            for alert in session.scalars(select(Alert).order_by(Alert.id))
+            for alert in session.scalars(select(HealthAlert).order_by(HealthAlert.id))
         ]
 
 
@@ -416,8 +416,8 @@ def test_several_conditions_at_once_and_only_this_tenant(
 def test_the_store_refuses_a_second_active_alert_for_one_condition(
     sessions: sessionmaker[TenantSession],
 ) -> None:
-    def alert(cleared: datetime | None) -> Alert:
-        return Alert(rule="sync_failures", subject="connector:1", message="m", cleared_at=cleared)
+    def alert(cleared: datetime | None) -> HealthAlert:
+        return HealthAlert(rule="sync_failures", subject="connector:1", message="m", cleared_at=cleared)
 
     with sessions.begin() as session:
         session.add_all([alert(NOW), alert(NOW), alert(None)])  # cleared ones may repeat

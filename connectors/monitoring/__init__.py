@@ -1,0 +1,1 @@
+"""Monitoring connectors: Datadog, SolarWinds Orion, Zabbix (issue 13)."""
