@@ -459,10 +459,12 @@ class Connector(ABC):
             async for page in stream.read_pages():
                 yield page
 
-    async def preview(self, limit: int = 10) -> list[TicketValues]:
-        """The first few normalised records, for the wizard's preview of the mapping."""
+    async def preview(self, limit: int = 10) -> list[TicketValues | AlertEvent]:
+        """The first few normalised records (tickets, or a monitoring connector's alert events), for the
+        wizard's preview of the mapping."""
         async for page in self.fetch(None, page_size=limit):
-            return list(page.tickets[:limit])
+            records: list[TicketValues | AlertEvent] = [*page.tickets, *page.events]
+            return records[:limit]
         return []
 
     async def aclose(self) -> None:  # noqa: B027 -- most connectors hold no server-side session

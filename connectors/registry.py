@@ -45,6 +45,9 @@ BUILTIN_CONNECTORS: tuple[str, ...] = (
     "connectors.ticketing.jira:JiraConnector",
     "connectors.ticketing.servicedesk_plus:ServiceDeskPlusConnector",
     "connectors.ticketing.remedy:RemedyConnector",
+    "connectors.monitoring.datadog:DatadogConnector",
+    "connectors.monitoring.zabbix:ZabbixConnector",
+    "connectors.monitoring.solarwinds:SolarWindsConnector",
 )
 # What build.spec bundles: the built-ins' modules.
 BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = tuple(ref.partition(":")[0] for ref in BUILTIN_CONNECTORS)

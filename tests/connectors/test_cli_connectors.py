@@ -185,7 +185,16 @@ def test_an_installed_plugin_is_a_type_and_a_broken_one_is_listed_not_fatal(tmp_
     types = [
         line.split()[0] for line in listed.stdout.splitlines() if not line.startswith("connector plugin")
     ]
-    assert sorted(types) == ["example_itsm", "jira", "remedy", "servicedesk_plus", "servicenow"]
+    assert sorted(types) == [
+        "datadog",
+        "example_itsm",
+        "jira",
+        "remedy",
+        "servicedesk_plus",
+        "servicenow",
+        "solarwinds",
+        "zabbix",
+    ]
     skipped = [line for line in listed.stdout.splitlines() if line.startswith("connector plugin")]
     assert [line.split("'")[1].split(" =")[0] for line in skipped] == [
         "not_a_connector",

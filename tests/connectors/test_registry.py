@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorKind
 from connectors.errors import ConfigurationError
 from connectors.registry import (
     BUILTIN_CONNECTOR_MODULES,
@@ -43,13 +43,29 @@ def plugin_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(PLUGINS / "broken_plugin"))
 
 
-def test_the_builtins_are_the_four_ticketing_systems_and_what_build_spec_bundles() -> None:
+def test_the_builtins_are_four_ticketing_and_three_monitoring_systems_and_what_build_spec_bundles() -> None:
     registry = ConnectorRegistry(find_plugins=None)
-    builtins = ["jira", "remedy", "servicedesk_plus", "servicenow"]
-    assert sorted(spec.type for spec in registry.specs()) == builtins
+    kinds = {spec.type: spec.kind for spec in registry.specs()}
+    assert kinds == {
+        "jira": ConnectorKind.TICKETING,
+        "remedy": ConnectorKind.TICKETING,
+        "servicedesk_plus": ConnectorKind.TICKETING,
+        "servicenow": ConnectorKind.TICKETING,
+        "datadog": ConnectorKind.MONITORING,
+        "solarwinds": ConnectorKind.MONITORING,
+        "zabbix": ConnectorKind.MONITORING,
+    }
     assert registry.problems == ()
     assert tuple(ref.split(":")[0] for ref in BUILTIN_CONNECTORS) == BUILTIN_CONNECTOR_MODULES
-    assert all(module.startswith("connectors.ticketing.") for module in BUILTIN_CONNECTOR_MODULES)
+    for module in BUILTIN_CONNECTOR_MODULES:  # each kind in its own package, as build.spec bundles them
+        kind = kinds[registry_type_of(registry, module)]
+        assert module.startswith(f"connectors.{kind.value}."), module
+
+
+def registry_type_of(registry: ConnectorRegistry, module: str) -> str:
+    return next(
+        spec.type for spec in registry.specs() if registry.connector_class(spec.type).__module__ == module
+    )
 
 
 @pytest.mark.usefixtures("plugin_sources")

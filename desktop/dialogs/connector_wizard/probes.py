@@ -20,6 +20,7 @@ from typing import Any
 from connectors.base import CheckResult, ConnectorSettings, diagnose
 from connectors.errors import ConnectorError
 from connectors.registry import connector_class
+from core.monitoring.events import AlertEvent
 from core.store.tickets import TicketValues
 from desktop.background.connector_jobs import ConnectorDraft, draft_settings
 from desktop.background.sync_jobs import transport_for
@@ -32,7 +33,7 @@ PREVIEW_LIMIT = 10
 
 @dataclass(frozen=True, slots=True)
 class PreviewResult:
-    tickets: tuple[TicketValues, ...]
+    tickets: tuple[TicketValues | AlertEvent, ...]  # a monitoring connector's records are alert events
     problem: CheckResult | None = None  # why there is no preview
 
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from connectors.base import CheckProblem, CheckResult, ConnectorSpec, diagnose
 from connectors.errors import ConfigurationError
 from connectors.secrets import redact_text
+from core.monitoring.events import AlertEvent
 from core.store.tickets import TicketValues
 from desktop.background.connector_jobs import ConnectorDraft
 from desktop.dialogs.connector_wizard.feedback import busy_bar, describe_result
@@ -45,16 +46,27 @@ def _one_line(text: str | None, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-PREVIEW_COLUMNS: tuple[Column[TicketValues], ...] = (
-    Column("Number", lambda ticket: ticket.external_id),
-    Column("Title", lambda ticket: ticket.title, tooltip=lambda ticket: ticket.title),
+Record = TicketValues | AlertEvent  # a monitoring connector previews alert events
+
+
+def _text(record: Record) -> str:
+    return record.description if isinstance(record, TicketValues) else record.message
+
+
+def _severity(record: Record) -> str | None:
+    return record.severity if isinstance(record, TicketValues) else record.severity.value
+
+
+PREVIEW_COLUMNS: tuple[Column[Record], ...] = (
+    Column("Number", lambda record: record.external_id),
+    Column("Title", lambda record: record.title, tooltip=lambda record: record.title),
     Column(
         "Description",
-        lambda ticket: _one_line(ticket.description),
-        tooltip=lambda ticket: (ticket.description or "")[:2000],
+        lambda record: _one_line(_text(record)),
+        tooltip=lambda record: (_text(record) or "")[:2000],
     ),
-    Column("Severity", lambda ticket: ticket.severity),
-    Column("Updated", lambda ticket: ticket.updated_at),
+    Column("Severity", _severity),
+    Column("Updated", lambda record: record.updated_at),
 )
 
 
@@ -71,7 +83,7 @@ class ScopePage(FormPage):
         self._mapping_layout = QVBoxLayout(self.mapping_box)
         self.mapping_box.hide()
         self.page_layout.addWidget(self.mapping_box)
-        self.preview_model: RowTableModel[TicketValues] = RowTableModel(PREVIEW_COLUMNS, self)
+        self.preview_model: RowTableModel[Record] = RowTableModel(PREVIEW_COLUMNS, self)
         self.preview_table = QTableView(self)
         self.preview_table.setObjectName("previewTable")
         self.preview_table.setModel(self.preview_model)
