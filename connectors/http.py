@@ -288,9 +288,16 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
         """Send with retries within the limits; return a 2xx response, read whole, or raise the matching
-        :mod:`connectors.errors` error."""
+        :mod:`connectors.errors` error.
+
+        ``idempotent=False`` marks a write that must not happen twice (creating a ticket, posting a note):
+        only a 429 is tried again, the one answer saying the server did not act. A timeout, a dropped
+        connection or a 5xx may come after the server carried the write out, so they are raised at once
+        and the caller decides (look the write up, or report it). Reads sent as POST (a search, JSON-RPC)
+        keep the default."""
         started = self._clock()
         budget = _Budget(deadline=started + self.limits.request_deadline_s)
 
@@ -307,6 +314,15 @@ class HttpClient:
                 if until >= self.run_deadline_at:
                     raise self._run_deadline_error(method, path, "while it waited for the answer") from None
                 raise self._request_deadline_error(method, path, started, budget.attempts, reached) from None
+            except _DroppedConnectionError as dropped:
+                if idempotent:
+                    raise
+                raise ConnectionFailedError(
+                    self.connector_name,
+                    f"{dropped.detail_text}; not sent again, the server may have carried it out",
+                    method=method,
+                    path=path,
+                ) from dropped.__cause__
 
         def wait(state: RetryCallState) -> float:
             pause = self._backoff(_failure_of(state), state.attempt_number)
@@ -348,7 +364,7 @@ class HttpClient:
 
         retrying = AsyncRetrying(
             # A deadline error is a timeout too, but the time it names is spent: never tried again.
-            retry=retry_if_exception_type(_RETRYABLE)
+            retry=retry_if_exception_type(_RETRYABLE if idempotent else (RateLimitedError,))
             & retry_if_not_exception_type((RequestDeadlineError, SyncDeadlineError)),
             wait=wait,
             stop=stop,

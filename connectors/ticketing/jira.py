@@ -64,24 +64,33 @@ from connectors.base import (
     ConnectorKind,
     ConnectorSettings,
     ConnectorSpec,
+    CreatedTicket,
     Cursor,
     FieldType,
     HttpStream,
+    NewIncident,
     PageRequest,
     Reading,
     StreamPage,
     SyncRecord,
     TokenT,
+    WorkNote,
+    WriteAccess,
+    WriteCheck,
 )
 from connectors.errors import (
     AuthenticationError,
     BadResponseError,
     ConfigurationError,
+    ConnectionFailedError,
+    ConnectorError,
+    ConnectorTimeoutError,
     GoneError,
     HttpStatusError,
     NotFoundError,
     PermissionDeniedError,
     RequestRejectedError,
+    ServerError,
 )
 from connectors.http import HttpClient, default_error_text
 from core.importing.mapping import parse_datetime, parse_kind, parse_severity
@@ -124,6 +133,15 @@ _PROJECT_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 _SYSTEM_PREFIX = re.compile(r"^\s*\[system\]\s*", re.IGNORECASE)
+
+# Writing (issue 13): the project permissions that creating an issue and commenting need.
+WRITE_PERMISSIONS = ("CREATE_ISSUES", "ADD_COMMENTS")
+DEFAULT_ISSUE_TYPE = "Task"
+WRITE_HINT = (
+    "the account needs the 'Create issues' and 'Add comments' permissions in the project "
+    "(Jira project settings > Permissions)"
+)
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 BROWSE_HINT = (
     "the account needs the 'Browse projects' permission on the projects in scope "
@@ -215,6 +233,30 @@ SPEC = ConnectorSpec(
             required=False,
             placeholder="customfield_10060",
             help="Optional: a custom field naming the affected service or host.",
+        ),
+        ConfigField(
+            "write_back",
+            "Post approved runbooks to the ticket",
+            FieldType.BOOLEAN,
+            required=False,
+            default=False,
+            help="When an analyst approves a runbook for a synced issue, add it as a comment (title, link, "
+            "confidence, who approved). Needs the 'Add comments' permission.",
+        ),
+        ConfigField(
+            "create_project",
+            "Project for new issues",
+            required=False,
+            placeholder="OPS",
+            help="Where 'Create incident' from the Alerts page creates the issue; empty: the first of the "
+            "project keys above.",
+        ),
+        ConfigField(
+            "create_issue_type",
+            "Issue type for new issues",
+            required=False,
+            default=DEFAULT_ISSUE_TYPE,
+            help="E.g. Incident in a Jira Service Management project; Task exists in most projects.",
         ),
     ),
     timestamp_precision=timedelta(minutes=1),
@@ -454,8 +496,146 @@ class JiraConnector(Connector):
                 CheckProblem.OK,
                 f"{self.name}: connected{who}, but the search found no issues",
                 f"If these projects do hold issues, {BROWSE_HINT}.",
+                write=result.write,
             )
-        return CheckResult(CheckProblem.OK, f"{self.name}: connected{who} and allowed to read issues")
+        return CheckResult(
+            CheckProblem.OK, f"{self.name}: connected{who} and allowed to read issues", write=result.write
+        )
+
+    # --- writes -------------------------------------------------------------------------------------------
+
+    can_write = True
+
+    def _create_project(self, *, required: bool) -> str | None:
+        project = str(self.settings.option("create_project", "")).strip().upper()
+        if not project:
+            keys = [
+                p.strip().upper() for p in str(self.settings.option("projects", "")).split(",") if p.strip()
+            ]
+            project = keys[0] if keys else ""
+        if not project:
+            if required:
+                raise ConfigurationError(
+                    self.name,
+                    "set the project for new issues (or a project key in the scope) to create issues",
+                )
+            return None
+        if not _PROJECT_KEY.match(project):
+            raise ConfigurationError(self.name, f"{project!r} is not a Jira project key (like OPS)")
+        return project
+
+    async def write_check(self) -> WriteCheck:
+        """``GET /mypermissions`` for the project new issues go to: "Create issues" and "Add comments".
+
+        Without a project, Jira answers whether the account has them in *any* project, so the answer is
+        only "allowed somewhere"; the message says so."""
+        try:
+            project = self._create_project(required=False)
+            params = {"permissions": ",".join(WRITE_PERMISSIONS)}
+            if project:
+                params["projectKey"] = project
+            body = await self.http.get_json(f"{self.api}/mypermissions", params=params)
+        except ConnectorError as exc:
+            return WriteCheck(WriteAccess.UNKNOWN, f"could not read the account's permissions: {exc}")
+        granted = body.get("permissions") if isinstance(body, Mapping) else None
+        if not isinstance(granted, Mapping):
+            return WriteCheck(WriteAccess.UNKNOWN, f"GET {self.api}/mypermissions answered no permissions")
+        missing = [
+            key
+            for key in WRITE_PERMISSIONS
+            if not (isinstance(granted.get(key), Mapping) and granted[key].get("havePermission") is True)
+        ]
+        where = f"in {project}" if project else "in some project (no project for new issues is set)"
+        if missing:
+            return WriteCheck(WriteAccess.DENIED, f"lacks {', '.join(missing)} {where}; {WRITE_HINT}")
+        return WriteCheck(WriteAccess.ALLOWED, f"may create issues and add comments {where}")
+
+    def _document(self, text: str) -> Any:
+        """A description or comment body: Atlassian Document Format for /rest/api/3 (Cloud), where plain
+        text is refused, and plain text (wiki markup) for /rest/api/2 (Data Center)."""
+        if not self.cloud:
+            return text
+        paragraphs: list[dict[str, Any]] = []
+        for line in text.split("\n"):
+            if not line.strip():
+                continue
+            node: dict[str, Any] = {"type": "text", "text": line}
+            if re.fullmatch(r"https?://\S+", line.strip()):
+                node["marks"] = [{"type": "link", "attrs": {"href": line.strip()}}]
+            paragraphs.append({"type": "paragraph", "content": [node]})
+        return {"type": "doc", "version": 1, "content": paragraphs}
+
+    def _created(self, key: str, *, existed: bool) -> CreatedTicket:
+        return CreatedTicket(key, key, f"{self.settings.base_url.rstrip('/')}/browse/{key}", existed=existed)
+
+    async def _find_created(self, label: str) -> CreatedTicket | None:
+        """The issue an earlier create labelled with ``label``. Jira's search index can lag a create by a
+        moment, so a create retried within a second of the first could miss it; the create is never
+        retried by the client itself (it is not idempotent), which leaves only a caller's quick retry."""
+        payload = await self._search(
+            f"labels = {_quote(label)}", ("summary", "labels"), page_size=1, start_at=0
+        )
+        issues = _issues_of(payload, self.name)
+        if not issues:
+            return None
+        key = str(issues[0].get("key") or "")
+        if not key:
+            raise BadResponseError(self.name, f"POST {self.search_path} answered an issue without a key")
+        return self._created(key, existed=True)
+
+    async def create_incident(self, incident: NewIncident) -> CreatedTicket:
+        """Search for the label derived from the correlation id, create the issue only if none has it."""
+        project = self._create_project(required=True)
+        label = correlation_label(incident.correlation_id)
+        found = await self._find_created(label)
+        if found is not None:
+            return found
+        issue_type = str(self.settings.option("create_issue_type", DEFAULT_ISSUE_TYPE)).strip()
+        fields: dict[str, Any] = {
+            "project": {"key": project},
+            "issuetype": {"name": issue_type or DEFAULT_ISSUE_TYPE},
+            "summary": " ".join(incident.title.split())[:255],  # one line, at most 255 characters
+            "description": self._document(incident.description),
+            "labels": [label],
+        }
+        path = f"{self.api}/issue"
+        try:
+            response = await self.http.request("POST", path, json_body={"fields": fields}, idempotent=False)
+        except PermissionDeniedError as exc:
+            raise self._write_explained(exc) from exc
+        except (ConnectorTimeoutError, ConnectionFailedError, ServerError):
+            found = await self._find_created(label)
+            if found is not None:
+                return self._created(found.number, existed=False)
+            raise
+        body = self.http.json_of(response, "POST", path)
+        key = body.get("key") if isinstance(body, Mapping) else None
+        if not isinstance(key, str) or not key:
+            raise BadResponseError(self.name, f"POST {path} answered without the new issue's key")
+        return self._created(key, existed=False)
+
+    async def add_work_note(self, note: WorkNote) -> str | None:
+        """A comment on the issue; Jira answers the comment with its id."""
+        path = f"{self.api}/issue/{note.ticket_external_id}/comment"
+        try:
+            response = await self.http.request(
+                "POST", path, json_body={"body": self._document(note.text())}, idempotent=False
+            )
+        except PermissionDeniedError as exc:
+            raise self._write_explained(exc) from exc
+        body = self.http.json_of(response, "POST", path)
+        comment_id = body.get("id") if isinstance(body, Mapping) else None
+        return str(comment_id) if comment_id else None
+
+    def _write_explained(self, exc: HttpStatusError) -> HttpStatusError:
+        return type(exc)(
+            exc.connector,
+            method=exc.method,
+            path=exc.path,
+            status=exc.status,
+            server_message=exc.server_message,
+            hint=WRITE_HINT,
+        )
 
     # --- fetch ------------------------------------------------------------------------------------------
 
@@ -663,6 +843,12 @@ class JiraConnector(Connector):
         if isinstance(exc, RequestRejectedError) and searching:
             return "check the project keys and the JQL filter in the connector's scope"
         return ""
+
+
+def correlation_label(correlation_id: str) -> str:
+    """The label that marks an issue as created for ``correlation_id``: Jira labels take no spaces, so
+    anything but letters, digits, ``_ . -`` becomes ``-`` ("runbook-desk:1:42" -> "runbook-desk-1-42")."""
+    return _LABEL_UNSAFE.sub("-", correlation_id).strip("-")[:255]
 
 
 def _issue_time(issue: Any) -> datetime | None:

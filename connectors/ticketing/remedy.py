@@ -19,6 +19,15 @@ of issue 5):
 - Errors are a JSON *list* of ``{messageType, messageText, messageAppendedText, messageNumber}``; ARERR 623
   is "Authentication failed".
 
+Writing (issue 13): an incident is created through the interface form ``HPD:IncidentInterface_Create``
+(``z1D_Action: CREATE``; as an "Infrastructure Event" reported by "Systems Management", which needs no
+customer), asking ``fields=values(Incident Number)`` so the 201 carries the number; a server that answers
+only the ``Location`` of the interface entry is asked for the number there. A work-info entry is a record of
+``HPD:WorkLog`` (``Incident Number``, ``Description``, ``Detailed Description``, ``Work Log Type``); its id is
+the last part of the ``Location``. AR has no REST call saying what a user may write, and no external-id
+field we could search before creating: a create whose answer is lost is not sent again (the client does not
+repeat a non-idempotent request) and raises, so a second attempt may create a second incident.
+
 Paging is keyset, not offset: each page asks for records strictly after the last (Last Modified Date,
 Incident Number) seen, sorted by both. Offsets shift when a record is updated mid-sync (it jumps to the end of
 the order), which silently skips the record that slides below the offset. ``_links.next`` only says whether
@@ -32,7 +41,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -44,13 +53,24 @@ from connectors.base import (
     ConnectorKind,
     ConnectorSettings,
     ConnectorSpec,
+    CreatedTicket,
     Cursor,
     FieldType,
     HttpStream,
+    NewIncident,
     PageRequest,
     StreamPage,
+    WorkNote,
+    WriteAccess,
+    WriteCheck,
 )
-from connectors.errors import AuthenticationError, BadResponseError, ConfigurationError, ConnectorError
+from connectors.errors import (
+    AuthenticationError,
+    BadResponseError,
+    ConfigurationError,
+    ConnectorError,
+    PermissionDeniedError,
+)
 from connectors.http import HttpClient, default_error_text
 from connectors.secrets import register_secret
 from core.importing.mapping import parse_datetime, parse_severity, text_value
@@ -95,6 +115,20 @@ FIELDS = (
     "Last Resolved Date",
 )
 
+DEFAULT_CREATE_FORM = "HPD:IncidentInterface_Create"
+WORK_LOG_FORM = "HPD:WorkLog"
+WRITE_HINT = (
+    "the AR user needs the Incident User (or Incident Master) permission group and a support group "
+    "membership to create incidents and work info"
+)
+# (Impact, Urgency) per alert severity, in the selection values of HPD:Help Desk.
+IMPACT_URGENCY = {
+    "critical": ("1-Extensive/Widespread", "1-Critical"),
+    "high": ("2-Significant/Large", "2-High"),
+    "warning": ("3-Moderate/Limited", "3-Medium"),
+    "info": ("4-Minor/Localized", "4-Low"),
+}
+
 SPEC = ConnectorSpec(
     type=SOURCE_SYSTEM,
     display_name="BMC Remedy / Helix ITSM",
@@ -125,6 +159,22 @@ SPEC = ConnectorSpec(
             placeholder="https://midtier.example.com/arsys/forms/arserver/HPD:Help Desk/?eid={entry_id}",
             help="The web address of one incident, with {id} (Incident Number) and {entry_id} placeholders. "
             "The REST address cannot tell the Mid Tier or Smart IT host, so without it tickets have no link.",
+        ),
+        ConfigField(
+            "write_back",
+            "Post approved runbooks to the ticket",
+            FieldType.BOOLEAN,
+            required=False,
+            default=False,
+            help="When an analyst approves a runbook for a synced incident, add it as a work-info entry "
+            "(title, link, confidence, who approved). Needs the Incident User permission group.",
+        ),
+        ConfigField(
+            "create_form",
+            "Form for new incidents",
+            required=False,
+            default=DEFAULT_CREATE_FORM,
+            help="The interface form 'Create incident' from the Alerts page submits to.",
         ),
     ),
     timestamp_precision=timedelta(seconds=1),
@@ -278,6 +328,111 @@ class RemedyConnector(Connector):
             await self.http.request("POST", "/api/jwt/logout", headers={"Authorization": f"AR-JWT {token}"})
         except ConnectorError as exc:
             logger.info("%s: logout failed, the AR session will time out on its own: %s", self.name, exc)
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    can_write = True
+
+    async def write_check(self) -> WriteCheck:
+        """AR System has no REST call that says what a user may write without writing."""
+        return WriteCheck(
+            WriteAccess.UNKNOWN,
+            f"Remedy cannot say without writing; the first write will tell ({WRITE_HINT})",
+        )
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, json_body: Any = None
+    ) -> httpx.Response:
+        """A request with the AR-JWT, never repeated by the client when it writes; a 401 (the token timed
+        out: nothing was done) logs in again once and sends it again, as :meth:`_get` does."""
+        idempotent = method == "GET"
+        token = self._token or await self._login()
+        try:
+            try:
+                return await self.http.request(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    headers={"Authorization": f"AR-JWT {token}"},
+                    idempotent=idempotent,
+                )
+            except AuthenticationError:
+                self._token = None
+                token = await self._login()
+                return await self.http.request(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    headers={"Authorization": f"AR-JWT {token}"},
+                    idempotent=idempotent,
+                )
+        except PermissionDeniedError as exc:
+            raise PermissionDeniedError(
+                self.name,
+                method=exc.method,
+                path=exc.path,
+                status=exc.status,
+                server_message=exc.server_message,
+                hint=WRITE_HINT,
+            ) from exc
+
+    async def create_incident(self, incident: NewIncident) -> CreatedTicket:
+        """Submit to the interface form and read the Incident Number back (see the module docstring)."""
+        form = str(self.settings.option("create_form", DEFAULT_CREATE_FORM)).strip()
+        impact, urgency = IMPACT_URGENCY.get(incident.severity, ("3-Moderate/Limited", "3-Medium"))
+        values = {
+            "z1D_Action": "CREATE",
+            "Description": " ".join(incident.title.split())[:100],  # the summary field holds 100 characters
+            "Detailed_Decription": incident.description,  # (sic) the interface form's spelling
+            "Impact": impact,
+            "Urgency": urgency,
+            "Status": "New",
+            "Reported Source": "Systems Management",
+            "Service_Type": "Infrastructure Event",
+        }
+        path = f"/api/arsys/v1/entry/{form}"
+        response = await self._send(
+            "POST", path, params={"fields": f"values({F_ID})"}, json_body={"values": values}
+        )
+        number = self._incident_number(response, "POST", path)
+        if number is None:
+            location = response.headers.get("Location", "")
+            entry_path = unquote(urlsplit(location).path)
+            if not entry_path.startswith("/api/arsys/v1/entry/"):
+                raise BadResponseError(
+                    self.name, f"POST {path} answered neither the Incident Number nor a Location"
+                )
+            read = await self._send("GET", entry_path, params={"fields": f"values({F_ID})"})
+            number = self._incident_number(read, "GET", entry_path)
+            if number is None:
+                raise BadResponseError(self.name, f"GET {entry_path} answered no {F_ID}")
+        return CreatedTicket(number, number, self._source_url(number, None), existed=False)
+
+    def _incident_number(self, response: httpx.Response, method: str, path: str) -> str | None:
+        if not response.content.strip():
+            return None
+        body = self.http.json_of(response, method, path)
+        values = body.get("values") if isinstance(body, Mapping) else None
+        return text_value(values.get(F_ID)) if isinstance(values, Mapping) else None
+
+    async def add_work_note(self, note: WorkNote) -> str | None:
+        """A work-info entry on the incident; its entry id from the ``Location`` of the 201."""
+        values = {
+            F_ID: note.ticket_external_id,
+            "Description": f"Runbook: {note.runbook_title}"[:100],
+            "Detailed Description": note.text(),
+            "Work Log Type": "General Information",
+            "View Access": "Internal",
+            "Secure Work Log": "No",
+        }
+        response = await self._send(
+            "POST", f"/api/arsys/v1/entry/{WORK_LOG_FORM}", json_body={"values": values}
+        )
+        location = urlsplit(response.headers.get("Location", "")).path.rstrip("/")
+        entry_id = location.rsplit("/", 1)[-1]
+        return entry_id or None
 
     # --- the contract --------------------------------------------------------------------------------
 

@@ -25,6 +25,15 @@ the end of the order) cannot shift an unread record below the offset and lose it
 paging would. The one residual race (a record at exactly the floor millisecond updated mid-run) is documented
 at :class:`_RequestsStream`.
 
+Writing (issue 13): ``POST {prefix}/api/v3/requests`` creates a request and ``POST .../requests/{id}/notes``
+adds a note, each with a form field ``input_data`` holding ``{"request": {...}}`` / ``{"request_note":
+{...}}`` (the key is ``request_note``, as the v3 pages and clients show, not ``note``); the answer echoes the
+record with its ``id``. There is no API to ask what a technician may do without doing it, so
+:meth:`ServiceDeskPlusConnector.write_check` answers "unknown". Nor is there a field for an external id we
+could search before creating: a create whose answer is lost is not sent again by the client (it is not
+idempotent) and raises, so the analyst sees the failure and can look before trying again; a second attempt
+may then create a second request.
+
 The resolution text lives at ``/api/v3/requests/{id}/resolutions``: one extra call per ticket, so it is an
 option, off by default (a 5,000-ticket first sync costs 5,000 more requests, against SDP Cloud's API quota).
 """
@@ -32,6 +41,7 @@ option, off by default (a 5,000-ticket first sync costs 5,000 more requests, aga
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,11 +58,16 @@ from connectors.base import (
     ConnectorKind,
     ConnectorSettings,
     ConnectorSpec,
+    CreatedTicket,
     Cursor,
     FieldType,
     HttpStream,
+    NewIncident,
     PageRequest,
     StreamPage,
+    WorkNote,
+    WriteAccess,
+    WriteCheck,
 )
 from connectors.errors import (
     AuthenticationError,
@@ -125,6 +140,10 @@ FIELDS_REQUIRED = (
 
 AUTH_ONPREM = "authtoken"
 AUTH_CLOUD = "zoho_oauth"
+WRITE_HINT = (
+    "the technician needs the role to add requests and notes (on Cloud, an OAuth scope with "
+    "SDPOnDemand.requests.CREATE and .UPDATE, or .ALL)"
+)
 
 SPEC = ConnectorSpec(
     type=SOURCE_SYSTEM,
@@ -187,6 +206,23 @@ SPEC = ConnectorSpec(
             help="One extra request per ticket (GET /requests/{id}/resolutions): a first sync of 5,000 "
             "tickets makes 5,000 more calls against your API quota. Resolutions are what matching learns "
             "from, so turn it on if the quota allows.",
+        ),
+        ConfigField(
+            "write_back",
+            "Post approved runbooks to the ticket",
+            FieldType.BOOLEAN,
+            required=False,
+            default=False,
+            help="When an analyst approves a runbook for a synced request, add it as a note hidden from "
+            "the requester (title, link, confidence, who approved). On Cloud the OAuth scope must allow "
+            "updates.",
+        ),
+        ConfigField(
+            "create_template",
+            "Template for new requests",
+            required=False,
+            placeholder="Default Request",
+            help="The request template 'Create incident' from the Alerts page uses; empty: the default.",
         ),
     ),
     timestamp_precision=timedelta(milliseconds=1),
@@ -442,7 +478,7 @@ class ServiceDeskPlusConnector(Connector):
             self.oauth_tokens.invalidate()
             return await self.http.request("GET", path, params=params, headers=await self._auth_headers())
 
-    def _raise_for_envelope(self, body: Any, status: int, path: str) -> None:
+    def _raise_for_envelope(self, body: Any, status: int, path: str, method: str = "GET") -> None:
         """A success status whose ``response_status`` says failed is a refusal, not data."""
         failed = [entry for entry in _status_entries(body) if _failed(entry)]
         if not failed:
@@ -452,7 +488,83 @@ class ServiceDeskPlusConnector(Connector):
             m.get("status_code") for e in failed for m in e.get("messages") or () if isinstance(m, Mapping)
         }
         error_type = PermissionDeniedError if 4002 in codes else RequestRejectedError
-        raise error_type(self.name, method="GET", path=path, status=status, server_message=message)
+        raise error_type(self.name, method=method, path=path, status=status, server_message=message)
+
+    # --- writes ----------------------------------------------------------------------------------------
+
+    can_write = True
+
+    async def write_check(self) -> WriteCheck:
+        """ServiceDesk Plus cannot tell what a technician may do without doing it."""
+        return WriteCheck(
+            WriteAccess.UNKNOWN,
+            f"ServiceDesk Plus cannot say without writing; the first write will tell ({WRITE_HINT})",
+        )
+
+    async def _post(self, path: str, input_data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A v3 write: ``input_data`` as a form field, never retried on an answer that may come after the
+        write happened; the failure envelope checked like a read's. A Cloud 401 renews the token once (a
+        401 means nothing was written)."""
+        form = {"input_data": json.dumps(input_data, separators=(",", ":"))}
+        try:
+            response = await self.http.request(
+                "POST", path, data=form, headers=await self._auth_headers(), idempotent=False
+            )
+        except AuthenticationError:
+            if self.settings.auth_mode == AUTH_ONPREM:
+                raise
+            self.oauth_tokens.invalidate()
+            response = await self.http.request(
+                "POST", path, data=form, headers=await self._auth_headers(), idempotent=False
+            )
+        except PermissionDeniedError as exc:
+            raise PermissionDeniedError(
+                self.name,
+                method=exc.method,
+                path=exc.path,
+                status=exc.status,
+                server_message=exc.server_message,
+                hint=WRITE_HINT,
+            ) from exc
+        body = self.http.json_of(response, "POST", path)
+        self._raise_for_envelope(body, response.status_code, path, method="POST")
+        if not isinstance(body, Mapping):
+            raise BadResponseError(self.name, f"POST {path} answered no object")
+        return body
+
+    async def create_incident(self, incident: NewIncident) -> CreatedTicket:
+        """A new request from the incident; see the module docstring for why it cannot look first."""
+        request: dict[str, Any] = {
+            "subject": " ".join(incident.title.split())[:250],
+            "description": _html(incident.description),
+        }
+        template = str(self.settings.option("create_template", "")).strip()
+        if template:
+            request["template"] = {"name": template}
+        path = self._requests_path()
+        body = await self._post(path, {"request": request})
+        record = body.get("request")
+        request_id = _name(record.get("id")) if isinstance(record, Mapping) else None
+        if not isinstance(record, Mapping) or not request_id:
+            raise BadResponseError(self.name, f"POST {path} answered without the new request's id")
+        number = _name(record.get("display_id")) or request_id
+        return CreatedTicket(number, request_id, self._source_url(request_id), existed=False)
+
+    async def add_work_note(self, note: WorkNote) -> str | None:
+        """A note for technicians only (``show_to_requester`` false, nobody notified); its id."""
+        if not note.ticket_external_id.isdigit():
+            raise ConfigurationError(self.name, f"{note.ticket_external_id!r} is not a request id")
+        path = f"{self._requests_path()}/{note.ticket_external_id}/notes"
+        request_note = {
+            "description": _html(note.text()),
+            "show_to_requester": False,
+            "notify_technician": False,
+            "mark_first_response": False,
+            "add_to_linked_requests": False,
+        }
+        body = await self._post(path, {"request_note": request_note})
+        created = body.get("request_note")
+        return _name(created.get("id")) if isinstance(created, Mapping) else None
 
     # --- the contract ----------------------------------------------------------------------------------
 
@@ -622,6 +734,17 @@ class _RequestsStream(HttpStream[_Keyset]):
 
 def _ms_of(ticket: TicketValues) -> int | None:
     return to_epoch_ms(ticket.updated_at) if ticket.updated_at is not None else None
+
+
+def _html(text: str) -> str:
+    """Plain text for an SDP HTML field: escaped, line breaks kept, a URL line a link."""
+    lines = []
+    for line in text.split("\n"):
+        shown = html.escape(line)
+        if line.startswith(("https://", "http://")) and " " not in line.strip():
+            shown = f'<a href="{html.escape(line.strip(), quote=True)}">{shown}</a>'
+        lines.append(shown)
+    return "<br>".join(lines)
 
 
 def _clean(text: str) -> str:

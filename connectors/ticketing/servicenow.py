@@ -62,22 +62,31 @@ from connectors.base import (
     ConnectorKind,
     ConnectorSettings,
     ConnectorSpec,
+    CreatedTicket,
     Cursor,
     FieldType,
     HttpStream,
+    NewIncident,
     PageRequest,
     Reading,
     StreamPage,
     SyncRecord,
+    WorkNote,
+    WriteAccess,
+    WriteCheck,
 )
 from connectors.errors import (
     AuthenticationError,
     BadResponseError,
     ConfigurationError,
+    ConnectionFailedError,
+    ConnectorError,
+    ConnectorTimeoutError,
     HttpStatusError,
     NotFoundError,
     PermissionDeniedError,
     RequestRejectedError,
+    ServerError,
 )
 from connectors.http import HttpClient, default_error_text
 from connectors.oauth import IssuedToken, TokenCache
@@ -117,6 +126,15 @@ FIELDS = (
     "sys_class_name",
     "active",
 )
+
+# Writing (issue 13): roles that may create incidents and add work notes out of the box.
+WRITE_ROLES = frozenset({"itil", "sn_incident_write", "admin"})
+DEFAULT_CREATE_TABLE = "incident"
+WRITE_PERMISSION_HINT = (
+    "the account needs the itil (or sn_incident_write) role to create incidents and add work notes"
+)
+# (impact, urgency) per alert severity: the default priority matrix makes these P1, P2, P3 and P5.
+IMPACT_URGENCY = {"critical": ("1", "1"), "high": ("1", "2"), "warning": ("2", "2"), "info": ("3", "3")}
 
 PERMISSION_HINT = (
     "give the account the itil role, or a role with a read ACL on the {table} table "
@@ -171,6 +189,22 @@ SPEC = ConnectorSpec(
             "e.g. Europe/Berlin. The sync's date bound is read in this zone.",
         ),
         ConfigField("page_size", "Records per request", FieldType.INTEGER, required=False, default=200),
+        ConfigField(
+            "write_back",
+            "Post approved runbooks to the ticket",
+            FieldType.BOOLEAN,
+            required=False,
+            default=False,
+            help="When an analyst approves a runbook for a synced ticket, add it as a work note (title, "
+            "link, confidence, who approved). Needs the itil role.",
+        ),
+        ConfigField(
+            "create_table",
+            "Table for new incidents",
+            required=False,
+            default=DEFAULT_CREATE_TABLE,
+            help="Where 'Create incident' from the Alerts page creates the record; normally incident.",
+        ),
     ),
     timestamp_precision=timedelta(seconds=1),
     description="Incidents, changes, requested items and problems through the Table API.",
@@ -797,7 +831,217 @@ class ServiceNowConnector(Connector):
             if empty
             else ""
         )
-        return CheckResult(result.problem, f"{result.message} ({counts} records)", hint)
+        return CheckResult(result.problem, f"{result.message} ({counts} records)", hint, write=result.write)
+
+    # --- writes ---------------------------------------------------------------------------------------
+
+    can_write = True
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """One Table API request with the configured auth (:meth:`_get`'s rules, for any method): with OAuth
+        a 401 renews the token once, which is safe for a write too, since a 401 means nothing was done."""
+        if self._oauth is None:
+            if self._basic_auth is None:
+                self._basic_auth = httpx.BasicAuth(self.username(), self.settings.secret("password"))
+            return await self.http.request(
+                method, path, params=params, json_body=json_body, auth=self._basic_auth, idempotent=idempotent
+            )
+        for attempt in (1, 2):
+            token = await self._oauth.cache.token()
+            try:
+                return await self.http.request(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    headers={"Authorization": f"Bearer {token}"},
+                    idempotent=idempotent,
+                )
+            except AuthenticationError as exc:
+                if attempt == 2:
+                    raise _with_hint(exc, "a freshly issued OAuth token was refused too") from exc
+                self._oauth.cache.invalidate()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _records(self, table: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        path = TABLE_PATH.format(table=table)
+        response = await self._send("GET", path, params=params)
+        return _result_of(self.http.json_of(response, "GET", path), self.name, path)
+
+    async def write_check(self) -> WriteCheck:
+        """The account's roles (``sys_user_has_role``): itil, sn_incident_write or admin may create
+        incidents and add work notes. Reading roles needs no write, but many instances hide the table from
+        non-admins: then the answer is "unknown", and the first write says."""
+        try:
+            rows = await self._records(
+                "sys_user_has_role",
+                {
+                    "sysparm_query": f"user.user_name={_query_value(self.username())}",
+                    "sysparm_fields": "role.name",
+                    "sysparm_limit": "500",
+                },
+            )
+        except PermissionDeniedError:
+            return WriteCheck(
+                WriteAccess.UNKNOWN,
+                "the account may not read its roles (sys_user_has_role); the first write will tell",
+            )
+        except ConnectorError as exc:
+            return WriteCheck(WriteAccess.UNKNOWN, f"could not read the account's roles: {exc}")
+        roles = sorted({str(row.get("role.name") or "").strip() for row in rows} - {""})
+        if not roles:
+            return WriteCheck(
+                WriteAccess.UNKNOWN,
+                "no role of the account is visible to it; the first write will tell",
+            )
+        allowing = [role for role in roles if role in WRITE_ROLES]
+        if allowing:
+            return WriteCheck(
+                WriteAccess.ALLOWED, f"may create incidents and add work notes (role {allowing[0]})"
+            )
+        return WriteCheck(
+            WriteAccess.DENIED,
+            f"none of the account's roles ({', '.join(roles)}) creates incidents or adds work notes; "
+            f"{WRITE_PERMISSION_HINT}",
+        )
+
+    def _create_table(self) -> str:
+        table = str(self.settings.option("create_table", DEFAULT_CREATE_TABLE)).strip()
+        try:
+            return parse_tables(table)[0]
+        except ValueError as exc:
+            raise ConfigurationError(self.name, f"table for new incidents: {exc}") from exc
+
+    async def _find_created(self, table: str, correlation_id: str) -> CreatedTicket | None:
+        """The record an earlier create made for ``correlation_id`` (ServiceNow's field for an external
+        system's id), if any."""
+        rows = await self._records(
+            table,
+            {
+                "sysparm_query": f"correlation_id={_query_value(correlation_id)}",
+                "sysparm_fields": "sys_id,number",
+                "sysparm_limit": "1",
+            },
+        )
+        if not rows:
+            return None
+        return self._created(table, rows[0], existed=True)
+
+    def _created(self, table: str, record: Mapping[str, Any], *, existed: bool) -> CreatedTicket:
+        number = plain_value(record.get("number"))
+        sys_id = plain_value(record.get("sys_id"))
+        if not number or not sys_id:
+            raise BadResponseError(
+                self.name, f"{TABLE_PATH.format(table=table)} answered a record without number or sys_id"
+            )
+        base = self.config().base
+        return CreatedTicket(number, number, source_url(base, table, sys_id), existed=existed)
+
+    async def _ci_sys_id(self, name: str) -> str | None:
+        """The sys_id of the one CI named ``name``; None when there is none, several, or we may not look
+        (a reference set to an unknown name would store a broken reference, so only a sure match is set)."""
+        try:
+            rows = await self._records(
+                "cmdb_ci",
+                {
+                    "sysparm_query": f"name={_query_value(name)}",
+                    "sysparm_fields": "sys_id",
+                    "sysparm_limit": "2",
+                },
+            )
+        except (PermissionDeniedError, NotFoundError, RequestRejectedError):
+            return None
+        return plain_value(rows[0].get("sys_id")) if len(rows) == 1 else None
+
+    async def create_incident(self, incident: NewIncident) -> CreatedTicket:
+        """Look for the incident by ``correlation_id`` first, create it only if absent.
+
+        The POST is never retried on its own (a timeout may come after the insert): when it fails without
+        an answer, or with a 5xx, the lookup runs once more and returns what the insert made, if it did.
+        """
+        table = self._create_table()
+        found = await self._find_created(table, incident.correlation_id)
+        if found is not None:
+            return found
+        impact, urgency = IMPACT_URGENCY.get(incident.severity, ("2", "2"))
+        body: dict[str, str] = {
+            "short_description": incident.title[:160],
+            "description": incident.description,
+            "impact": impact,
+            "urgency": urgency,
+            "correlation_id": incident.correlation_id,
+            "correlation_display": "Runbook Desk",
+        }
+        if incident.configuration_item:
+            ci = await self._ci_sys_id(incident.configuration_item)
+            if ci:
+                body["cmdb_ci"] = ci
+        path = TABLE_PATH.format(table=table)
+        try:
+            response = await self._send(
+                "POST",
+                path,
+                params={"sysparm_fields": "sys_id,number", "sysparm_exclude_reference_link": "true"},
+                json_body=body,
+                idempotent=False,
+            )
+        except PermissionDeniedError as exc:
+            raise _with_hint(exc, WRITE_PERMISSION_HINT) from exc
+        except (ConnectorTimeoutError, ConnectionFailedError, ServerError):
+            found = await self._find_created(table, incident.correlation_id)
+            if found is not None:
+                return CreatedTicket(found.number, found.external_id, found.url, existed=False)
+            raise
+        payload = self.http.json_of(response, "POST", path)
+        record = payload.get("result") if isinstance(payload, dict) else None
+        if not isinstance(record, dict):
+            raise BadResponseError(self.name, f"POST {path} answered without a result record")
+        return self._created(table, record, existed=False)
+
+    async def add_work_note(self, note: WorkNote) -> str | None:
+        """``work_notes`` on the ticket's own table (``sys_class_name``) by its ``sys_id``; ServiceNow
+        journals it and returns the record, not a note id, so there is none to return."""
+        payload = note.ticket_payload
+        table = plain_value(payload.get("sys_class_name")) or DEFAULT_CREATE_TABLE
+        sys_id = plain_value(payload.get("sys_id"))
+        if not sys_id:  # imported from a file, never synced: find it by number
+            rows = await self._records(
+                table,
+                {
+                    "sysparm_query": f"number={_query_value(note.ticket_external_id)}",
+                    "sysparm_fields": "sys_id",
+                    "sysparm_limit": "1",
+                },
+            )
+            sys_id = plain_value(rows[0].get("sys_id")) if rows else None
+            if not sys_id:
+                raise NotFoundError(
+                    self.name,
+                    method="GET",
+                    path=TABLE_PATH.format(table=table),
+                    status=404,
+                    server_message=f"no {table} record numbered {note.ticket_external_id}",
+                )
+        path = f"{TABLE_PATH.format(table=table)}/{sys_id}"
+        try:
+            await self._send(
+                "PATCH",
+                path,
+                params={"sysparm_fields": "sys_id"},
+                json_body={"work_notes": note.text()},
+                idempotent=False,
+            )
+        except PermissionDeniedError as exc:
+            raise _with_hint(exc, WRITE_PERMISSION_HINT) from exc
+        return None
 
     # --- fetch ----------------------------------------------------------------------------------------
 
@@ -984,6 +1228,11 @@ def _floor_of(position: Position | None) -> tuple[datetime, str]:
     if position is None:
         return datetime.min.replace(tzinfo=UTC), ""
     return position[0], position[1] or ""
+
+
+def _query_value(value: str) -> str:
+    """A value for an encoded-query term: ``^`` separates terms, so a literal one is written ``^^``."""
+    return value.replace("^", "^^")
 
 
 def _result_of(body: Any, connector_name: str, path: str) -> list[dict[str, Any]]:

@@ -17,6 +17,14 @@ What it reproduces, because each one is a way a Jira connector breaks:
 - Errors as ``{"errorMessages": [...], "errors": {}}``; 429 with ``Retry-After``, ``X-RateLimit-Limit``,
   ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (ISO 8601, ``yyyy-MM-ddTHH:mmZ``) and ``RateLimit-Reason``.
 
+- Writes (issue 13): ``GET /mypermissions?projectKey=&permissions=`` answers ``permissions`` as Jira does
+  (``{"CREATE_ISSUES": {"id", "key", "name", "type", "description", "havePermission"}}``; Cloud requires
+  ``permissions``; an unknown project is a 404); ``POST /issue`` with ``fields`` (ADF description on Cloud,
+  a string on Data Center, which Cloud refuses) answers ``{"id", "key", "self"}`` with 201 and keeps the
+  issue searchable by ``labels = "x"``; ``POST /issue/{key}/comment`` answers the comment with its ``id``.
+  ``write_denied`` makes writes a 403 as for an account without the project permission;
+  ``lose_next_write_answer`` carries out the next write and drops the connection.
+
 Unknown paths, methods, parameters, body keys and field names fail the test
 (:class:`~connectors.testing.fake_system.UnexpectedRequestError`) and are recorded in ``unexpected``.
 """
@@ -112,6 +120,13 @@ class FakeJira(FakeSystem):
         self.browse_permission = True  # False: searches find nothing, as for an account without "Browse"
         self.page_tokens: dict[str, tuple[str, int]] = {}
         self.searches: list[dict[str, Any]] = []  # each search request's parameters, decoded
+        # Writes
+        self.projects = {"OPS"}
+        self.permissions = {"CREATE_ISSUES": True, "ADD_COMMENTS": True}
+        self.write_denied = False
+        self.lose_next_write_answer = False
+        self.created: list[dict[str, Any]] = []  # the ``fields`` of each issue created, in order
+        self.comments: dict[str, list[Any]] = {}  # issue key -> comment bodies as sent (ADF or text)
 
     # --- what tests call ----------------------------------------------------------------------------
 
@@ -193,7 +208,130 @@ class FakeJira(FakeSystem):
             return self._myself(request)
         if path == self._search_path() and request.method in ("GET", "POST"):
             return self._search(request)
+        if path == f"{self.api}/mypermissions" and request.method == "GET":
+            return self._mypermissions(request)
+        if path == f"{self.api}/issue" and request.method == "POST":
+            return self._create_issue(request)
+        comment = re.fullmatch(re.escape(self.api) + r"/issue/([A-Z][A-Z0-9_]*-\d+)/comment", path)
+        if comment and request.method == "POST":
+            return self._add_comment(request, comment.group(1))
         return self.not_understood(request)
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def _mypermissions(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        if set(params) - {"projectKey", "permissions"}:
+            return self.not_understood(request)
+        if self.cloud and not params.get("permissions"):
+            return self.error_response(400, "The permissions query parameter is required.")
+        project = params.get("projectKey")
+        if project is not None and project not in self.projects:
+            return self.error_response(404, f"No project could be found with key '{project}'.")
+        asked = (
+            params.get("permissions", "").split(",") if params.get("permissions") else list(self.permissions)
+        )
+        names = {"CREATE_ISSUES": ("11", "Create Issues"), "ADD_COMMENTS": ("15", "Add Comments")}
+        granted: dict[str, Any] = {}
+        for key in asked:
+            if key not in names:
+                return self.error_response(400, f"Invalid permission key: {key}")
+            number, name = names[key]
+            granted[key] = {
+                "id": number,
+                "key": key,
+                "name": name,
+                "type": "PROJECT",
+                "description": f"Ability to {name.lower()}.",
+                "havePermission": self.permissions.get(key, False),
+            }
+        return httpx.Response(200, json={"permissions": granted})
+
+    def _lose_answer(self, response: httpx.Response) -> httpx.Response:
+        if self.lose_next_write_answer:
+            self.lose_next_write_answer = False
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        return response
+
+    def _text_of(self, value: Any) -> str | None:
+        """The text of a description or comment body; None when it is not in this flavour's format."""
+        if not self.cloud:
+            return value if isinstance(value, str) else None
+        if not isinstance(value, dict) or value.get("type") != "doc" or value.get("version") != 1:
+            return None
+        lines = [
+            node.get("text", "")
+            for paragraph in value.get("content", [])
+            for node in paragraph.get("content", [])
+            if node.get("type") == "text"
+        ]
+        return "\n".join(lines)
+
+    def _create_issue(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        fields = body.get("fields") if isinstance(body, dict) else None
+        if not isinstance(fields, dict) or set(body) != {"fields"}:
+            return self.not_understood(request)
+        if set(fields) - {"project", "issuetype", "summary", "description", "labels"}:
+            return self.not_understood(request)
+        project = (fields.get("project") or {}).get("key")
+        if project not in self.projects:
+            return httpx.Response(
+                400, json={"errorMessages": [], "errors": {"project": "valid project is required"}}
+            )
+        if self.write_denied or not self.permissions.get("CREATE_ISSUES"):
+            return self.error_response(403, "You do not have permission to create issues in this project.")
+        description = self._text_of(fields.get("description"))
+        if description is None:
+            return httpx.Response(
+                400,
+                json={
+                    "errorMessages": [],
+                    "errors": {
+                        "description": "Operation value must be an Atlassian Document "
+                        "(see the Atlassian Document Format)"
+                    },
+                },
+            )
+        issue_type = (fields.get("issuetype") or {}).get("name")
+        if issue_type not in ("Task", "Incident"):
+            return httpx.Response(
+                400, json={"errorMessages": [], "errors": {"issuetype": "Specify a valid issue type"}}
+            )
+        self.created.append(fields)
+        number = 1 + max((key_order(k)[1] for k in self.tickets if k.startswith(f"{project}-")), default=0)
+        key = f"{project}-{number}"
+        moment = datetime.now(UTC).replace(microsecond=0)
+        self.tickets[key] = FakeTicket(
+            external_id=key,
+            title=str(fields.get("summary", "")),
+            description=description,
+            updated_at=moment,
+            created_at=moment,
+            extra={"labels": list(fields.get("labels") or []), "issuetype": issue_type},
+        )
+        issue_id = str(10000 + number)
+        answer = {"id": issue_id, "key": key, "self": f"{self.base_url}{self.api}/issue/{issue_id}"}
+        return self._lose_answer(httpx.Response(201, json=answer))
+
+    def _add_comment(self, request: httpx.Request, key: str) -> httpx.Response:
+        if key not in self.tickets:
+            return self.error_response(404, "Issue does not exist or you do not have permission to see it.")
+        if self.write_denied or not self.permissions.get("ADD_COMMENTS"):
+            return self.error_response(403, "You do not have the permission to comment on this issue.")
+        body = json.loads(request.content or b"{}")
+        if not isinstance(body, dict) or set(body) != {"body"} or self._text_of(body["body"]) is None:
+            return self.not_understood(request)
+        notes = self.comments.setdefault(key, [])
+        notes.append(body["body"])
+        comment_id = str(10100 + sum(len(c) for c in self.comments.values()))
+        answer = {
+            "self": f"{self.base_url}{self.api}/issue/{key}/comment/{comment_id}",
+            "id": comment_id,
+            "body": body["body"],
+            "created": jira_time(datetime.now(UTC), self.zone),
+        }
+        return self._lose_answer(httpx.Response(201, json=answer))
 
     def _search_path(self) -> str:
         return f"{self.api}/search/jql" if self.cloud else f"{self.api}/search"
@@ -430,6 +568,9 @@ def _matches(clause: str, ticket: FakeTicket) -> bool:
             f"Error in the JQL Query: Expecting either a value, list or function but got '{clause}'."
         )
     name, operator, raw = equals.group(1).lower(), equals.group(2), _unquote(equals.group(3))
+    if equals.group(1).lower() == "labels":  # labels = "x": the issue carries that label
+        has = raw in ticket.extra.get("labels", [])
+        return has if operator == "=" else not has
     values = {
         "project": project,
         "status": ticket.status,

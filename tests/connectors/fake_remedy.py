@@ -5,10 +5,18 @@ expired by the test (the next request gets 401 with ARERR 623) and are released 
 (204). Entry lists parse the ``q`` qualification (comparisons of quoted field names with numbers, which AR
 reads as epoch seconds for dates, or with "strings"; AND, OR, NOT, parentheses), ``sort``, ``offset``,
 ``limit`` and ``fields=values(...)``, and link the next page in ``_links.next`` as a list of ``{"href"}``.
+
+Writes (issue 13): ``POST /api/arsys/v1/entry/HPD:IncidentInterface_Create`` with ``{"values": {...,
+"z1D_Action": "CREATE"}}`` makes an incident (201, ``Location`` naming the interface entry; with
+``fields=values(Incident Number)`` the body carries the number unless ``values_on_create`` is off, as on
+older servers, and then ``GET`` of that entry answers it); ``POST .../entry/HPD:WorkLog`` adds a work-info
+entry (201, ``Location`` with its id). ``write_denied`` answers 403 with an AR message list;
+``lose_next_write_answer`` carries out the next write and drops the connection.
 """
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -24,6 +32,8 @@ from connectors.testing.fake_system import FakeSystem, FakeTicket, Misbehaviour
 USERNAME = "Demo"
 PASSWORD = "remedy-pass-4321"
 FORM = "HPD:Help Desk"
+CREATE_FORM = "HPD:IncidentInterface_Create"
+WORK_LOG = "HPD:WorkLog"
 MODIFIED = "Last Modified Date"
 
 _PRIORITY = {"1": "Critical", "2": "High", "3": "Medium", "4": "Low", "5": "Low"}
@@ -171,6 +181,12 @@ class FakeRemedy(FakeSystem):
         self.tokens: set[str] = set()
         self.logins = 0
         self.logouts: list[str] = []
+        self.write_denied = False
+        self.lose_next_write_answer = False
+        self.values_on_create = True
+        self.created: list[dict[str, Any]] = []  # the values submitted to the interface form
+        self.work_log: dict[str, list[dict[str, Any]]] = {}  # Incident Number -> work-info values
+        self._interface_entries: dict[str, str] = {}  # interface entry id -> Incident Number
 
     # --- what tests call ---------------------------------------------------------------------------------
 
@@ -225,12 +241,64 @@ class FakeRemedy(FakeSystem):
             self.tokens.discard(token)
             self.logouts.append(token)
             return httpx.Response(204)
+        if path.startswith(f"/api/arsys/v1/entry/{CREATE_FORM}") or path == f"/api/arsys/v1/entry/{WORK_LOG}":
+            return self._write(request, path)
         if request.method == "GET" and path.startswith("/api/arsys/v1/entry/"):
             form = path.removeprefix("/api/arsys/v1/entry/")
             if form != FORM:
                 return self.error_response(404, f"Form does not exist on server : {form}", number=303)
             return self._entries(request)
         return self.not_understood(request)
+
+    def _write(self, request: httpx.Request, path: str) -> httpx.Response:
+        entry = re.fullmatch(rf"/api/arsys/v1/entry/{CREATE_FORM}/(\w+)", path)
+        if request.method == "GET" and entry:  # read back the Incident Number of an interface entry
+            number = self._interface_entries.get(entry.group(1))
+            if number is None:
+                return self.error_response(404, "Entry does not exist in database", number=302)
+            return httpx.Response(200, json={"values": {"Incident Number": number}})
+        if request.method != "POST":
+            return self.not_understood(request)
+        body = json.loads(request.content or b"{}")
+        values = body.get("values") if isinstance(body, dict) else None
+        if not isinstance(values, dict):
+            return self.not_understood(request)
+        if self.write_denied:
+            return self.error_response(403, "No write access to the form", number=333)
+        if path.endswith(CREATE_FORM):
+            if values.get("z1D_Action") != "CREATE" or not values.get("Description"):
+                return self.error_response(400, "Required field cannot be blank : Description", number=326)
+            self.created.append(values)
+            number = f"INC{900_000 + len(self.created):012d}"
+            entry_id = f"{len(self.created):015d}"
+            self._interface_entries[entry_id] = number
+            moment = datetime.now(UTC).replace(microsecond=0)
+            self.tickets[number] = FakeTicket(
+                number, values["Description"], str(values.get("Detailed_Decription", "")), moment, moment
+            )
+            location = f"{self.base_url}/api/arsys/v1/entry/{quote(CREATE_FORM)}/{entry_id}"
+            wanted = request.url.params.get("fields", "")
+            answer = (
+                httpx.Response(
+                    201, json={"values": {"Incident Number": number}}, headers={"Location": location}
+                )
+                if self.values_on_create and "Incident Number" in wanted
+                else httpx.Response(201, headers={"Location": location})
+            )
+        else:
+            number = str(values.get("Incident Number", ""))
+            if number not in self.tickets:
+                return self.error_response(400, f"The Incident Number {number} is not valid", number=1291053)
+            if not values.get("Detailed Description") or not values.get("Work Log Type"):
+                return self.not_understood(request)
+            self.work_log.setdefault(number, []).append(values)
+            entry_id = f"WLG{sum(len(v) for v in self.work_log.values()):012d}"
+            location = f"{self.base_url}/api/arsys/v1/entry/{quote(WORK_LOG)}/{entry_id}"
+            answer = httpx.Response(201, headers={"Location": location})
+        if self.lose_next_write_answer:
+            self.lose_next_write_answer = False
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        return answer
 
     def _login(self, request: httpx.Request) -> httpx.Response:
         form = {key: values[0] for key, values in parse_qs(request.content.decode()).items()}

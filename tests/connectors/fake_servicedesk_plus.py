@@ -5,6 +5,12 @@ in the form body; refusals answered as HTTP 200 ``{"error": "invalid_code"}`` as
 ``Authorization: Zoho-oauthtoken``, with paths under ``/app/<portal>``. Lists read ``input_data`` (a JSON
 string), apply ``search_criteria`` on ``last_updated_time``, sort, page with ``start_index``/``row_count``
 and answer ``response_status`` as a list; single records answer it as an object.
+
+Writes (issue 13): ``POST /api/v3/requests`` and ``POST /api/v3/requests/{id}/notes`` read the form field
+``input_data`` (``{"request": {...}}`` / ``{"request_note": {...}}``), answer 201 with the record and a
+success ``response_status`` object, and keep what was written (``created``, ``notes``). ``write_denied``
+answers 403 with the failure envelope (message code 4002); ``lose_next_write_answer`` carries out the next
+write and drops the connection.
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ class FakeServiceDeskPlus(FakeSystem):
         self.tokens_issued = 0
         self.token_lifetime = 3600
         self.resolution_calls = 0
+        self.write_denied = False
+        self.lose_next_write_answer = False
+        self.created: list[dict[str, Any]] = []  # the "request" objects posted, in order
+        self.notes: dict[str, list[dict[str, Any]]] = {}  # request id -> "request_note" objects posted
+        self._next_id = 200_001
 
     # --- what tests call ---------------------------------------------------------------------------------
 
@@ -133,7 +144,51 @@ class FakeServiceDeskPlus(FakeSystem):
         match = re.fullmatch(rf"{re.escape(self.prefix)}/api/v3/requests/(\d+)/resolutions", path)
         if request.method == "GET" and match:
             return self._resolution(match.group(1))
+        if request.method == "POST" and path == f"{self.prefix}/api/v3/requests":
+            return self._write(request, None)
+        notes = re.fullmatch(rf"{re.escape(self.prefix)}/api/v3/requests/(\d+)/notes", path)
+        if request.method == "POST" and notes:
+            return self._write(request, notes.group(1))
         return self.not_understood(request)
+
+    def _write(self, request: httpx.Request, request_id: str | None) -> httpx.Response:
+        """Add a request (``request_id`` None) or a note to one, from the form field ``input_data``."""
+        if not request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            return self.not_understood(request)
+        form = parse_qs(request.content.decode())
+        try:
+            input_data = json.loads(form["input_data"][0])
+        except (KeyError, ValueError):
+            return self.error_response(400, "input_data is missing or not JSON", code=4001)
+        if self.write_denied:
+            return self.error_response(403, "Not allowed to perform this operation", code=4002)
+        success = {"status_code": 2000, "status": "success"}
+        if request_id is None:
+            record = input_data.get("request") if isinstance(input_data, dict) else None
+            if not isinstance(record, dict) or not record.get("subject"):
+                return self.error_response(400, "subject: mandatory field is missing", code=4012)
+            new_id = str(self._next_id)
+            self._next_id += 1
+            self.created.append(record)
+            moment = datetime.now(UTC).replace(microsecond=0)
+            self.tickets[new_id] = FakeTicket(
+                new_id, record["subject"], record.get("description", ""), moment, moment
+            )
+            answer = {"request": self.render(self.tickets[new_id]), "response_status": success}
+        else:
+            note = input_data.get("request_note") if isinstance(input_data, dict) else None
+            if not isinstance(note, dict) or not note.get("description"):
+                return self.error_response(400, "description: mandatory field is missing", code=4012)
+            if request_id not in self.tickets:
+                return self.error_response(404, "Request not found", code=4007)
+            self.notes.setdefault(request_id, []).append(note)
+            note_id = str(300_000 + sum(len(n) for n in self.notes.values()))
+            answer = {"request_note": {"id": note_id, **note}, "response_status": success}
+        response = httpx.Response(201, json=answer)
+        if self.lose_next_write_answer:
+            self.lose_next_write_answer = False
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        return response
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         form = {key: values[0] for key, values in parse_qs(request.content.decode()).items()}

@@ -14,6 +14,12 @@ What it answers like the real thing (see ``connectors/servicenow.py`` for the so
   clock (:meth:`FakeServiceNow.advance`).
 - Errors in ServiceNow's body shape; an unknown table is a 400 ``Invalid table``; a table the account
   may not read is a 403; 429 carries ``Retry-After`` and ``X-RateLimit-*``.
+- Writes (issue 13): ``POST /api/now/table/<table>`` inserts a record (201, ``{"result": {...}}``, a new
+  ``INC`` number, ``correlation_id`` kept and queryable), ``PATCH /api/now/table/<table>/<sys_id>`` with
+  ``work_notes`` journals a note (kept in ``work_notes``); ``sys_user_has_role`` answers the account's
+  ``roles`` (or 403 when ``roles_readable`` is off); ``cmdb_ci`` finds CIs by ``name``. ``write_denied``
+  makes every write a 403 "ACL Exception Insert/Update Failed", as an account without itil gets;
+  ``lose_next_write_answer`` carries out the next write and then drops the connection.
 
 Like the real server it silently ignores a parameter without the ``sysparm_`` prefix, an unknown
 ``sysparm_`` parameter and a query term on an unknown field -- but it records each in ``unexpected`` (or
@@ -100,6 +106,7 @@ QUERYABLE = frozenset(
         "cmdb_ci",
         "sys_updated_on",
         "sys_created_on",
+        "correlation_id",
     }
 )
 
@@ -165,6 +172,15 @@ class FakeServiceNow(FakeSystem):
         self._index: dict[str, list[tuple[Sortable, FakeTicket]]] = {}
         self._index_signature: list[datetime] | None = None
         self._sys_ids: dict[int, str] = {}
+        # Writes: what the account may do and what was written.
+        self.roles: list[str] = ["itil", "snc_internal"]
+        self.roles_readable = True
+        self.write_denied = False
+        self.lose_next_write_answer = False
+        self.configuration_items: dict[str, list[str]] = {}  # CI name -> sys_ids (two: ambiguous)
+        self.inserts: list[dict[str, Any]] = []  # request bodies of the records inserted, in order
+        self.work_notes: dict[str, list[str]] = {}  # number -> work notes, in order
+        self._next_number = 90001
 
     # --- what tests call ------------------------------------------------------------------------------
 
@@ -299,9 +315,108 @@ class FakeServiceNow(FakeSystem):
         if path == "/oauth_token.do" and request.method == "POST":
             return self._token(request)
         match = re.fullmatch(r"/api/now/(?:v[12]/)?table/([^/]+)", path)
+        if match and request.method == "GET" and match.group(1) in ("sys_user_has_role", "cmdb_ci"):
+            return self._lookup(request, match.group(1))
         if match and request.method == "GET":
             return self._table(request, match.group(1))
+        if match and request.method == "POST":
+            return self._insert(request, match.group(1))
+        record = re.fullmatch(r"/api/now/(?:v[12]/)?table/([^/]+)/([0-9a-f]{32})", path)
+        if record and request.method in ("PATCH", "PUT"):
+            return self._update(request, record.group(1), record.group(2))
         return self.not_understood(request)
+
+    # --- writes ---------------------------------------------------------------------------------------
+
+    def _lookup(self, request: httpx.Request, table: str) -> httpx.Response:
+        """``sys_user_has_role`` by ``user.user_name=`` (rows with the dot-walked ``role.name``), and
+        ``cmdb_ci`` by ``name=``: the two small reads the write side makes."""
+        if not self._authenticated(request):
+            return self.error_response(
+                401, "User Not Authenticated", detail="Required to provide Auth information"
+            )
+        query = request.url.params.get("sysparm_query", "")
+        field, _, value = query.partition("=")
+        if table == "sys_user_has_role":
+            if field != "user.user_name" or request.url.params.get("sysparm_fields") != "role.name":
+                return self.not_understood(request)
+            if not self.roles_readable:
+                return self.error_response(
+                    403, "User Not Authorized", detail="ACL Exception Read Failed due to security constraints"
+                )
+            rows = [{"role.name": role} for role in self.roles] if value == self.username else []
+        else:
+            if field != "name":
+                return self.not_understood(request)
+            rows = [{"sys_id": sys_id} for sys_id in self.configuration_items.get(value, [])]
+        return httpx.Response(200, json={"result": rows}, headers={"X-Total-Count": str(len(rows))})
+
+    def _write_refused(self, request: httpx.Request, action: str) -> httpx.Response | None:
+        if not self._authenticated(request):
+            return self.error_response(
+                401, "User Not Authenticated", detail="Required to provide Auth information"
+            )
+        if self.write_denied:
+            return self.error_response(
+                403, "Operation Failed", detail=f"ACL Exception {action} Failed due to security constraints"
+            )
+        return None
+
+    def _answer_write(self, response: httpx.Response) -> httpx.Response:
+        if self.lose_next_write_answer:
+            self.lose_next_write_answer = False
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        return response
+
+    def _insert(self, request: httpx.Request, table: str) -> httpx.Response:
+        refused = self._write_refused(request, "Insert")
+        if refused is not None:
+            return refused
+        if table not in self.existing_tables:
+            return self.error_response(400, f"Invalid table {table}")
+        body = json.loads(request.content or b"{}")
+        if not isinstance(body, dict) or not body.get("short_description"):
+            return self.not_understood(request)
+        self.inserts.append(body)
+        number = f"INC{self._next_number:07d}"
+        self._next_number += 1
+        moment = datetime.fromtimestamp(int(self.now()), UTC)
+        ticket = FakeTicket(
+            external_id=number,
+            title=str(body["short_description"]),
+            description=str(body.get("description", "")),
+            updated_at=moment,
+            created_at=moment,
+            status="New",
+            severity="3",
+            extra={
+                "table": table,
+                "impact": body.get("impact", "2"),
+                "correlation_id": body.get("correlation_id", ""),
+            },
+        )
+        self.tickets[number] = ticket
+        record = {"sys_id": self.sys_id(ticket), "number": number}
+        return self._answer_write(httpx.Response(201, json={"result": record}))
+
+    def _update(self, request: httpx.Request, table: str, sys_id: str) -> httpx.Response:
+        refused = self._write_refused(request, "Update")
+        if refused is not None:
+            return refused
+        ticket = next(
+            (t for t in self.tickets.values() if self.sys_id(t) == sys_id and table_of(t) == table), None
+        )
+        if ticket is None:
+            return self.error_response(
+                404, "No Record found", detail="Record doesn't exist or ACL restricts the record retrieval"
+            )
+        body = json.loads(request.content or b"{}")
+        note = body.get("work_notes") if isinstance(body, dict) else None
+        if not isinstance(note, str) or not note:
+            return self.not_understood(request)
+        self.work_notes.setdefault(ticket.external_id, []).append(note)
+        ticket.updated_at = datetime.fromtimestamp(int(self.now()), UTC)
+        return self._answer_write(httpx.Response(200, json={"result": {"sys_id": sys_id}}))
 
     # --- OAuth ----------------------------------------------------------------------------------------
 
@@ -595,6 +710,7 @@ class FakeServiceNow(FakeSystem):
             "assigned_to": str(extra.get("assigned_to", "")),
             "cmdb_ci": str(extra.get("cmdb_ci", "")),
             "close_notes": ticket.resolution_notes,
+            "correlation_id": str(extra.get("correlation_id", "")),
         }
 
     def _render(

@@ -467,7 +467,8 @@ def test_check_names_the_account_and_proves_read_access(fake: FakeJira) -> None:
     result = run(connector(fake).check())
     assert result.ok and "Fake Analyst" in result.message and result.hint == ""
     search = "/rest/api/3/search/jql" if fake.cloud else "/jira/rest/api/2/search"
-    assert [r.url.path for r in fake.requests] == [f"{fake.api}/myself", search]
+    # the read probe, then the write check (issue 13) asks for the account's project permissions
+    assert [r.url.path for r in fake.requests] == [f"{fake.api}/myself", search, f"{fake.api}/mypermissions"]
     assert fake.searches[-1]["maxResults"] == 1
 
 
