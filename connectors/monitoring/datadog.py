@@ -495,6 +495,7 @@ class DatadogConnector(Connector):
             expression=_text(embedded.get("query")) or (known.query if known else None),
             tags=tags,
             resolved_at=occurred_at if recovered else None,
+            firing=not recovered,
             source_url=self.source_url(event_id, monitor_id),
             raw_payload=dict(record),
         )

@@ -458,6 +458,7 @@ class SolarWindsConnector(Connector):
                 if tag
             ),
             resolved_at=stamp.moment if status is AlertStatus.RESOLVED else None,
+            firing=event_type == 0,  # reset, acknowledged and cleared rows change the state of one firing
             source_url=f"{self.web_url()}/Orion/NetPerfMon/ActiveAlertDetails.aspx?NetObject=AAT:{object_id}",
             raw_payload=payload,
         )

@@ -523,6 +523,7 @@ class ZabbixConnector(Connector):
             expression=expression,
             tags=tuple(f"{t}:{v}" if v else t for t, v in tag_pairs),
             resolved_at=resolved_at,
+            firing=value == 1,  # an OK event is the recovery, not one more firing
             source_url=self.source_url(event),
             raw_payload=dict(event),
         )

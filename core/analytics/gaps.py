@@ -59,6 +59,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core.analytics.gap_labels import ClusterLabel, LabelDocument, Vocabulary, label_clusters, stem
 from core.matching.text import lexical_terms, prepare_ticket_text, ticket_text
+from core.monitoring.alert_text import prepare_alert_text
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.queries import is_covered, latest_analysis, ticket_opened_at
 from core.settings import GapSettings, Thresholds, load_settings
@@ -538,13 +539,18 @@ def _chunks(values: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
 
 
 def _ticket_texts(session: TenantSession, ids: Sequence[int]) -> dict[int, str]:
-    """Title and description as the matcher cleans them (mail noise gone, case kept for the labels)."""
+    """Title and description as the matcher cleans them (mail noise gone, case kept for the labels); an
+    alert incident's as its embedded text is, so a label reads "disk space" rather than ``vfs.fs.size``."""
     out: dict[int, str] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        for ticket_id, title, description in session.execute(
-            select(Ticket.id, Ticket.title, Ticket.description).where(Ticket.id.in_(chunk))
+        for ticket_id, title, description, kind in session.execute(
+            select(Ticket.id, Ticket.title, Ticket.description, Ticket.kind).where(Ticket.id.in_(chunk))
         ):
-            out[ticket_id] = prepare_ticket_text(title, description)
+            out[ticket_id] = (
+                prepare_alert_text(title, description, None, None)
+                if kind is TicketKind.ALERT
+                else prepare_ticket_text(title, description)
+            )
     return out
 
 

@@ -33,7 +33,8 @@ manual_intervention    analysed tickets with no standing automatic link (flagged
 sync_failures          failed sync runs per bucket of ``started_at``, one series per connector
 mttr                   mean ``resolved_at - created_at`` in hours of resolved tickets, linked and unlinked;
                        a ticket whose linked runbook did not help it (its outcome, :mod:`core.workflow.
-                       outcomes`, is a failure) counts as unlinked: a runbook did not resolve it
+                       outcomes`, is a failure) counts as unlinked: a runbook did not resolve it;
+                       monitoring incidents (kind ``alert``) are left out: alerts recover by themselves
 =====================  ===========================================================================
 
 A rate or mean over an empty bucket is ``None`` (no data), never 0. Each point keeps its numerator and
@@ -72,6 +73,7 @@ from core.store.models import (
     SyncRun,
     SyncStatus,
     Ticket,
+    TicketKind,
     TicketRunbookLink,
 )
 from core.store.repository import record_audit
@@ -491,6 +493,9 @@ def mttr(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSerie
             Ticket.created_at.is_not(None),
             Ticket.resolved_at.is_not(None),
             Ticket.resolved_at >= Ticket.created_at,
+            # A monitoring incident resolves when its alerts recover, often by themselves in minutes: not a
+            # time to resolve that a runbook shortened (core.monitoring.incidents).
+            Ticket.kind != TicketKind.ALERT,
             _in_range(Ticket.created_at, metric_range),
         )
         .group_by(bucket, group)

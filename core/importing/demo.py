@@ -1,14 +1,28 @@
-"""The built-in demo workspace: bundled synthetic runbooks and tickets, imported on first start."""
+"""The built-in demo workspace: synthetic runbooks, tickets and monitoring alerts, imported on first start.
+
+The alerts (``monitoring_alerts.json``) go through the same ingestion as a monitoring connector's pages
+(:func:`core.monitoring.ingest.store_events`, instance ``demo``): deduplicated, correlated into incidents,
+and matched by the analysis that follows the seeding, so the Alerts page has something to show.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import sessionmaker
 
 from core.importing import ImportSummary, import_runbooks, import_tickets
+from core.monitoring.events import AlertEvent, Severity
+from core.monitoring.ingest import IngestResult, store_events
 from core.progress import NO_PROGRESS, Progress
 from core.resources import resources_dir
+from core.store.models import AlertStatus
 from core.store.repository import count_tickets
+from core.store.tenancy import TenantSession
 from core.store.workspace import DEFAULT_TENANT, Workspace
 
 
@@ -20,6 +34,7 @@ def demo_data_dir() -> Path:
 class DemoSeed:
     runbooks: ImportSummary
     tickets: ImportSummary
+    alerts: IngestResult | None = None
 
 
 def seed_demo(workspace: Workspace, progress: Progress = NO_PROGRESS) -> DemoSeed | None:
@@ -31,4 +46,41 @@ def seed_demo(workspace: Workspace, progress: Progress = NO_PROGRESS) -> DemoSee
     data = demo_data_dir()
     runbooks = import_runbooks(sessions, data / "runbooks", actor="demo-setup")
     tickets = import_tickets(sessions, data / "tickets.csv", actor="demo-setup", progress=progress)
-    return DemoSeed(runbooks, tickets)
+    alerts = load_demo_alerts(sessions, data / DEMO_ALERTS)
+    return DemoSeed(runbooks, tickets, alerts)
+
+
+DEMO_ALERTS = "monitoring_alerts.json"
+DEMO_ALERTS_INSTANCE = "demo"
+
+
+def load_demo_alerts(sessions: sessionmaker[TenantSession], path: Path) -> IngestResult:
+    """Store the bundled monitoring events as a connector's page would be (one transaction)."""
+    records = json.loads(path.read_text(encoding="utf-8"))["events"]
+    events = sorted((_demo_event(record) for record in records), key=lambda e: (e.occurred_at, e.external_id))
+    with sessions.begin() as session:
+        return store_events(session, events, instance=DEMO_ALERTS_INSTANCE, connector_config_id=None)
+
+
+def _demo_event(record: dict[str, Any]) -> AlertEvent:
+    occurred = datetime.fromisoformat(record["occurred_at"])
+    resolved = datetime.fromisoformat(record["resolved_at"]) if "resolved_at" in record else None
+    return AlertEvent(
+        external_id=record["external_id"],
+        source_system=record["source_system"],
+        monitor_id=record["monitor_id"],
+        title=record["title"],
+        message=record.get("message", ""),
+        severity=Severity(record["severity"]),
+        status=AlertStatus(record["status"]),
+        occurred_at=occurred,
+        updated_at=resolved or occurred,
+        host=record.get("host"),
+        service=record.get("service"),
+        expression=record.get("expression"),
+        tags=tuple(record.get("tags", ())),
+        resolved_at=resolved,
+        recovers=record.get("recovers"),
+        source_url=record.get("source_url"),
+        raw_payload=record,
+    )

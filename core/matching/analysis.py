@@ -40,7 +40,7 @@ from core.errors import OperationCancelledError
 from core.matching.engine import MatchingEngine, RunbookMatch
 from core.matching.rematch import RematchReport, clear_requests, latest_request_id, rematch_pending
 from core.matching.tenant_calibration import analysed_with_current_calibration
-from core.matching.text import ticket_text
+from core.matching.text import ticket_lexical_text, ticket_text
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.settings import Thresholds, load_settings
 from core.store.models import Analysis, AnalysisDecision, LinkDecision, Ticket, TicketRunbookLink
@@ -218,7 +218,9 @@ def analyze_ticket(engine: MatchingEngine, session: TenantSession, ticket: Ticke
     prepared = ticket_text(ticket)
     vector = engine.embedder.encode([prepared])
     engine.ticket_index.add([ticket.id], vector)
-    matches = engine.search_many([prepared], vector, TOP_K, exclude_ticket_ids=[ticket.id])[0]
+    matches = engine.search_many(
+        [prepared], vector, TOP_K, exclude_ticket_ids=[ticket.id], lexical_texts=[ticket_lexical_text(ticket)]
+    )[0]
     result = _result(ticket.id, matches, thresholds)
     record_result(session, ticket, result, thresholds, engine.embedder.model_id)
     return result
@@ -364,7 +366,13 @@ def _search(
     engine: MatchingEngine, tickets: Sequence[Ticket], texts: Sequence[str], vectors: np.ndarray
 ) -> list[list[RunbookMatch]]:
     """The matches of a batch of tickets: the one call both analysis paths make."""
-    return engine.search_many(texts, vectors, TOP_K, exclude_ticket_ids=[ticket.id for ticket in tickets])
+    return engine.search_many(
+        texts,
+        vectors,
+        TOP_K,
+        exclude_ticket_ids=[ticket.id for ticket in tickets],
+        lexical_texts=[ticket_lexical_text(ticket) for ticket in tickets],
+    )
 
 
 def reanalyse_indexed(

@@ -52,7 +52,7 @@ from core.matching.calibration import (
 from core.matching.embedding import Embedder
 from core.matching.embedding_cache import CachedEmbedder, text_hash
 from core.matching.lexical import fts_query, shared_terms, term_parts
-from core.matching.text import lexical_terms, split_runbook_sections, ticket_text
+from core.matching.text import lexical_terms, split_runbook_sections, ticket_lexical_text, ticket_text
 from core.matching.vector_index import IndexCorruptError, IndexNotFoundError, ModelMismatchError, VectorIndex
 from core.matching.votes import (
     DecidedTickets,
@@ -414,11 +414,20 @@ class MatchingEngine:
     # Search
 
     def search(
-        self, query_text: str, k: int = 5, *, exclude_ticket_id: int | None = None
+        self,
+        query_text: str,
+        k: int = 5,
+        *,
+        exclude_ticket_id: int | None = None,
+        lexical_text: str | None = None,
     ) -> list[RunbookMatch]:
-        """Top-k runbooks for a text; ``exclude_ticket_id``: the ticket the text is (it does not vote)."""
+        """Top-k runbooks for a text; ``exclude_ticket_id``: the ticket the text is (it does not vote);
+        ``lexical_text``: what its FTS search is made of, when not the text (see :meth:`search_many`)."""
         vector = self.embedder.encode([query_text])
-        return self.search_many([query_text], vector, k, exclude_ticket_ids=[exclude_ticket_id])[0]
+        lexical = None if lexical_text is None else [lexical_text]
+        return self.search_many(
+            [query_text], vector, k, exclude_ticket_ids=[exclude_ticket_id], lexical_texts=lexical
+        )[0]
 
     def search_many(
         self,
@@ -426,14 +435,21 @@ class MatchingEngine:
         vectors: np.ndarray,
         k: int = 5,
         exclude_ticket_ids: Sequence[int | None] | None = None,
+        lexical_texts: Sequence[str] | None = None,
     ) -> list[list[RunbookMatch]]:
         """Top-k runbooks per query; ``vectors`` are the queries' embeddings, batched by the caller.
 
         ``exclude_ticket_ids[i]`` is the ticket query ``i`` is, so that its own past decision never votes
-        for it (None for a free text); without it every decided ticket may vote.
+        for it (None for a free text); without it every decided ticket may vote. ``lexical_texts[i]``, when
+        given, is what the FTS search of query ``i`` is made of instead of ``texts[i]``
+        (:func:`core.matching.text.ticket_lexical_text`: an alert's raw expressions stay searchable there);
+        the pair scores (coverage, shared terms) still read ``texts[i]``.
         """
         if exclude_ticket_ids is not None and len(exclude_ticket_ids) != len(texts):
             raise ValueError(f"{len(exclude_ticket_ids)} exclude_ticket_ids for {len(texts)} queries")
+        if lexical_texts is not None and len(lexical_texts) != len(texts):
+            raise ValueError(f"{len(lexical_texts)} lexical_texts for {len(texts)} queries")
+        fts_texts = texts if lexical_texts is None else lexical_texts
         if not len(texts):
             return []
         dense_hits = self.runbook_index.search(vectors, CANDIDATES * 3)
@@ -447,7 +463,7 @@ class MatchingEngine:
                         query_text,
                         vectors[row],
                         self._dense_runbooks(hits),
-                        self._lexical_runbooks(session, query_text),
+                        self._lexical_runbooks(session, fts_texts[row]),
                         votes[row],
                         k,
                     )
@@ -497,7 +513,7 @@ class MatchingEngine:
                     query_text,
                     vectors[row],
                     self._dense_runbooks(hits),
-                    self._lexical_runbooks(session, query_text),
+                    self._lexical_runbooks(session, ticket_lexical_text(tickets[ticket_id])),
                     votes[row],
                     None,
                     only=wanted[ticket_id],

@@ -1,7 +1,8 @@
 """Turn tickets and runbooks into the plain text the matcher embeds and the lexical search counts.
 
 Everything here is a pure function over ``str`` (plus one ``dict`` for Jira's ADF) and imports only the
-standard library, so importers, the matcher and tests can call it without paying for the model.
+standard library (and :mod:`core.monitoring.alert_text`, which does too), so importers, the matcher and
+tests can call it without paying for the model.
 
 The cleaners remove what two tickets about *different* problems have in common (greetings, quoted reply
 chains, signatures, legal footers, journal headers, markup) because that shared noise pulls unrelated tickets
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Literal
+
+from core.monitoring.alert_text import alert_lexical_text, prepare_alert_text
 
 if TYPE_CHECKING:
     from core.store.models import Ticket
@@ -44,6 +47,7 @@ __all__ = [
     "split_servicenow_journal",
     "strip_email_noise",
     "strip_servicenow_journal",
+    "ticket_lexical_text",
     "ticket_text",
 ]
 
@@ -706,8 +710,27 @@ _MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 
 
 def ticket_text(ticket: Ticket) -> str:
-    """A stored ticket's text as it is embedded and matched (:func:`prepare_ticket_text` of its fields)."""
+    """A stored ticket's text as it is embedded and matched (:func:`prepare_ticket_text` of its fields).
+
+    A monitoring incident (kind ``alert``) is half machine text: its embedded text is prepared by
+    :func:`core.monitoring.alert_text.prepare_alert_text` instead (rule expressions reduced to their words).
+    """
+    if ticket.kind == "alert":
+        return prepare_alert_text(
+            ticket.title, ticket.description, ticket.category, ticket.configuration_item
+        )
     return prepare_ticket_text(ticket.title, ticket.description, ticket.category, ticket.configuration_item)
+
+
+def ticket_lexical_text(ticket: Ticket) -> str:
+    """The text a stored ticket's lexical (BM25) search is made of: :func:`ticket_text`, except that an
+    alert incident keeps its raw rule expressions searchable
+    (:func:`core.monitoring.alert_text.alert_lexical_text`)."""
+    if ticket.kind == "alert":
+        return alert_lexical_text(
+            ticket.title, ticket.description, ticket.category, ticket.configuration_item
+        )
+    return ticket_text(ticket)
 
 
 def _markdown_table_row(line: str) -> str:

@@ -72,8 +72,10 @@ class AlertEvent:
     """One monitoring record, normalised; times aware UTC.
 
     ``status`` is the record's state now: a problem that has recovered since comes back (updated) as
-    RESOLVED with ``resolved_at``. ``recovers`` names the external id of an earlier event this one ends,
-    for a source that sends a separate recovery record (a Datadog "Recovered" event, a SolarWinds reset).
+    RESOLVED with ``resolved_at``. ``firing`` says whether the record is the alert firing (a problem, a
+    trigger) or only a change of its state (an acknowledgement, a reset): only a firing is counted.
+    ``recovers`` names the external id of an earlier event this one ends, for a source that sends a
+    separate recovery record naming its problem.
     """
 
     external_id: str
@@ -91,6 +93,9 @@ class AlertEvent:
     tags: tuple[str, ...] = ()
     resolved_at: datetime | None = None
     recovers: str | None = None
+    # False for a record of a state change alone (an acknowledgement, a reset, a recovery record): it changes
+    # its alert's state but is not one more occurrence of it.
+    firing: bool = True
     source_url: str | None = None
     raw_payload: dict[str, Any] = field(default_factory=dict)
 

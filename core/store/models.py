@@ -645,6 +645,8 @@ class MonitoringIncident(TenantScoped, Base):
     """
 
     __tablename__ = "monitoring_incidents"
+    # Correlation reads the open incidents near a page's alerts (core.monitoring.correlation) per page.
+    __table_args__ = (Index("ix_monitoring_incidents_open_recent", "tenant_id", "status", "last_alert_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(

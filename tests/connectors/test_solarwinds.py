@@ -427,11 +427,6 @@ class TestSolarWindsStandard(StandardMonitoringSuite):
             assert len(list(session.scalars(select(MonitoringAlert)))) == 1
         assert json.dumps(alert.raw_payload)  # stored payload stays JSON
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="core.monitoring.ingest counts every new event of a known fingerprint that is not a recovery "
-        "as a repeat, so an acknowledgement record of an event stream raises occurrence_count",
-    )
     def test_an_acknowledgement_is_not_one_more_firing(
         self, fake: FakeSolarWinds, sessions: sessionmaker[TenantSession], sleeps: SleepRecorder
     ) -> None:

@@ -103,6 +103,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("monitoring_incidents", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_monitoring_incidents_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_monitoring_incidents_open_recent", ["tenant_id", "status", "last_alert_at"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_monitoring_incidents_ticket_id"), ["ticket_id"], unique=True)
 
     op.create_table(
@@ -335,6 +338,7 @@ def downgrade() -> None:
     op.drop_table("ticket_writebacks")
     with op.batch_alter_table("monitoring_incidents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_monitoring_incidents_ticket_id"))
+        batch_op.drop_index("ix_monitoring_incidents_open_recent")
         batch_op.drop_index(batch_op.f("ix_monitoring_incidents_tenant_id"))
 
     op.drop_table("monitoring_incidents")
