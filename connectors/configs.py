@@ -531,6 +531,8 @@ def record_check(
             "problem": result.problem.value,
             "message": redacted_excerpt(result.message),
         }
+        if result.write is not None:  # may it create incidents? The Alerts page offers none found read-only
+            outcome["write"] = result.write.access.value
     with sessions.begin() as session:
         record_audit(
             session,

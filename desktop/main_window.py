@@ -48,8 +48,10 @@ from desktop.background.nav_jobs import load_attention_counts
 from desktop.background.rematch_jobs import reanalyse_all_tickets
 from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import Task, TaskRunner
+from desktop.background.write_jobs import WritebackDrainer
 from desktop.context import AppContext
 from desktop.dialogs.settings import SettingsDialog
+from desktop.pages.alerts import AlertsPage
 from desktop.pages.connectors import ConnectorsPage
 from desktop.pages.gaps import GapsPage
 from desktop.pages.metrics import MetricsPage
@@ -72,7 +74,11 @@ SETTINGS_ORGANIZATION = "RunbookDesk"
 SETTINGS_APPLICATION = "RunbookDesk"
 GEOMETRY_KEY = "main_window/geometry"
 WINDOW_STATE_KEY = "main_window/state"
+# The page the window was left on, by its name (PAGE_ICONS): an index would point elsewhere once a page is
+# added. PAGE_KEY is the index older versions saved, read once in the order they had (OLD_PAGE_ORDER).
+PAGE_NAME_KEY = "main_window/page_name"
 PAGE_KEY = "main_window/page"
+OLD_PAGE_ORDER = ("review", "tickets", "runbooks", "gaps", "connectors", "metrics")
 SPLITTER_KEY_PREFIX = "main_window/splitters/"
 
 SHUTDOWN_WAIT_MS = 60_000
@@ -90,14 +96,19 @@ DEFAULT_SPLITTER_SIZES: dict[str, tuple[int, ...]] = {
     "reviewSplitter": (34, 21, 45),
     "reviewTicketSplitter": (60, 40),
     "reviewMatchSplitter": (34, 66),
+    "alertsSplitter": (62, 38),
+    "alertsDetailSplitter": (35, 30, 35),
 }
 
-PAGE_TITLES = ("Review", "Tickets", "Runbooks", "Gaps", "Connectors", "Metrics")
-PAGE_ICONS = ("review", "tickets", "runbooks", "gaps", "connectors", "metrics")  # desktop.widgets.nav_icons
-# The widest count each page's badge is given room for (the review queue runs to thousands; alerts and
-# failing connectors to a handful): the rail is as wide as its widest row needs.
-PAGE_BADGE_RESERVES = ("999+", "", "", "", "99+", "99+")
-REVIEW_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(len(PAGE_TITLES))
+PAGE_TITLES = ("Review", "Alerts", "Tickets", "Runbooks", "Gaps", "Connectors", "Metrics")
+# desktop.widgets.nav_icons
+PAGE_ICONS = ("review", "alerts", "tickets", "runbooks", "gaps", "connectors", "metrics")
+# The widest count each page's badge is given room for (the review queue runs to thousands; incidents,
+# alerts and failing connectors to a handful): the rail is as wide as its widest row needs.
+PAGE_BADGE_RESERVES = ("999+", "99+", "", "", "", "99+", "99+")
+REVIEW_PAGE, ALERTS_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(
+    len(PAGE_TITLES)
+)
 
 
 class MainWindow(QMainWindow):
@@ -126,6 +137,8 @@ class MainWindow(QMainWindow):
         self.notifications = NotificationArea(self)
         # Connector syncs, every few minutes while the window is open; started by start_syncs.
         self.sync_scheduler = SyncDispatcher(self.context, parent=self)
+        # Approved links posted to their source tickets (opt-in per connector): after decisions and syncs.
+        self.writeback_drainer = WritebackDrainer(self.context, parent=self)
 
         # The rail: page icons, and the counts of what waits on each page (refresh_attention).
         self.nav_list = NavRail(
@@ -149,6 +162,12 @@ class MainWindow(QMainWindow):
         self.review_page = ReviewPage(self.context, self)  # loads its queue when first shown
         self.review_page.draft_requested.connect(self._open_draft_for_ticket)
         self.review_page.decision_made.connect(lambda _record: self._update_counts())
+        self.review_page.decision_made.connect(self.writeback_drainer.drain_soon)
+        # The ticket on the Review page shows where its approved runbook stands in the source system.
+        self.review_page.writeback_status.retried.connect(self.writeback_drainer.drain_soon)
+        self.writeback_drainer.drained.connect(self.review_page.writeback_status.reload)
+        self.review_page.decision_made.connect(self.review_page.writeback_status.reload)
+        self.sync_scheduler.sync_ended.connect(self.writeback_drainer.drain_soon)
         self.review_page.decision_made.connect(lambda _record: self.refresh_attention())
         self.review_page.queue_loaded.connect(self.refresh_attention)
         self.gaps_page = GapsPage(self.context, self)  # runs its analysis when asked
@@ -157,18 +176,27 @@ class MainWindow(QMainWindow):
         self.gaps_page.drafts_generated.connect(self._gap_drafts_generated)
         self.connectors_page = ConnectorsPage(self.context, self.sync_scheduler, self)
         self.connectors_page.notify.connect(self.notifications.notify)
-        self.connectors_page.analysis_requested.connect(self.start_analysis)
+        self.connectors_page.analysis_requested.connect(self._analyse_after_sync)
         self.connectors_page.loaded.connect(self.refresh_attention)
         self.metrics_page = MetricsPage(self.context, self)  # loads when shown; evaluates alerts on a timer
         self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ERROR, text))
         self.sync_scheduler.sync_finished.connect(lambda _report: self.metrics_page.evaluate_alerts())
         self.sync_scheduler.sync_finished.connect(lambda _report: self.refresh_attention())
         self.metrics_page.alerts_evaluated.connect(lambda _changes: self.refresh_attention())
+        # Monitoring: the incidents reload after every sync and analysis (its badge counts them even while
+        # the page is hidden); a critical incident with a confident runbook is announced once.
+        self.alerts_page = AlertsPage(self.context, self)
+        self.alerts_page.notify.connect(self._alerts_notify)
+        self.alerts_page.open_in_review.connect(self.open_in_review)
+        self.alerts_page.counts_changed.connect(self._show_incident_counts)
+        self.sync_scheduler.sync_finished.connect(lambda _report: self.alerts_page.reload())
+        self._analysis_again = False  # a sync brought tickets while an analysis ran: one more after it
         # An outcome changes a runbook's success rate: the library's flag and the Metrics section show it.
         self.review_page.decisions.outcome_recorded.connect(lambda _record: self.metrics_page.mark_stale())
         self.review_page.decisions.outcome_recorded.connect(lambda _record: self.runbooks_page.reload())
         pages: dict[int, QWidget] = {
             REVIEW_PAGE: self.review_page,
+            ALERTS_PAGE: self.alerts_page,
             TICKETS_PAGE: self.tickets_page,
             RUNBOOKS_PAGE: self.runbooks_page,
             GAPS_PAGE: self.gaps_page,
@@ -424,6 +452,68 @@ class MainWindow(QMainWindow):
             self.notifications.notify(Level.INFO, _sentence(result.batch.rematch.headline()))
         self.reload()
         self.metrics_page.evaluate_alerts()
+        self.alerts_page.announce()
+        if self._analysis_again:
+            self._analysis_again = False
+            self.start_analysis()
+
+    def _analyse_after_sync(self) -> None:
+        """A sync brought new or changed tickets or alerts: analyse them now, or right after the running
+        analysis (which may have read the store before they arrived), so a firing alert gets its runbook
+        within one sync."""
+        running = self._jobs.get("analysis")
+        if running is not None and running.is_active:
+            self._analysis_again = True
+        else:
+            self.start_analysis()
+
+    def _alerts_notify(self, level: Level, text: str, details: str) -> None:
+        self.notifications.notify(level, text, details)
+        if level is Level.ERROR:
+            QApplication.alert(self)  # the taskbar entry asks for attention when the window is behind
+
+    def _show_incident_counts(self, open_count: int, critical: int) -> None:
+        """The Alerts badge: open incidents, red while one is critical."""
+        description = f"{open_count} open incident{'s' if open_count != 1 else ''}"
+        if critical:
+            description += f", {critical} critical"
+        self.nav_list.set_badge(
+            ALERTS_PAGE,
+            open_count,
+            BadgeTone.ALERT if critical else BadgeTone.COUNT,
+            description if open_count else "No open incidents",
+        )
+
+    def open_in_review(self, ticket_id: int, number: str) -> None:
+        """Show an incident's ticket on the Review page: the queue filtered to its number, the ticket
+        selected; a ticket decided already is looked for among the decided ones."""
+        page = self.review_page
+        bar = page.filter_bar
+        for widget in (bar.search_edit, bar.decision_combo, bar.source_combo, bar.severity_combo):
+            widget.blockSignals(True)
+        bar.search_edit.setText(number)
+        for combo in (bar.decision_combo, bar.source_combo, bar.severity_combo):
+            combo.setCurrentIndex(0)
+        bar.confidence_min.setValue(bar.confidence_min.minimum())
+        bar.confidence_max.setValue(bar.confidence_max.maximum())
+        bar.date_field_combo.setCurrentIndex(0)  # "Any date"
+        for widget in (bar.search_edit, bar.decision_combo, bar.source_combo, bar.severity_combo):
+            widget.blockSignals(False)
+
+        def select(*, decided: bool) -> None:
+            if page.select_ticket(ticket_id):
+                page.queue_table.setFocus(Qt.FocusReason.OtherFocusReason)
+            elif not decided:
+                page.queue_loaded.connect(
+                    lambda: select(decided=True), Qt.ConnectionType.SingleShotConnection
+                )
+                bar.decision_combo.setCurrentIndex(bar.decision_combo.findData("decided"))  # reloads
+            else:
+                self.statusBar().showMessage(f"{number} is not in the review queue", 10_000)
+
+        page.queue_loaded.connect(lambda: select(decided=False), Qt.ConnectionType.SingleShotConnection)
+        self.show_page(REVIEW_PAGE)
+        page.reload()
 
     def start_rebuild(self) -> Task | None:
         return self._start_job(
@@ -553,6 +643,7 @@ class MainWindow(QMainWindow):
             widget = widget.nextInFocusChain()
 
     def reload(self) -> None:
+        self.alerts_page.reload()
         self.tickets_page.reload()
         self.runbooks_page.reload()
         if self.review_page.isVisible():  # a hidden review page reloads when it is next shown
@@ -660,6 +751,8 @@ class MainWindow(QMainWindow):
             self.tickets_page.splitter,
             self.runbooks_page.splitter,
             *self.review_page.splitters(),
+            self.alerts_page.splitter,
+            self.alerts_page.detail_splitter,
         )
 
     def _restore_state(self) -> None:
@@ -681,8 +774,11 @@ class MainWindow(QMainWindow):
                     splitter, self._default_splitter_sizes(splitter)
                 )
         # A first start opens on the Review queue, the analyst's work (issue 16); later ones where they left.
-        page = self._settings.value(PAGE_KEY, REVIEW_PAGE, int)
-        self.show_page(page if isinstance(page, int) and 0 <= page < len(PAGE_TITLES) else REVIEW_PAGE)
+        name = self._settings.value(PAGE_NAME_KEY, "", str)
+        if not name:
+            old = self._settings.value(PAGE_KEY, 0, int)
+            name = OLD_PAGE_ORDER[old] if isinstance(old, int) and 0 <= old < len(OLD_PAGE_ORDER) else ""
+        self.show_page(PAGE_ICONS.index(name) if name in PAGE_ICONS else REVIEW_PAGE)
 
     def _default_splitter_sizes(self, splitter: QSplitter) -> list[int]:
         """First-start proportions (a splitter scales them to its size): the lists get the room, since a
@@ -700,7 +796,8 @@ class MainWindow(QMainWindow):
             if defaults is not None and defaults.pending:
                 continue  # never shown: its sizes are not the user's, and the defaults apply next time too
             self._settings.setValue(SPLITTER_KEY_PREFIX + splitter.objectName(), splitter.saveState())
-        self._settings.setValue(PAGE_KEY, self.stack.currentIndex())
+        self._settings.setValue(PAGE_NAME_KEY, PAGE_ICONS[self.stack.currentIndex()])
+        self._settings.remove(PAGE_KEY)
         self._settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -713,9 +810,11 @@ class MainWindow(QMainWindow):
         if self._attention_task is not None and self._attention_task.is_active:
             self._attention_task.cancel()
         self.sync_scheduler.stop()  # running syncs are cancelled (each is recorded as cancelled)
+        self.writeback_drainer.stop()  # a post in flight is cancelled; its row stays due for the next start
         self.tickets_page.stop()
         self.runbooks_page.stop()
         self.review_page.stop()
+        self.alerts_page.stop()
         self.gaps_page.stop()
         self.connectors_page.stop()
         self.metrics_page.stop()

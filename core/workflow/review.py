@@ -25,6 +25,11 @@ stays uncovered, which is exactly what gap analysis looks for; ``link_other`` an
 the analyst who knows the better answer. Linking another runbook or a new draft also rejects the machine's
 unreviewed *automatic* link on the ticket: the analyst has said it is not the right runbook.
 
+Write-back: every link a decision or an undo changes goes through
+:func:`core.workflow.writeback.follow_decision` in the same transaction: an approval of a synced ticket's
+link queues its post to the source ticket (when that connector opted in), an undo or reject cancels one not
+yet written. The post itself never touches the decision.
+
 Re-analysis (:func:`core.matching.analysis.record_result`) skips links with ``reviewed_at`` set, so decisions
 survive;
 the ticket stays out of the queue.
@@ -46,6 +51,7 @@ from core.errors import RunbookDeskError
 from core.matching.text import (
     lexical_terms,
     prepare_ticket_text,
+    ticket_lexical_text,
     ticket_text,
 )
 from core.queries import has_link, latest_analysis
@@ -70,6 +76,7 @@ from core.store.repository import (
 from core.store.tenancy import TenantSession
 from core.workflow.draft_steps import candidate_steps, dominant_platform
 from core.workflow.drafts import RunbookDraft
+from core.workflow.writeback import follow_decision
 
 if TYPE_CHECKING:  # the engine pulls FAISS; the review rules only name its result types
     from core.matching.engine import RunbookMatch, SimilarTicket
@@ -552,6 +559,7 @@ def _set_link(
         before=_audit_json(change, before) if before is not None else None,
         after=_audit_json(change, after),
     )
+    follow_decision(session, ticket_id, runbook_id, link, actor)  # queue or cancel the write-back
     return change
 
 
@@ -770,6 +778,8 @@ def undo(session: TenantSession, record: DecisionRecord, actor: str) -> Decision
             before=_audit_json(reverted, current),
             after=_audit_json(reverted, change.before, undoes=record.action),
         )
+        restored = link if change.before is not None else None
+        follow_decision(session, change.ticket_id, change.runbook_id, restored, actor)
         inverse.append(reverted)
     return DecisionRecord("review.undo", actor, now, tuple(inverse))
 
@@ -787,7 +797,12 @@ class SimilarTicketSource(Protocol):
 
 class TicketMatcher(SimilarTicketSource, Protocol):
     def search(
-        self, query_text: str, k: int = 5, *, exclude_ticket_id: int | None = None
+        self,
+        query_text: str,
+        k: int = 5,
+        *,
+        exclude_ticket_id: int | None = None,
+        lexical_text: str | None = None,
     ) -> list[RunbookMatch]: ...
 
 
@@ -831,7 +846,10 @@ def load_ticket_review(
     """Everything the side-by-side view shows for one ticket (run in a worker: it encodes the ticket)."""
     ticket = _require_ticket(session, ticket_id)
     prepared = ticket_text(ticket)
-    matches = matcher.search(prepared, k, exclude_ticket_id=ticket_id)  # its own decision does not vote
+    # Its own decision does not vote; the lexical side reads what the analysis's did (an alert's expressions).
+    matches = matcher.search(
+        prepared, k, exclude_ticket_id=ticket_id, lexical_text=ticket_lexical_text(ticket)
+    )
     links = {
         link.runbook_id: link
         for link in session.scalars(select(TicketRunbookLink).where(TicketRunbookLink.ticket_id == ticket_id))

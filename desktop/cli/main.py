@@ -30,6 +30,7 @@ from core.store.workspace import (
     read_lock_holder,
     resolve_workspace_dir,
 )
+from desktop.cli.alerts import add_alerts_parser, run_alerts_command
 from desktop.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -47,6 +48,7 @@ from desktop.cli.learning import add_learning_parsers, run_learning_command
 from desktop.cli.log_file import install_cli_log, report_internal_error
 from desktop.cli.metrics import add_metrics_parser, run_metrics_command
 from desktop.cli.review import add_review_parser, run_review_command
+from desktop.cli.writebacks import add_writebacks_parser, run_writebacks_command
 
 if TYPE_CHECKING:  # the importers pull the readers, YAML and Markdown: imported by `import` alone
     from core.importing import ImportSummary
@@ -135,10 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     ws_sub = ws.add_subparsers(dest="action", metavar="ACTION", required=True)
     ws_sub.add_parser("init", parents=[common], help="create the workspace (and the tenant) if missing")
     ws_sub.add_parser("info", parents=[common], help="where the workspace is and what it holds")
+    add_alerts_parser(commands, common)
     add_connectors_parser(commands, common)
     add_gaps_parser(commands, common)
     add_metrics_parser(commands, common)
     add_review_parser(commands, common)
+    add_writebacks_parser(commands, common)
     add_learning_parsers(commands, common)
     return parser
 
@@ -234,6 +238,10 @@ def run_command(args: argparse.Namespace) -> int:
             return run_metrics_command(args, workspace)
         if args.command == "review":
             return run_review_command(args, workspace)
+        if args.command == "writebacks":
+            return run_writebacks_command(args, workspace)
+        if args.command == "alerts":
+            return run_alerts_command(args, workspace)
         if args.command in ("calibration", "thresholds"):
             return run_learning_command(args, workspace)
         if args.command in ("analyze", "search", "index"):

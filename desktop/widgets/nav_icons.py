@@ -2,7 +2,7 @@
 
 Why drawn, not files: Qt's standard pixmaps (``QStyle.StandardPixmap``) have no "review queue" or "metrics"
 and differ in style from one platform theme to the next; SVG files would need Qt's SVG image plugin in the
-frozen build. Six glyphs of a few strokes each are less than either, render the same offscreen, on screen
+frozen build. Seven glyphs of a few strokes each are less than either, render the same offscreen, on screen
 and in a screenshot, and take the palette's colours, so they follow a dark theme and the selection.
 
 Each glyph is drawn on a 24 x 24 grid (the painter is scaled to the requested size).
@@ -101,8 +101,22 @@ def _metrics(painter: QPainter) -> None:
         painter.drawRect(QRectF(left, top, 3, 20.5 - top))
 
 
+def _alerts(painter: QPainter) -> None:
+    """A bell with its clapper: what is firing now."""
+    bell = QPainterPath(QPointF(5, 17))
+    bell.lineTo(19, 17)
+    bell.cubicTo(QPointF(17, 15), QPointF(17, 13), QPointF(17, 10))
+    bell.cubicTo(QPointF(17, 6.5), QPointF(14.8, 4.5), QPointF(12, 4.5))
+    bell.cubicTo(QPointF(9.2, 4.5), QPointF(7, 6.5), QPointF(7, 10))
+    bell.cubicTo(QPointF(7, 13), QPointF(7, 15), QPointF(5, 17))
+    painter.drawPath(bell)
+    painter.drawLine(QPointF(12, 2.5), QPointF(12, 4.5))
+    painter.drawArc(QRectF(10, 17.5, 4, 3.5), 180 * 16, 180 * 16)
+
+
 GLYPHS: dict[str, Glyph] = {
     "review": _review,
+    "alerts": _alerts,
     "tickets": _tickets,
     "runbooks": _runbooks,
     "gaps": _gaps,

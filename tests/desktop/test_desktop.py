@@ -25,7 +25,7 @@ from core.store.workspace import Workspace
 from desktop.app import run_app
 from desktop.background import ticket_jobs
 from desktop.background.tasks import TaskCancelledError, TaskContext, TaskRunner, TaskState
-from desktop.main_window import GEOMETRY_KEY, RUNBOOKS_PAGE, TICKETS_PAGE, MainWindow
+from desktop.main_window import GAPS_PAGE, GEOMETRY_KEY, RUNBOOKS_PAGE, TICKETS_PAGE, MainWindow
 from desktop.widgets.table_models import (
     RUNBOOK_COLUMNS,
     SORT_ROLE,
@@ -597,18 +597,21 @@ def test_keyboard_shortcuts(qtbot, window_desktop: MainWindow) -> None:
     window = window_desktop
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() is window.runbooks_page
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.runbooks_page.search_edit.hasFocus()
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page() is window.alerts_page
+    assert window.nav_list.currentItem().text() == "Alerts"
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() is window.tickets_page
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.tickets_page.search_edit.hasFocus()
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() is window.review_page
     assert window.nav_list.currentItem().text() == "Review"
-    qtbot.keyClick(window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, Qt.Key.Key_7, Qt.KeyboardModifier.ControlModifier)
     page = window.current_page()
     assert page is window.metrics_page
     assert window.nav_list.currentItem().text() == "Metrics"
@@ -634,6 +637,22 @@ def test_geometry_and_splitters_are_saved_on_close(
     assert reopened.current_page() is reopened.runbooks_page
     reopened.show_page(TICKETS_PAGE)
     assert reopened.tickets_page.splitter.sizes() == saved_sizes
+    reopened.close()
+
+
+def test_a_page_saved_by_an_older_version_opens_the_same_page_now_that_alerts_came_in(
+    qtbot, seeded_workspace_desktop: Workspace, settings_desktop: QSettings
+) -> None:
+    """Older versions saved the page's index; Alerts (issue 13) moved every page after Review by one."""
+    settings_desktop.setValue("main_window/page", 2)  # Runbooks, in the order those versions had
+    window = open_window(qtbot, seeded_workspace_desktop, settings_desktop)
+    assert window.current_page() is window.runbooks_page
+    window.show_page(GAPS_PAGE)
+    window.close()
+    reread = QSettings(settings_desktop.fileName(), QSettings.Format.IniFormat)
+    assert reread.value("main_window/page_name") == "gaps" and not reread.contains("main_window/page")
+    reopened = open_window(qtbot, seeded_workspace_desktop, reread)
+    assert reopened.current_page() is reopened.gaps_page
     reopened.close()
 
 

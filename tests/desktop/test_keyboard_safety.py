@@ -24,6 +24,7 @@ from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 from desktop.dialogs.settings import SettingsDialog
 from desktop.main_window import (
+    ALERTS_PAGE,
     CONNECTORS_PAGE,
     GAPS_PAGE,
     METRICS_PAGE,
@@ -100,6 +101,7 @@ def decisions_in_store(sessions: sessionmaker[TenantSession]) -> tuple[int, int]
 def filter_box_of(window: MainWindow, page_number: int) -> QWidget:
     return {
         REVIEW_PAGE: window.review_page.search_edit,
+        ALERTS_PAGE: window.alerts_page.filter_edit,
         TICKETS_PAGE: window.tickets_page.search_edit,
         RUNBOOKS_PAGE: window.runbooks_page.search_edit,
         GAPS_PAGE: window.gaps_page.filter_edit,

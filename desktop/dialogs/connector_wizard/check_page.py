@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWizardPage
 
-from connectors.base import CheckProblem, CheckResult, diagnose
+from connectors.base import CheckProblem, CheckResult, WriteAccess, WriteCheck, diagnose
 from connectors.configs import record_check
 from connectors.errors import ConfigurationError
 from connectors.secrets import redact_text
@@ -21,6 +21,19 @@ from desktop.dialogs.connector_wizard.probes import GuiTask, check_draft, start_
 
 if TYPE_CHECKING:  # the pages and the wizard refer to each other; only the wizard module imports the pages
     from desktop.dialogs.connector_wizard.wizard import ConnectorWizard
+
+
+def write_text(write: WriteCheck | None) -> tuple[str, str]:
+    """What the test found about writing (a ticketing connector creates incidents and posts runbook notes),
+    and its colour; nothing for a connector that never writes."""
+    if write is None or write.access is WriteAccess.NOT_SUPPORTED:
+        return "", ""
+    if write.access is WriteAccess.ALLOWED:
+        return "Can create incidents and post notes.", "#1a7f37"
+    detail = f": {redact_text(write.message)}" if write.message else ""
+    if write.access is WriteAccess.DENIED:
+        return f"Read only{detail}", "#9a6700"
+    return f"Write access: not known until the first write{detail}", ""
 
 
 class ConnectionTestPage(QWizardPage):
@@ -51,6 +64,10 @@ class ConnectionTestPage(QWizardPage):
         self.result_message.setObjectName("checkMessage")
         self.result_message.setWordWrap(True)
         self.result_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.write_label = QLabel(self)
+        self.write_label.setObjectName("checkWrite")
+        self.write_label.setWordWrap(True)
+        self.write_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hint_label = QLabel(self)
         self.hint_label.setObjectName("checkHint")
         self.hint_label.setWordWrap(True)
@@ -70,6 +87,7 @@ class ConnectionTestPage(QWizardPage):
         layout.addSpacing(8)
         layout.addWidget(self.result_title)
         layout.addWidget(self.result_message)
+        layout.addWidget(self.write_label)
         layout.addWidget(self.hint_label)
         layout.addLayout(buttons)
         layout.addStretch(1)
@@ -150,6 +168,7 @@ class ConnectionTestPage(QWizardPage):
             self.result_title.clear()
             self.result_message.clear()
             self.hint_label.clear()
+            self.write_label.clear()
         else:
             title, message, hint = describe_result(result)
             self.status_label.setText("Connected." if result.ok else "The test found a problem:")
@@ -157,6 +176,9 @@ class ConnectionTestPage(QWizardPage):
             self.result_title.setStyleSheet("color: #1a7f37;" if result.ok else "color: #b3261e;")
             self.result_message.setText(message)
             self.hint_label.setText(f"What to do: {hint}" if hint and not result.ok else "")
+            text, colour = write_text(result.write) if result.ok else ("", "")
+            self.write_label.setText(text)
+            self.write_label.setStyleSheet(f"color: {colour};" if colour else "")
         self.completeChanged.emit()
 
     def choose_ca_bundle(self) -> None:

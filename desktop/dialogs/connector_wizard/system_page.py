@@ -1,4 +1,5 @@
-"""The first page: which system, from the connector registry (built-ins and installed plugins)."""
+"""The first page: which system, from the connector registry (built-ins and installed plugins), grouped by
+kind under a heading each (ticketing systems, monitoring systems...): a heading is not selectable."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWizardPage
 
-from connectors.base import ConnectorSpec
+from connectors.base import ConnectorKind, ConnectorSpec
 from connectors.registry import connector_types
 from core.resources import resources_dir
 
@@ -17,6 +18,12 @@ if TYPE_CHECKING:  # the pages and the wizard refer to each other; only the wiza
     from desktop.dialogs.connector_wizard.wizard import ConnectorWizard
 
 _BADGE_COLOURS = ("#1f6feb", "#8250df", "#bf3989", "#1a7f37", "#9a6700", "#cf222e")
+# The groups in the list, in this order (tickets first: what most analysts connect), and their headings.
+KIND_HEADINGS: dict[ConnectorKind, str] = {
+    ConnectorKind.TICKETING: "Ticketing",
+    ConnectorKind.MONITORING: "Monitoring",
+    ConnectorKind.KNOWLEDGE: "Knowledge",
+}
 
 
 def connector_icon(spec: ConnectorSpec, size: int = 32) -> QIcon:
@@ -51,21 +58,27 @@ class SystemPage(QWizardPage):
         self._wizard = wizard
         self.setTitle("Which system?")
         self.setSubTitle(
-            "Runbook Desk reads tickets from these systems. The next pages ask what this one needs."
+            "Runbook Desk reads tickets and monitoring alerts from these systems. The next pages ask what "
+            "this one needs."
         )
         self.system_list = QListWidget(self)
         self.system_list.setObjectName("systemList")
         self.system_list.setIconSize(QSize(32, 32))
         self.system_list.setSpacing(4)
         self.specs: dict[str, ConnectorSpec] = {}
-        for spec in connector_types():
-            self.specs[spec.type] = spec
-            item = QListWidgetItem(
-                connector_icon(spec), f"{spec.display_name}\n{spec.kind.value.capitalize()}"
-            )
-            item.setData(Qt.ItemDataRole.UserRole, spec.type)
-            item.setToolTip(spec.description)
-            self.system_list.addItem(item)
+        specs = connector_types()
+        for kind, heading in KIND_HEADINGS.items():
+            of_kind = [spec for spec in specs if spec.kind is kind]
+            if of_kind:
+                self.system_list.addItem(self._heading(heading))
+            for spec in of_kind:
+                self.specs[spec.type] = spec
+                item = QListWidgetItem(
+                    connector_icon(spec), f"{spec.display_name}\n{spec.kind.value.capitalize()}"
+                )
+                item.setData(Qt.ItemDataRole.UserRole, spec.type)
+                item.setToolTip(spec.description)
+                self.system_list.addItem(item)
         self.description = QLabel(self)
         self.description.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -73,6 +86,35 @@ class SystemPage(QWizardPage):
         layout.addWidget(self.description)
         self.system_list.currentItemChanged.connect(self._on_current_changed)
         self.system_list.itemDoubleClicked.connect(lambda _item: wizard.next())
+
+    def _heading(self, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)  # neither selectable nor a stop for the arrow keys
+        font = QFont(self.font())
+        font.setBold(True)
+        item.setFont(font)
+        item.setForeground(self.palette().text())
+        return item
+
+    def headings(self) -> list[str]:
+        return [
+            self.system_list.item(row).text()
+            for row in range(self.system_list.count())
+            if self.system_list.item(row).data(Qt.ItemDataRole.UserRole) is None
+        ]
+
+    def systems_under(self, heading: str) -> list[str]:
+        """The connector types listed under ``heading``, in order."""
+        types: list[str] = []
+        current = None
+        for row in range(self.system_list.count()):
+            item = self.system_list.item(row)
+            connector_type = item.data(Qt.ItemDataRole.UserRole)
+            if connector_type is None:
+                current = item.text()
+            elif current == heading:
+                types.append(str(connector_type))
+        return types
 
     def select(self, connector_type: str) -> None:
         for row in range(self.system_list.count()):
@@ -84,7 +126,8 @@ class SystemPage(QWizardPage):
 
     def selected_spec(self) -> ConnectorSpec | None:
         item = self.system_list.currentItem()
-        return None if item is None else self.specs[item.data(Qt.ItemDataRole.UserRole)]
+        connector_type = None if item is None else item.data(Qt.ItemDataRole.UserRole)
+        return None if connector_type is None else self.specs[connector_type]
 
     def _on_current_changed(self, *_args: object) -> None:
         spec = self.selected_spec()

@@ -80,6 +80,7 @@ from desktop.pages.review.outcome_dialog import OUTCOME_WORDS, OutcomeDialog
 from desktop.pages.review.tables import QueueTable
 from desktop.pages.review.ticket_pane import TicketPane
 from desktop.widgets.browse import focus_filter_box
+from desktop.widgets.writeback_status import WritebackStatusWidget
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,9 @@ class ReviewPage(QWidget):
 
         self.filter_bar = QueueFilterBar(self)
         self.queue_table = QueueTable(self)
-        self.ticket_pane = TicketPane(self)
+        # Where the approved runbook stands in the ticket's own system (an opt-in write-back).
+        self.writeback_status = WritebackStatusWidget(context.runner, context.sessions, context.reviewer)
+        self.ticket_pane = TicketPane(self, footer=self.writeback_status)
         self.match_pane = MatchPane(self)
         self.decisions = ReviewDecisions(context, self._error_handler, self)
         # The parts' widgets, by the names the page has always offered (tests and the window use them).
@@ -428,6 +431,7 @@ class ReviewPage(QWidget):
         self._review = None
         self.match_pane.set_matches(())
         self.ticket_pane.show_loading(row.title)
+        self.writeback_status.show_ticket(row.ticket_id)
         self.match_pane.show_no_match("Loading matches…")
         self._detail_timer.start()
         self._update_buttons()
@@ -484,6 +488,7 @@ class ReviewPage(QWidget):
 
     def _show_no_ticket(self) -> None:
         self._review = None
+        self.writeback_status.show_ticket(None)
         self.match_pane.set_matches(())
         message = "The queue is empty." if self.queue_model.rowCount() == 0 else "Select a ticket to review."
         self.ticket_pane.show_message(message)
