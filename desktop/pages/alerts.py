@@ -141,6 +141,12 @@ def _where(row: IncidentRow) -> str:
     return " · ".join(part for part in (_joined(row.hosts), _joined(row.services)) if part)
 
 
+def short_title(row: IncidentRow) -> str:
+    """The incident's title without its "[critical] " prefix, where the severity is shown beside it (the
+    ticket keeps the prefix: in the review queue or a ticketing system it is the only place it shows)."""
+    return row.title.removeprefix(f"[{row.severity}] ")
+
+
 def _runbook(row: IncidentRow) -> str | None:
     return row.runbook_title
 
@@ -151,7 +157,7 @@ def _ticket(row: IncidentRow) -> str | None:
 
 INCIDENT_COLUMNS: tuple[Column[IncidentRow], ...] = (
     Column("Severity", lambda row: str(row.severity)),
-    Column("Title", lambda row: row.title, tooltip=lambda row: row.title),
+    Column("Title", short_title, tooltip=short_title),
     Column("Hosts / services", _where, tooltip=_where, shrinkable=True),
     Column("Alerts", lambda row: len(row.alerts), alignment=_NUMBER_ALIGNMENT),
     Column("Runbook", _runbook, tooltip=_runbook, shrinkable=True),
@@ -701,7 +707,8 @@ class AlertsPage(QWidget):
     def _created(self, row: IncidentRow, created: CreatedTicket) -> None:
         self._creating.discard(row.id)
         verb = "was already" if created.existed else "is now"
-        self.notify.emit(Level.INFO, f"{incident_number(row)} “{row.title}” {verb} {created.number}.", "")
+        message = f"{incident_number(row)} “{short_title(row)}” {verb} {created.number}."
+        self.notify.emit(Level.INFO, message, "")
         self.reload()
 
     def _create_failed(self, row: IncidentRow) -> Callable[[Exception, str], None]:
@@ -743,8 +750,8 @@ def announcement(row: IncidentRow) -> str:
     """The notification of a critical incident with a confident runbook: what fires and what fixes it."""
     confidence = f" ({row.confidence:.0%})" if row.confidence is not None else ""
     return (
-        f"Critical incident {incident_number(row)}: {row.title}. Suggested runbook: “{row.runbook_title}”"
-        f"{confidence}. See the Alerts page."
+        f"Critical incident {incident_number(row)}: {short_title(row)}. "
+        f"Suggested runbook: “{row.runbook_title}”{confidence}. See the Alerts page."
     )
 
 

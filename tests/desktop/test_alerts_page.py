@@ -355,7 +355,7 @@ def test_analysis_announces_the_critical_incident_once_and_the_rail_counts_incid
     assert disk is not None and disk.confidence is not None
     assert disk.decision is AnalysisDecision.LINK_RUNBOOK
     assert text == (
-        f"Critical incident MON-{ids['db01']}: [critical] db01: Free disk space is less than 3% on volume "
+        f"Critical incident MON-{ids['db01']}: db01: Free disk space is less than 3% on volume "
         f"/var. Suggested runbook: “Linux server disk full (No space left on device)” "
         f"({round(disk.confidence * 100)}%). See the Alerts page."
     )
