@@ -8,6 +8,8 @@ Rules (issue 13: "alerts on the same host/CI or service within a window group in
   such incidents it joins the one opened first (then the lowest id); otherwise it opens a new incident.
   Incidents are never merged: an incident's id (and the ticket ``MON-<id>`` through which it is matched
   and perhaps created in a ticketing system) stays stable.
+- An incident takes no new alert once it is ``max_incident_hours`` old (default 24, a tenant setting): a
+  service that never stops alerting gets one incident a day, not one for ever.
 - Only open incidents whose ``last_alert_at`` is within the window are candidates, fetched once per call
   with a range filter on (status, last_alert_at, opened_at) over the alerts' time span, so the work is
   bounded by how many incidents are open in that span, never by history.
@@ -42,17 +44,22 @@ from core.store.tenancy import TenantSession
 
 
 def correlate(
-    session: TenantSession, alert_ids: Collection[int], *, window: timedelta | None = None
+    session: TenantSession,
+    alert_ids: Collection[int],
+    *,
+    window: timedelta | None = None,
+    max_span: timedelta | None = None,
 ) -> set[int]:
     """Put ``alert_ids`` into incidents (module docstring); the ids of the incidents created or changed.
 
-    ``window`` None: the tenant's ``correlation_window_minutes`` (default 10). The caller owns the
-    transaction (the sync page's).
+    ``window`` None: the tenant's ``correlation_window_minutes`` (default 10); ``max_span`` None: its
+    ``max_incident_hours`` (default 24). The caller owns the transaction (the sync page's).
     """
     if not alert_ids:
         return set()
-    if window is None:
-        window = load_settings(session, MonitoringSettings).window
+    settings = load_settings(session, MonitoringSettings)
+    window = settings.window if window is None else window
+    max_span = settings.max_span if max_span is None else max_span
     alerts = sorted(
         session.scalars(select(MonitoringAlert).where(MonitoringAlert.id.in_(alert_ids))),
         key=lambda a: (a.first_seen, a.fingerprint),
@@ -78,7 +85,7 @@ def correlate(
             if previous is not None:
                 touched[previous.id] = previous
         if incident is None:
-            incident = _candidate(nearby, alert, window)
+            incident = _candidate(nearby, alert, window, max_span)
             if incident is None:
                 incident = _open_incident(session, alert)
                 nearby.append(incident)
@@ -124,10 +131,11 @@ def _current_incident(
 
 
 def _candidate(
-    nearby: Sequence[MonitoringIncident], alert: MonitoringAlert, window: timedelta
+    nearby: Sequence[MonitoringIncident], alert: MonitoringAlert, window: timedelta, max_span: timedelta
 ) -> MonitoringIncident | None:
-    """The open incident this alert joins: same host or service, time spans within ``window``; the one
-    opened first (then the lowest id) when several qualify."""
+    """The open incident this alert joins: same host or service, time spans within ``window``, opened no
+    longer than ``max_span`` before the alert (a service that never stops alerting would otherwise make one
+    incident of a week); the one opened first (then the lowest id) when several qualify."""
     host = (alert.host or "").casefold()
     service = (alert.service or "").casefold()
     if not host and not service:
@@ -138,6 +146,7 @@ def _candidate(
         if incident.status is IncidentStatus.OPEN
         and incident.last_alert_at >= alert.first_seen - window
         and incident.opened_at <= alert.last_seen + window
+        and incident.opened_at >= alert.first_seen - max_span
         and (
             (host and host in _folded(incident.hosts)) or (service and service in _folded(incident.services))
         )

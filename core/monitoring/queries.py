@@ -12,7 +12,7 @@ repeat is not told apart from one that was critical all along: the escalation is
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -200,6 +200,19 @@ def _rows(
     ingested = dict(
         session.execute(select(Ticket.id, Ticket.ingested_at).where(Ticket.id.in_(ticket_ids))).all()
     )
+    # When each alert first reached us (its oldest stored event): "what changed since the last sync" compares
+    # our own clock with our own clock, never a source's event time with the sync's start.
+    arrived: dict[int, datetime] = (
+        dict(
+            session.execute(
+                select(MonitoringEvent.alert_id, func.min(MonitoringEvent.ingested_at))
+                .where(MonitoringEvent.alert_id.in_([a.id for members in alerts.values() for a in members]))
+                .group_by(MonitoringEvent.alert_id)
+            ).all()
+        )
+        if since is not None
+        else {}
+    )
     rows = []
     for found in incidents:
         members = ordered_alerts(alerts[found.id])
@@ -227,7 +240,11 @@ def _rows(
                 changes=()
                 if since is None
                 else _changes(
-                    found, members, since, ingested.get(found.ticket_id) if found.ticket_id else None
+                    found,
+                    members,
+                    since,
+                    ingested.get(found.ticket_id) if found.ticket_id else None,
+                    arrived,
                 ),
             )
         )
@@ -299,21 +316,20 @@ def _changes(
     alerts: Sequence[MonitoringAlert],
     since: datetime,
     ingested_at: datetime | None,
+    arrived: Mapping[int, datetime],
 ) -> tuple[str, ...]:
+    """What changed since ``since`` (our clock: the last monitoring sync's start), read from when rows reached
+    us: the incident's ticket (new), its alerts' first events (joined, escalated), its row (resolved)."""
     if ingested_at is not None and ingested_at > since:
         changes = ["new"]
     else:
         changes = []
-        joined = sum(1 for alert in alerts if alert.first_seen > since)
+        joined = sum(1 for alert in alerts if arrived.get(alert.id, since) > since)
         if joined:
             changes.append(f"+{joined} alert{'s' if joined > 1 else ''}")
-        before = [alert for alert in alerts if alert.first_seen <= since]
+        before = [alert for alert in alerts if arrived.get(alert.id, since) <= since]
         if before and severity_rank(found.severity) > max(severity_rank(a.severity) for a in before):
             changes.append(f"escalated to {found.severity}")
-    if (
-        found.status is IncidentStatus.RESOLVED
-        and found.resolved_at is not None
-        and found.resolved_at > since
-    ):
+    if found.status is IncidentStatus.RESOLVED and found.row_updated_at > since:
         changes.append("resolved")
     return tuple(changes)

@@ -3,6 +3,7 @@ lock must not freeze the dialog that saves it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from sqlalchemy.orm import sessionmaker
@@ -18,3 +19,13 @@ def save_tenant_settings(sessions: sessionmaker[TenantSession], value: S, actor:
     with sessions.begin() as session:
         save_settings(session, value, actor=actor)
     return value
+
+
+def save_tenant_sections(
+    sessions: sessionmaker[TenantSession], values: Sequence[SettingsSection], actor: str | None
+) -> tuple[SettingsSection, ...]:
+    """Store several sections in one transaction (each audited): the dialog's Save is all or nothing."""
+    with sessions.begin() as session:
+        for value in values:
+            save_settings(session, value, actor=actor)
+    return tuple(values)

@@ -7,6 +7,8 @@
     alerts create-ticket INCIDENT --connector NAME [--yes]
                                                  create it in a ticketing system (asks first without --yes)
     alerts stats                                 events in, alerts kept, incidents: the compression ratio
+    alerts settings [--window MIN] [--max-hours H]
+                                                 the correlation settings (shown; changed and audited)
 
 INCIDENT is the incident's number as the review queue shows it (``MON-12``) or its id (``12``). Every
 command takes ``--json``. ``create-ticket`` prints what will be sent and asks before sending it, unless
@@ -46,6 +48,13 @@ def add_alerts_parser(
     create.add_argument("--connector", required=True, metavar="NAME", help="a ticketing connector's name")
     create.add_argument("--yes", action="store_true", help="send without asking")
     actions.add_parser("stats", parents=[common], help="events in, alerts kept, incidents: the ratio")
+    settings = actions.add_parser(
+        "settings", parents=[common], help="how alerts are grouped into incidents (for the next syncs)"
+    )
+    settings.add_argument("--window", type=int, metavar="MIN", help="minutes: alerts on one host/service")
+    settings.add_argument(
+        "--max-hours", type=int, metavar="H", help="an incident takes no alert after H hours"
+    )
 
 
 def run_alerts_command(args: argparse.Namespace, workspace: Workspace) -> int:
@@ -59,6 +68,8 @@ def run_alerts_command(args: argparse.Namespace, workspace: Workspace) -> int:
         text = "\n".join(_row_line(row) for row in rows) or "no open incidents"
         _print(args, [_row_json(row) for row in rows], text)
         return EXIT_OK
+    if args.action == "settings":
+        return _settings(args, workspace)
     if args.action == "stats":
         with sessions() as session:
             ratio = compression(session)
@@ -82,6 +93,42 @@ def run_alerts_command(args: argparse.Namespace, workspace: Workspace) -> int:
         _print(args, _row_json(row, alerts=True), _show_text(row))
         return EXIT_OK
     return _create_ticket(args, workspace, row)
+
+
+def _settings(args: argparse.Namespace, workspace: Workspace) -> int:
+    """Show the tenant's correlation settings; with an option, change them (audited as the OS user)."""
+    from dataclasses import asdict, replace
+
+    from core.errors import RunbookDeskError
+    from core.monitoring.queries import save_monitoring_settings
+    from core.monitoring.settings import MonitoringSettings
+    from core.settings import load_settings
+    from core.store.repository import current_actor
+    from desktop.cli.common import EXIT_OK
+
+    sessions = workspace.session_factory(args.tenant)
+    with sessions.begin() as session:
+        current = load_settings(session, MonitoringSettings)
+        changes = {
+            key: value
+            for key, value in (
+                ("correlation_window_minutes", args.window),
+                ("max_incident_hours", args.max_hours),
+            )
+            if value is not None
+        }
+        if changes:
+            try:
+                current = replace(current, **changes)
+            except ValueError as exc:
+                raise RunbookDeskError(str(exc)) from None
+            save_monitoring_settings(session, current, actor=current_actor())
+    text = (
+        f"alerts on one host or service within {current.correlation_window_minutes} min are one incident; "
+        f"an incident takes no new alert after {current.max_incident_hours} h"
+    )
+    _print(args, asdict(current), text)
+    return EXIT_OK
 
 
 def find_incident_id(session: TenantSession, reference: str) -> int:

@@ -25,14 +25,16 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from core.settings import Thresholds, load_settings
+from core.monitoring.settings import MAX_INCIDENT_HOURS, MAX_WINDOW_MINUTES, MonitoringSettings
+from core.settings import SettingsSection, Thresholds, load_settings
 from core.store.repository import current_actor
-from desktop.background.settings_jobs import save_tenant_settings
+from desktop.background.settings_jobs import save_tenant_sections
 from desktop.context import AppContext
 from desktop.dialogs.calibration_settings import LearningPanel
 
@@ -67,6 +69,7 @@ class SettingsDialog(QDialog):
         self._settings = settings
         with app.sessions() as session:  # a read: WAL readers never wait for a writer
             self._initial = load_settings(session, Thresholds)
+            self._initial_monitoring = load_settings(session, MonitoringSettings)
 
         reviewer_box = QGroupBox("Review", self)
         self.reviewer_edit = QLineEdit(reviewer_name(settings) or "", reviewer_box)
@@ -89,6 +92,19 @@ class SettingsDialog(QDialog):
         self.thresholds_error.setObjectName("thresholdsError")
         thresholds_form.addRow(self.thresholds_error)
 
+        monitoring_box = QGroupBox("Monitoring alerts", self)
+        self.window_spin = QSpinBox(monitoring_box)
+        self.window_spin.setRange(1, MAX_WINDOW_MINUTES)
+        self.window_spin.setSuffix(" min")
+        self.window_spin.setValue(self._initial_monitoring.correlation_window_minutes)
+        self.max_hours_spin = QSpinBox(monitoring_box)
+        self.max_hours_spin.setRange(1, MAX_INCIDENT_HOURS)
+        self.max_hours_spin.setSuffix(" h")
+        self.max_hours_spin.setValue(self._initial_monitoring.max_incident_hours)
+        monitoring_form = QFormLayout(monitoring_box)
+        monitoring_form.addRow("Group alerts on one host or service within", self.window_spin)
+        monitoring_form.addRow("An incident takes no new alert after", self.max_hours_spin)
+
         workspace_box = QGroupBox("Workspace", self)
         self.workspace_edit = QLineEdit(str(chosen_workspace(settings) or app.workspace.root), workspace_box)
         self.workspace_edit.setToolTip("Takes effect at the next start (unless --workspace is given)")
@@ -108,7 +124,7 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         general = QWidget(self)
         general_layout = QVBoxLayout(general)
-        for widget in (reviewer_box, thresholds_box, workspace_box):
+        for widget in (reviewer_box, thresholds_box, monitoring_box, workspace_box):
             general_layout.addWidget(widget)
         general_layout.addStretch(1)
         self.learning = LearningPanel(app, self)
@@ -138,6 +154,12 @@ class SettingsDialog(QDialog):
     def thresholds(self) -> Thresholds:
         return Thresholds(existing=self.link_spin.value(), partial=self.review_spin.value())
 
+    def monitoring(self) -> MonitoringSettings:
+        return MonitoringSettings(
+            correlation_window_minutes=self.window_spin.value(),
+            max_incident_hours=self.max_hours_spin.value(),
+        )
+
     def save(self) -> None:
         try:
             thresholds = self.thresholds()
@@ -149,16 +171,21 @@ class SettingsDialog(QDialog):
         if workspace_text and Path(workspace_text) != self._app.workspace.root:
             self._settings.setValue(WORKSPACE_KEY, workspace_text)
         self._app.reviewer_name = reviewer_name(self._settings)
-        if thresholds == self._initial:
+        changed: list[SettingsSection] = []
+        if thresholds != self._initial:
+            changed.append(thresholds)
+        if self.monitoring() != self._initial_monitoring:  # applies to the next sync's alerts
+            changed.append(self.monitoring())
+        if not changed:
             self.accept()
             return
         self.buttons.setEnabled(False)
         self._app.runner.run(
-            save_tenant_settings,
+            save_tenant_sections,
             self._app.sessions,
-            thresholds,
+            changed,
             self._app.reviewer(),
-            title="Saving thresholds",
+            title="Saving the tenant's settings",
             on_done=self._saved,
             on_error=self._failed,
         )
@@ -170,10 +197,12 @@ class SettingsDialog(QDialog):
         self.review_spin.setValue(thresholds.partial)
         self.thresholds_saved.emit(thresholds)
 
-    def _saved(self, thresholds: Thresholds) -> None:
-        self.thresholds_saved.emit(thresholds)
+    def _saved(self, saved: tuple[SettingsSection, ...]) -> None:
+        for value in saved:
+            if isinstance(value, Thresholds):
+                self.thresholds_saved.emit(value)
         self.accept()
 
     def _failed(self, exc: Exception, _traceback_text: str) -> None:
         self.buttons.setEnabled(True)
-        self.thresholds_error.setText(f"Could not save the thresholds: {exc}")
+        self.thresholds_error.setText(f"Could not save the settings: {exc}")

@@ -177,6 +177,23 @@ def test_stats_prints_the_compression_ratio(run: Run) -> None:
     assert json.loads(out) == {"events": 4, "alerts": 3, "incidents": 3, "ratio": pytest.approx(4 / 3)}
 
 
+def test_settings_are_shown_changed_audited_and_refused_out_of_bounds(run: Run, ws: Path) -> None:
+    code, out, _ = run("settings")
+    assert (code, out.strip()) == (
+        EXIT_OK,
+        "alerts on one host or service within 10 min are one incident; "
+        "an incident takes no new alert after 24 h",
+    )
+    code, out, _ = run("settings", "--window", "15", "--json")
+    assert code == EXIT_OK
+    assert json.loads(out) == {"correlation_window_minutes": 15, "max_incident_hours": 24}
+    code, _, err = run("settings", "--max-hours", "0")
+    assert code != EXIT_OK and "between 1 and 168 hours" in err
+    with Workspace.open(ws) as workspace, workspace.session_factory("default")() as session:
+        [audit] = session.scalars(select(AuditEvent).where(AuditEvent.action == "settings.monitoring"))
+    assert audit.after == {"correlation_window_minutes": 15, "max_incident_hours": 24}
+
+
 def ticket_audits(ws: Path) -> int:
     with Workspace.open(ws) as workspace, workspace.session_factory("default")() as session:
         query = (

@@ -121,8 +121,8 @@ def test_the_tenant_window_setting_is_honoured_and_its_change_audited(sessions) 
     with sessions() as session:
         [audit] = session.scalars(select(AuditEvent).where(AuditEvent.action == "settings.monitoring"))
         assert audit.actor == "ana"
-        assert audit.before == {"correlation_window_minutes": 10}
-        assert audit.after == {"correlation_window_minutes": 15}
+        assert audit.before == {"correlation_window_minutes": 10, "max_incident_hours": 24}
+        assert audit.after == {"correlation_window_minutes": 15, "max_incident_hours": 24}
 
 
 def test_an_explicit_window_overrides_the_setting(sessions) -> None:
@@ -140,6 +140,23 @@ def test_an_explicit_window_overrides_the_setting(sessions) -> None:
 def test_a_window_outside_its_bounds_is_refused() -> None:
     with pytest.raises(ValueError, match="between 1 and 1440"):
         MonitoringSettings(correlation_window_minutes=0)
+    with pytest.raises(ValueError, match="between 1 and 168 hours"):
+        MonitoringSettings(max_incident_hours=169)
+
+
+def test_an_incident_takes_no_alert_once_it_is_max_incident_hours_old(sessions) -> None:
+    """A service alerting every 8 minutes without pause: each alert is within the window of the last, so
+    without a cap one incident would grow for ever. At one hour, the alert at minute 64 opens the next."""
+    with sessions.begin() as session:
+        save_monitoring_settings(session, MonitoringSettings(max_incident_hours=1), actor="ana")
+    ingest(sessions, [event(str(n), 8 * n, title=f"Check {n} failing") for n in range(10)])  # 0, 8, ..., 72
+    first, second = incidents(sessions)
+    assert (first.opened_at, first.last_alert_at) == (minutes(0), minutes(56))  # 56 - 0 <= 60
+    assert (second.opened_at, second.last_alert_at) == (minutes(64), minutes(72))
+    assert grouping(sessions) == {
+        frozenset(f"Check {n} failing@db01" for n in range(8)),
+        frozenset(f"Check {n} failing@db01" for n in (8, 9)),
+    }
 
 
 def test_the_incident_resolves_when_all_its_alerts_have(sessions) -> None:

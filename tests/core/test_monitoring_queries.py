@@ -89,8 +89,9 @@ def test_an_incident_row_carries_its_alerts_in_firing_order(sessions) -> None:
 
 
 def test_changes_since_a_time(sessions) -> None:
-    # ``since`` is the page's previous refresh: a wall-clock time. "new" reads the ticket row's arrival, the
-    # alert changes read the alerts' own times, so the alerts here fire after a wall-clock ``since``.
+    # ``since`` is the last monitoring sync's start: our clock. "new" reads the ticket row's arrival, "+N
+    # alerts" the alerts' first events' arrival, "resolved" the incident row's last change: never a source's
+    # event times, which may lag our clock (the alerts here fire after ``since`` all the same).
     before = utcnow()
     now = (before - T0).total_seconds() / 60  # "now" on the event helper's minute scale
     ingest(sessions, [event("1", now, title="Disk full on /var", severity=Severity.WARNING)])
@@ -123,6 +124,18 @@ def test_changes_since_a_time(sessions) -> None:
     with sessions() as session:
         [row] = list_incidents(session, include_resolved=True, since=since)
         assert row.changes == ("+2 alerts", "escalated to critical", "resolved")
+
+
+def test_an_alert_that_fired_before_the_sync_began_but_arrived_with_it_is_a_change(sessions) -> None:
+    """Sources report late (an agent's buffer, a lagging poll): an event stamped before the sync started
+    still reached us with it, and the analyst has not seen it."""
+    ingest(sessions, [event("1", 0, title="Disk full on /var")])
+    since = utcnow()
+    ingest(sessions, [event("2", 3, title="Replication broken")])  # fired at T0 + 3 min: before ``since``
+    with sessions() as session:
+        [row] = list_incidents(session, since=since)
+    assert row.changes == ("+1 alert",)
+    assert since > row.alerts[-1].first_seen
 
 
 def test_a_critical_incident_with_a_confident_runbook_is_notified_once(sessions) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtTest import QAbstractItemModelTester
+from PySide6.QtWidgets import QDialogButtonBox
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -17,6 +18,7 @@ from core.matching.calibration import PlattCalibrator, calibrator_from_dict
 from core.matching.embedding import SentenceTransformerEmbedder
 from core.matching.engine import load_default_calibrator
 from core.matching.tenant_calibration import load_active_calibrator, stale_analysis_count
+from core.monitoring.settings import MonitoringSettings
 from core.resources import default_calibration_path
 from core.settings import Thresholds, load_settings
 from core.store.models import AuditEvent, CalibrationVersion
@@ -213,3 +215,24 @@ def test_the_window_reanalyses_after_a_revert(
         assert stale_analysis_count(session) == 0  # the window's analysis re-decided every ticket
     dialog.reject()
     window.close()
+
+
+def test_the_monitoring_correlation_settings_are_saved_with_the_thresholds_in_one_save(
+    qtbot, context: AppContext, settings: QSettings, sessions: sessionmaker[TenantSession]
+) -> None:
+    """Settings > General > Monitoring alerts (issue 13): the window and the longest incident, audited."""
+    dialog = open_dialog(qtbot, context, settings)
+    dialog.tabs.setCurrentIndex(0)
+    assert (dialog.window_spin.value(), dialog.max_hours_spin.value()) == (10, 24)
+    dialog.window_spin.setValue(15)
+    dialog.max_hours_spin.setValue(6)
+    dialog.link_spin.setValue(0.8)
+    dialog.reviewer_edit.setText("dana")
+    with qtbot.waitSignal(dialog.thresholds_saved, timeout=WAIT_MS) as saved:
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    assert isinstance(saved.args[0], Thresholds) and saved.args[0].existing == pytest.approx(0.8)
+    with sessions() as session:
+        assert load_settings(session, MonitoringSettings) == MonitoringSettings(15, 6)
+    [audit] = audits(sessions, "settings.monitoring")
+    assert audit.actor == "dana"
+    assert audit.after == {"correlation_window_minutes": 15, "max_incident_hours": 6}
