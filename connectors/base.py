@@ -55,6 +55,7 @@ from connectors.http import (
     create_client,
     default_error_text,
 )
+from core.knowledge.records import ArticleValues
 from core.monitoring.events import AlertEvent
 from core.store.tickets import TicketValues
 
@@ -205,12 +206,14 @@ class SyncRecord(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One stored unit of a sync: a ticketing connector's page holds tickets, a monitoring one's events."""
+    """One stored unit of a sync: a ticketing connector's page holds tickets, a monitoring one's events, a
+    knowledge one's articles."""
 
     tickets: tuple[TicketValues, ...]
     cursor: Cursor
     failures: tuple[RecordFailure, ...] = ()
     events: tuple[AlertEvent, ...] = ()
+    articles: tuple[ArticleValues, ...] = ()
 
 
 class CheckProblem(enum.StrEnum):
@@ -459,11 +462,15 @@ class Connector(ABC):
             async for page in stream.read_pages():
                 yield page
 
-    async def preview(self, limit: int = 10) -> list[TicketValues | AlertEvent]:
-        """The first few normalised records (tickets, or a monitoring connector's alert events), for the
-        wizard's preview of the mapping."""
+    async def preview(self, limit: int = 10) -> list[TicketValues | AlertEvent | ArticleValues]:
+        """The first few normalised records (tickets, a monitoring connector's alert events, a knowledge
+        connector's articles), for the wizard's preview of the mapping."""
         async for page in self.fetch(None, page_size=limit):
-            records: list[TicketValues | AlertEvent] = [*page.tickets, *page.events]
+            records: list[TicketValues | AlertEvent | ArticleValues] = [
+                *page.tickets,
+                *page.events,
+                *page.articles,
+            ]
             return records[:limit]
         return []
 
@@ -505,7 +512,7 @@ RecordIdentity = tuple[str, datetime | None]
 # What normalising one record gives: a ticket (or, for a monitoring connector, an alert event), a record read
 # already, or None for one to pass over silently (reported once already, or re-read on purpose); a ValueError
 # makes it a RecordFailure.
-Reading = TicketValues | AlertEvent | AlreadyRead | None
+Reading = TicketValues | AlertEvent | ArticleValues | AlreadyRead | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,6 +528,7 @@ class StreamPage(Generic[TokenT]):
     failures: tuple[RecordFailure, ...]
     cursor: Cursor  # after this page
     events: tuple[AlertEvent, ...] = ()
+    articles: tuple[ArticleValues, ...] = ()
 
 
 class HttpStream(ABC, Generic[TokenT]):
@@ -605,6 +613,7 @@ class HttpStream(ABC, Generic[TokenT]):
             records = self.records(body, request)
             tickets: list[TicketValues] = []
             events: list[AlertEvent] = []
+            articles: list[ArticleValues] = []
             failures: list[RecordFailure] = []
             seen: list[RecordIdentity] = []
             for record in records:
@@ -619,9 +628,12 @@ class HttpStream(ABC, Generic[TokenT]):
                 elif isinstance(reading, AlertEvent):
                     events.append(reading)
                     seen.append((reading.external_id, reading.updated_at))
+                elif isinstance(reading, ArticleValues):
+                    articles.append(reading)
+                    seen.append((reading.external_id, reading.updated_at))
                 elif reading is not None:
                     seen.append((reading.external_id, reading.updated_at))
-            cursor = self.cursor_after(cursor, [*tickets, *events])
+            cursor = self.cursor_after(cursor, [*tickets, *events, *articles])
             page = StreamPage(
                 token,
                 request,
@@ -632,11 +644,12 @@ class HttpStream(ABC, Generic[TokenT]):
                 tuple(failures),
                 cursor,
                 tuple(events),
+                tuple(articles),
             )
             token = self.next_page_token(page)
             guard.observe(seen, method=request.method, path=response.request.url.path, more=token is not None)
-            if tickets or events or failures:
-                yield Page(page.tickets, cursor, page.failures, page.events)
+            if tickets or events or articles or failures:
+                yield Page(page.tickets, cursor, page.failures, page.events, page.articles)
             if token is None:
                 return
 

@@ -55,6 +55,7 @@ from connectors.http import RetryPolicy, Sleep
 from connectors.registry import connector_class
 from connectors.secrets import redacted_excerpt
 from core.errors import OperationCancelledError
+from core.knowledge.store import upsert_articles
 from core.logs import internal_error_text
 from core.monitoring.ingest import store_events
 from core.progress import NO_PROGRESS, Progress
@@ -281,6 +282,11 @@ def _store_page(
             new += ingested.new
             updated += ingested.updated
             unchanged += ingested.unchanged
+        if page.articles:  # a knowledge connector's page: articles upserted like tickets (core.knowledge)
+            stored = upsert_articles(session, page.articles, instance=instance, connector_config_id=config_id)
+            new += stored.new
+            updated += stored.updated
+            unchanged += stored.unchanged
         if cursor is not None and cursor != current:
             _save_cursor(session, config_id, cursor)
         session.execute(

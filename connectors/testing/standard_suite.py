@@ -57,7 +57,15 @@ from connectors.testing.fake_system import (
 )
 from connectors.testing.faulty_server import Fault, FaultyServer
 from connectors.testing.memory_keyring import MemoryKeyring
-from core.store.models import AlertStatus, MonitoringAlert, MonitoringEvent, SyncRun, SyncStatus, Ticket
+from core.store.models import (
+    AlertStatus,
+    KnowledgeArticle,
+    MonitoringAlert,
+    MonitoringEvent,
+    SyncRun,
+    SyncStatus,
+    Ticket,
+)
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 
@@ -267,10 +275,13 @@ class StandardConnectorSuite:
         assert run.status is SyncStatus.FAILED and run.error_text is not None and what in run.error_text
 
     @property
-    def record_model(self) -> type[Ticket] | type[MonitoringEvent]:
-        """Where a sync stores the fake's records: tickets, or a monitoring connector's events."""
+    def record_model(self) -> type[Ticket] | type[MonitoringEvent] | type[KnowledgeArticle]:
+        """Where a sync stores the fake's records: tickets, a monitoring connector's events, a knowledge
+        connector's articles."""
         kind = connector_class(self.fake_cls.connector_type).spec.kind
-        return MonitoringEvent if kind is ConnectorKind.MONITORING else Ticket
+        if kind is ConnectorKind.MONITORING:
+            return MonitoringEvent
+        return KnowledgeArticle if kind is ConnectorKind.KNOWLEDGE else Ticket
 
     def stored_ids(self, sessions: sessionmaker[TenantSession], config: ConfigRow) -> list[str]:
         model = self.record_model

@@ -209,6 +209,12 @@ class Runbook(TenantScoped, Timestamps, Base):
     external_ref: Mapped[str | None] = mapped_column(String(500))
     content_hash: Mapped[str] = mapped_column(String(64), default="")
     current_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # A runbook adopted from a knowledge article (issue 14): the article, and its content hash when adopted;
+    # a later sync that changes the article makes the two differ ("source changed"). A plain column, no
+    # foreign key: adding one would rebuild the runbooks table under its search triggers (0003), and a
+    # purged article only leaves the runbook without a source to compare with.
+    source_article_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source_article_hash: Mapped[str | None] = mapped_column(String(64))
 
     revisions: Mapped[list[RunbookRevision]] = relationship(
         back_populates="runbook", cascade="all, delete-orphan", order_by="RunbookRevision.revision"
@@ -341,6 +347,16 @@ class SyncCursor(TenantScoped, Timestamps, Base):
 
 
 class KnowledgeArticle(TenantScoped, Timestamps, Base):
+    """A knowledge article (issue 14) from ServiceNow Knowledge, Confluence or ServiceDesk Plus solutions.
+
+    Identity as tickets (the module docstring's rule). ``body`` is clean Markdown converted from the source's
+    HTML/XHTML (:mod:`core.knowledge.markdown`), which stays in ``raw_payload``. ``status`` is the article's
+    state, normalised: ``published``, ``draft``, ``retired`` (only published ones are matched by default).
+    ``space``: the Confluence space, ServiceNow knowledge base or SDP topic; ``number``: what people quote
+    (KB0012345, a page id). ``attachment_text``: the text of its PDF/DOCX/TXT attachments when the
+    connector's option says to index them.
+    """
+
     __tablename__ = "knowledge_articles"
     __table_args__ = (UniqueConstraint("tenant_id", "source_system", "source_instance", "external_id"),)
 
@@ -351,10 +367,16 @@ class KnowledgeArticle(TenantScoped, Timestamps, Base):
     external_id: Mapped[str] = mapped_column(String(200))
     source_system: Mapped[str] = mapped_column(String(100))
     source_instance: Mapped[str] = mapped_column(String(300), default=UNKNOWN_INSTANCE, server_default="")
+    number: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(1000))
     body: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str | None] = mapped_column(String(2000))
     status: Mapped[str | None] = mapped_column(String(100))
+    space: Mapped[str | None] = mapped_column(String(300))
+    category: Mapped[str | None] = mapped_column(String(300))
+    author: Mapped[str | None] = mapped_column(String(200))
+    attachments: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    attachment_text: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source_updated_at: Mapped[datetime | None] = mapped_column()

@@ -20,6 +20,7 @@ from typing import Any
 from connectors.base import CheckResult, ConnectorSettings, diagnose
 from connectors.errors import ConnectorError
 from connectors.registry import connector_class
+from core.knowledge.records import ArticleValues
 from core.monitoring.events import AlertEvent
 from core.store.tickets import TicketValues
 from desktop.background.connector_jobs import ConnectorDraft, draft_settings
@@ -33,7 +34,8 @@ PREVIEW_LIMIT = 10
 
 @dataclass(frozen=True, slots=True)
 class PreviewResult:
-    tickets: tuple[TicketValues | AlertEvent, ...]  # a monitoring connector's records are alert events
+    # A monitoring connector's records are alert events, a knowledge connector's articles.
+    tickets: tuple[TicketValues | AlertEvent | ArticleValues, ...]
     problem: CheckResult | None = None  # why there is no preview
 
 

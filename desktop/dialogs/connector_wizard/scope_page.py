@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from connectors.base import CheckProblem, CheckResult, ConnectorSpec, diagnose
 from connectors.errors import ConfigurationError
 from connectors.secrets import redact_text
+from core.knowledge.records import ArticleValues
 from core.monitoring.events import AlertEvent
 from core.store.tickets import TicketValues
 from desktop.background.connector_jobs import ConnectorDraft
@@ -46,15 +47,19 @@ def _one_line(text: str | None, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-Record = TicketValues | AlertEvent  # a monitoring connector previews alert events
+Record = TicketValues | AlertEvent | ArticleValues  # a monitoring connector previews alert events, ...
 
 
 def _text(record: Record) -> str:
-    return record.description if isinstance(record, TicketValues) else record.message
+    if isinstance(record, TicketValues):
+        return record.description
+    return record.message if isinstance(record, AlertEvent) else record.body
 
 
 def _severity(record: Record) -> str | None:
-    return record.severity if isinstance(record, TicketValues) else record.severity.value
+    if isinstance(record, TicketValues):
+        return record.severity
+    return record.severity.value if isinstance(record, AlertEvent) else record.state.value
 
 
 PREVIEW_COLUMNS: tuple[Column[Record], ...] = (
