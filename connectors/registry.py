@@ -48,6 +48,9 @@ BUILTIN_CONNECTORS: tuple[str, ...] = (
     "connectors.monitoring.datadog:DatadogConnector",
     "connectors.monitoring.zabbix:ZabbixConnector",
     "connectors.monitoring.solarwinds:SolarWindsConnector",
+    "connectors.knowledge.servicenow_kb:ServiceNowKnowledgeConnector",
+    "connectors.knowledge.confluence:ConfluenceConnector",
+    "connectors.knowledge.servicedesk_plus_solutions:ServiceDeskPlusSolutionsConnector",
 )
 # What build.spec bundles: the built-ins' modules.
 BUILTIN_CONNECTOR_MODULES: tuple[str, ...] = tuple(ref.partition(":")[0] for ref in BUILTIN_CONNECTORS)

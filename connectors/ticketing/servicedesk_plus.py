@@ -23,7 +23,7 @@ Pages are *keyset* pages: each page restarts from the last seen update time and 
 exactly that millisecond already emitted in this run, so a record that is updated mid-sync (and so moves to
 the end of the order) cannot shift an unread record below the offset and lose it, as plain ``start_index``
 paging would. The one residual race (a record at exactly the floor millisecond updated mid-run) is documented
-at :class:`_RequestsStream`.
+at :class:`RequestsStream`.
 
 Writing (issue 13): ``POST {prefix}/api/v3/requests`` creates a request and ``POST .../requests/{id}/notes``
 adds a note, each with a form field ``input_data`` holding ``{"request": {...}}`` / ``{"request_note":
@@ -46,7 +46,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 
@@ -64,7 +64,9 @@ from connectors.base import (
     HttpStream,
     NewIncident,
     PageRequest,
+    Reading,
     StreamPage,
+    SyncRecord,
     WorkNote,
     WriteAccess,
     WriteCheck,
@@ -574,7 +576,7 @@ class ServiceDeskPlusConnector(Connector):
         self._requests_of(body)
 
     def streams(self, since: Cursor | None, page_size: int | None) -> list[HttpStream[Any]]:
-        return [_RequestsStream(self, since, max(1, min(page_size or MAX_ROW_COUNT, MAX_ROW_COUNT)))]
+        return [RequestsStream(self, since, max(1, min(page_size or MAX_ROW_COUNT, MAX_ROW_COUNT)))]
 
     # --- helpers ---------------------------------------------------------------------------------------
 
@@ -582,7 +584,12 @@ class ServiceDeskPlusConnector(Connector):
         return f"{self._prefix}/api/v3/requests"
 
     def _list_params(
-        self, *, row_count: int, start_index: int, floor_ms: int | None = None
+        self,
+        *,
+        row_count: int,
+        start_index: int,
+        floor_ms: int | None = None,
+        fields_required: Sequence[str] = FIELDS_REQUIRED,
     ) -> dict[str, str]:
         list_info: dict[str, Any] = {
             "row_count": row_count,
@@ -590,7 +597,7 @@ class ServiceDeskPlusConnector(Connector):
             "sort_field": "last_updated_time",
             "sort_order": "asc",
             "get_total_count": False,
-            "fields_required": list(FIELDS_REQUIRED),
+            "fields_required": list(fields_required),
         }
         if floor_ms is not None:
             list_info["search_criteria"] = {
@@ -664,14 +671,14 @@ class ServiceDeskPlusConnector(Connector):
 
 
 @dataclass(frozen=True, slots=True)
-class _Keyset:
+class Keyset:
     """Where the next page starts: ``last_updated_time >= floor_ms``, past the ids already read at it."""
 
     floor_ms: int | None
     tie_ids: tuple[str, ...]  # ids emitted in this run whose update time is exactly floor_ms
 
 
-class _RequestsStream(HttpStream[_Keyset]):
+class RequestsStream(HttpStream[Keyset]):
     """Keyset pages, oldest first: ``last_updated_time >= floor`` sorted ascending, with ``start_index``
     skipping only the records at exactly ``floor`` already emitted in this run.
 
@@ -679,7 +686,13 @@ class _RequestsStream(HttpStream[_Keyset]):
     between two page requests, the unread records tied with it shift down by one and one of them is skipped
     until its next update. That needs ties spanning a page boundary *and* an update of one of them mid-run;
     plain ``start_index`` paging loses a record whenever *any* already-read record changes.
+
+    Public for the other v3 listings sorted by ``last_updated_time`` (the solutions of
+    :mod:`connectors.knowledge.servicedesk_plus_solutions`): a subclass supplies :meth:`request`,
+    :meth:`records` and :meth:`normalise`, and names its records in :attr:`noun`.
     """
+
+    noun: ClassVar[str] = "requests"
 
     def __init__(self, connector: ServiceDeskPlusConnector, since: Cursor | None, row_count: int) -> None:
         super().__init__(connector, since)
@@ -688,9 +701,9 @@ class _RequestsStream(HttpStream[_Keyset]):
         floor_ms = None
         if since is not None and since.updated_at is not None:
             floor_ms = to_epoch_ms(since.updated_at - SPEC.timestamp_precision)
-        self.start = _Keyset(floor_ms, ())
+        self.start = Keyset(floor_ms, ())
 
-    def request(self, token: _Keyset | None) -> PageRequest:
+    def request(self, token: Keyset | None) -> PageRequest:
         keyset = token or self.start
         params = self.sdp._list_params(
             row_count=self.row_count, start_index=1 + len(keyset.tie_ids), floor_ms=keyset.floor_ms
@@ -706,34 +719,35 @@ class _RequestsStream(HttpStream[_Keyset]):
     def records(self, body: Any, request: PageRequest) -> Sequence[Mapping[str, Any]]:
         return self.sdp._requests_of(body)
 
-    async def normalise(self, record: Mapping[str, Any]) -> TicketValues:
+    async def normalise(self, record: Mapping[str, Any]) -> Reading:
         return await self.sdp._normalise(record)
 
     def record_id(self, record: Mapping[str, Any]) -> str | None:
         return _name(record.get("id"))
 
-    def next_page_token(self, page: StreamPage[_Keyset]) -> _Keyset | None:
+    def next_page_token(self, page: StreamPage[Keyset]) -> Keyset | None:
         list_info = page.body.get("list_info") if isinstance(page.body, Mapping) else None
         if not (isinstance(list_info, Mapping) and list_info.get("has_more_rows")):
             return None
         if not page.records:
             raise BadResponseError(
-                self.sdp.name, f"GET {page.request.path} said has_more_rows but returned no requests"
+                self.sdp.name, f"GET {page.request.path} said has_more_rows but returned no {self.noun}"
             )
         keyset = page.token or self.start
-        stamped = [t for t in page.tickets if t.updated_at is not None]
+        read: list[SyncRecord] = [*page.tickets, *page.articles]
+        stamped = [t for t in read if t.updated_at is not None]
         if not stamped:
             # Nothing on this page could be read: step past it so the sync cannot loop on it.
-            return _Keyset(keyset.floor_ms, (*keyset.tie_ids, *(str(r.get("id")) for r in page.records)))
+            return Keyset(keyset.floor_ms, (*keyset.tie_ids, *(str(r.get("id")) for r in page.records)))
         newest_ms = _ms_of(stamped[-1])
         ties_here = tuple(t.external_id for t in stamped if _ms_of(t) == newest_ms)
         if newest_ms == keyset.floor_ms:
-            return _Keyset(newest_ms, (*keyset.tie_ids, *ties_here))
-        return _Keyset(newest_ms, ties_here)
+            return Keyset(newest_ms, (*keyset.tie_ids, *ties_here))
+        return Keyset(newest_ms, ties_here)
 
 
-def _ms_of(ticket: TicketValues) -> int | None:
-    return to_epoch_ms(ticket.updated_at) if ticket.updated_at is not None else None
+def _ms_of(record: SyncRecord) -> int | None:
+    return to_epoch_ms(record.updated_at) if record.updated_at is not None else None
 
 
 def _html(text: str) -> str:

@@ -46,7 +46,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -598,7 +598,9 @@ def _with_hint(
 
 
 @dataclass(frozen=True, slots=True)
-class _Config:
+class ServiceNowConfig:
+    """The connector's settings, checked; the knowledge connector (connectors.knowledge) reuses it."""
+
     base: str
     tables: tuple[str, ...]
     query: str
@@ -606,7 +608,7 @@ class _Config:
     page_size: int
 
     @classmethod
-    def from_settings(cls, settings: ConnectorSettings) -> _Config:
+    def from_settings(cls, settings: ConnectorSettings) -> ServiceNowConfig:
         try:
             base = instance_url(settings.base_url)
             tables = parse_tables(settings.option("tables", ",".join(DEFAULT_TABLES)))
@@ -694,11 +696,12 @@ class _OAuthGrants:
 
 class ServiceNowConnector(Connector):
     spec = SPEC
+    fields: ClassVar[tuple[str, ...]] = FIELDS  # what a page asks for (sysparm_fields)
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         super().__init__(settings, http)
         self._oauth = _OAuthGrants(self) if settings.auth_mode == "oauth" else None
-        self._config: _Config | None = None
+        self._config: ServiceNowConfig | None = None
         self._basic_auth: httpx.BasicAuth | None = None
         # X-Total-Count of the first page of the last probe or fetch, per table (progress, check message).
         self.total_counts: dict[str, int] = {}
@@ -718,13 +721,13 @@ class ServiceNowConnector(Connector):
         """The access-token cache (OAuth only); tests move its clock."""
         return self._oauth.cache if self._oauth else None
 
-    def config(self) -> _Config:
+    def config(self) -> ServiceNowConfig:
         if self._config is None:
             if self.settings.auth_mode not in ("basic", "oauth"):
                 raise ConfigurationError(
                     self.name, f"unknown auth mode {self.settings.auth_mode!r} (basic or oauth)"
                 )
-            self._config = _Config.from_settings(self.settings)
+            self._config = ServiceNowConfig.from_settings(self.settings)
         return self._config
 
     def username(self) -> str:
@@ -1051,7 +1054,7 @@ class ServiceNowConnector(Connector):
         config = self.config()
         limit = max(1, min(page_size or config.page_size, MAX_PAGE_SIZE))
         positions = positions_from_cursor(since, config.tables)
-        return [_TableStream(self, since, table, positions, limit) for table in config.tables]
+        return [TableStream(self, since, table, positions, limit) for table in config.tables]
 
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
         """At the cursor's time with a sys_id at or before its table's last one: stored by an earlier page.
@@ -1098,7 +1101,7 @@ class ServiceNowConnector(Connector):
         terms.append("ORDERBYsys_updated_on^ORDERBYsys_id")
         params = {
             "sysparm_query": "^".join(terms),
-            "sysparm_fields": ",".join(FIELDS),
+            "sysparm_fields": ",".join(self.fields),
             "sysparm_display_value": "all",
             "sysparm_exclude_reference_link": "true",
             "sysparm_limit": str(limit),
@@ -1115,7 +1118,7 @@ class _TablePage:
     offset: int
 
 
-class _TableStream(HttpStream[_TablePage]):
+class TableStream(HttpStream[_TablePage]):
     """One table, keyset-paged: each page asks for records after the last one read; the offset only steps
     over a page with nothing past the position (rows hidden by read ACLs)."""
 
@@ -1182,9 +1185,14 @@ class _TableStream(HttpStream[_TablePage]):
             raise BadResponseError(self.servicenow.name, f"GET {self.path} returned records out of order")
         self._position = key
         try:
-            return normalise_record(record, self.table, self.config.base, self.config.zone)
+            return self.convert(record)
         except ValueError as exc:
             raise ValueError(f"{self.table} {self.record_id(record)}: {exc}") from None
+
+    def convert(self, record: dict[str, Any]) -> Reading:
+        """One record, its position checked, as what the sync stores: a ticket here; a subclass over another
+        table (the knowledge connector's ``kb_knowledge``) returns its own record type."""
+        return normalise_record(record, self.table, self.config.base, self.config.zone)
 
     def record_id(self, record: dict[str, Any]) -> str | None:
         return text_value(record.get("number")) or plain_value(record.get("sys_id"))

@@ -186,12 +186,15 @@ def test_an_installed_plugin_is_a_type_and_a_broken_one_is_listed_not_fatal(tmp_
         line.split()[0] for line in listed.stdout.splitlines() if not line.startswith("connector plugin")
     ]
     assert sorted(types) == [
+        "confluence",
         "datadog",
         "example_itsm",
         "jira",
         "remedy",
         "servicedesk_plus",
+        "servicedesk_plus_solutions",
         "servicenow",
+        "servicenow_kb",
         "solarwinds",
         "zabbix",
     ]

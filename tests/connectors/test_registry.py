@@ -43,7 +43,7 @@ def plugin_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(PLUGINS / "broken_plugin"))
 
 
-def test_the_builtins_are_four_ticketing_and_three_monitoring_systems_and_what_build_spec_bundles() -> None:
+def test_the_builtins_are_the_ten_systems_of_three_kinds_and_what_build_spec_bundles() -> None:
     registry = ConnectorRegistry(find_plugins=None)
     kinds = {spec.type: spec.kind for spec in registry.specs()}
     assert kinds == {
@@ -54,6 +54,9 @@ def test_the_builtins_are_four_ticketing_and_three_monitoring_systems_and_what_b
         "datadog": ConnectorKind.MONITORING,
         "solarwinds": ConnectorKind.MONITORING,
         "zabbix": ConnectorKind.MONITORING,
+        "confluence": ConnectorKind.KNOWLEDGE,
+        "servicedesk_plus_solutions": ConnectorKind.KNOWLEDGE,
+        "servicenow_kb": ConnectorKind.KNOWLEDGE,
     }
     assert registry.problems == ()
     assert tuple(ref.split(":")[0] for ref in BUILTIN_CONNECTORS) == BUILTIN_CONNECTOR_MODULES

@@ -1,0 +1,1 @@
+"""Knowledge connectors (issue 14): ServiceNow Knowledge, Confluence and ServiceDesk Plus solutions."""
