@@ -172,6 +172,8 @@ class MainWindow(QMainWindow):
         self.review_page.queue_loaded.connect(self.refresh_attention)
         self.gaps_page = GapsPage(self.context, self)  # runs its analysis when asked
         self.gaps_page.draft_requested.connect(self.runbooks_page.open_draft)
+        # "Adopt as runbook" beside a ticket's articles: the Runbooks page adopts it and selects the draft.
+        self.review_page.knowledge_pane.adopt_requested.connect(self._adopt_article)
         self.gaps_page.error_occurred.connect(lambda text: self.notifications.notify(Level.ERROR, text))
         self.gaps_page.drafts_generated.connect(self._gap_drafts_generated)
         self.connectors_page = ConnectorsPage(self.context, self.sync_scheduler, self)
@@ -384,6 +386,10 @@ class MainWindow(QMainWindow):
             )
         else:
             self.start_analysis()
+
+    def _adopt_article(self, article_id: int) -> None:
+        self.show_page(RUNBOOKS_PAGE)
+        self.runbooks_page.adopt_article(article_id)
 
     def start_syncs(self) -> None:
         """Load the connectors (their alert shows before the page is opened) and poll for due syncs."""

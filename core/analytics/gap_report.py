@@ -67,6 +67,7 @@ CSV_COLUMNS = (
     "example_tickets",
     "resolution_notes",
     "candidate_steps",
+    "covered_by_article",
 )
 
 
@@ -228,6 +229,14 @@ def _gap_section(cluster: GapCluster, status: str = "") -> str:
         if runbook
         else "<p><b>Nearest runbook:</b> none ranked.</p>"
     )
+    article = cluster.covering_article
+    if article is not None:  # issue 14: the procedure exists as a knowledge article
+        link = f"<a href='{_e(article.url)}'>{_e(article.number or article.title)}</a>" if article.url else ""
+        words = article.words[:1].upper() + article.words[1:]
+        runbook_html = (
+            f"<p><b>{_e(words)}</b> {link} (confidence {article.confidence:.0%} for "
+            f"{article.share:.0%} of the central tickets; ranked as the cheaper fix)</p>" + runbook_html
+        )
     tickets = "".join(
         f"<li>{_e(t.external_id)} — {_e(t.title)} <span class='meta'>({_e(t.severity or 'no severity')}, "
         f"{_date(t.created_at)}, similarity {t.similarity:.2f})</span></li>"
@@ -357,6 +366,7 @@ def _csv_row(cluster: GapCluster, status: str) -> list[object]:
         "; ".join(t.external_id for t in cluster.central_tickets),
         " | ".join(f"{n.text} ({n.source_ticket})" for n in cluster.resolution_notes),
         " | ".join(f"{n.text} ({n.source_ticket})" for n in cluster.steps),
+        cluster.covering_article.words if cluster.covering_article else "",
     ]
 
 

@@ -33,6 +33,17 @@ candidate steps among them (actions only, for the platform the tickets share:
 and the fallback time (clusters with no resolved ticket take the mean over all uncovered resolved tickets,
 else ``default_resolve_hours``) live in the tenant's settings (:class:`core.settings.GapSettings`).
 
+**Covered by a knowledge article** (issue 14; when the caller passes an ``article_search``, the engine). The
+``CENTRAL_TICKETS`` most central members are searched against the published articles; an article that is
+the best match at or above the review threshold for at least ``COVERED_SHARE`` of them *covers* the gap:
+"covered by KB0012345: adopt it" (:class:`CoveringArticle`; it names the runbook already adopted from it,
+if any, awaiting approval). No runbook says so (that is what makes the tickets uncovered), but the procedure
+exists: adopting and approving it costs a review, not a writing. **Ranking**: gaps are ranked by *priority*
+= impact / fix effort, where writing a runbook costs 1 and adopting an article ``ADOPT_EFFORT`` (0.25): a
+covered gap ranks as if its impact were four times larger. Impact itself, its share and the Pareto line are
+unchanged (the cumulative share follows the ranked order). The articles found for the central members also
+give the draft its article steps, each citing its article (:mod:`core.knowledge.enrichment`).
+
 **"Not a gap"** (:func:`dismiss_gap`) stores the cluster's centroid and members (``gap_dismissals``) with an
 audit row; a later cluster matches a dismissal when its centroid cosine is at least
 ``dismissal_similarity`` or at least ``dismissal_overlap`` of its tickets were in the dismissed cluster, and
@@ -58,7 +69,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from core.analytics.gap_labels import ClusterLabel, LabelDocument, Vocabulary, label_clusters, stem
-from core.matching.text import lexical_terms, prepare_ticket_text, ticket_text
+from core.knowledge.adopt import adopted_runbook_id
+from core.knowledge.enrichment import ARTICLES_FOR_DRAFT, ArticleHit, ArticleSearch, steps_from_articles
+from core.matching.text import lexical_terms, prepare_ticket_text, ticket_lexical_text, ticket_text
 from core.monitoring.alert_text import prepare_alert_text
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
 from core.queries import is_covered, latest_analysis, ticket_opened_at
@@ -84,6 +97,7 @@ if TYPE_CHECKING:  # the engine pulls FAISS and the model stack; gap analysis on
 
 __all__ = [
     "MICRO_LIMIT",
+    "CoveringArticle",
     "DismissedGap",
     "ExampleTicket",
     "GapCluster",
@@ -118,6 +132,8 @@ LABEL_SAMPLE = 200  # the most central members read for the label and the platfo
 BACKGROUND_SAMPLE = 2000  # tickets of the whole range the labels are weighed against
 TAG_COUNT = 3
 TREND_BUCKETS = 6
+COVERED_SHARE = 0.5  # of the searched central members an article must be the confident best match for
+ADOPT_EFFORT = 0.25  # the cost of adopting an article against writing a runbook (1): module docstring
 TREND_FACTOR = 1.5  # second half at least 1.5x the first: growing; at most 1/1.5 of it: fading
 TREND_SIGNIFICANCE = 0.1  # ... and a steady rate would give so lopsided a split less often than this
 TREND_MIN_TICKETS = 4
@@ -180,6 +196,26 @@ class NearestRunbook:
 
 
 @dataclass(frozen=True, slots=True)
+class CoveringArticle:
+    """A published article that already holds the gap's procedure (module docstring)."""
+
+    article_id: int
+    number: str | None
+    title: str
+    url: str | None
+    confidence: float  # mean confidence of the central members it is the confident best match for
+    share: float  # of the searched central members
+    adopted_runbook_id: int | None = None  # the runbook already adopted from it (not approved yet)
+
+    @property
+    def words(self) -> str:
+        name = self.number or f"“{self.title}”"
+        if self.adopted_runbook_id is not None:
+            return f"covered by {name}: adopted as runbook #{self.adopted_runbook_id}, approve it"
+        return f"covered by {name}: adopt it"
+
+
+@dataclass(frozen=True, slots=True)
 class GapCluster:
     key: str  # stable for the same members: "g" + 10 hex digits
     rank: int
@@ -216,6 +252,16 @@ class GapCluster:
     # Members per procedure: documented members grouped by step (term overlap >= SAME_PROCEDURE), largest
     # first. (5, 1) means five were fixed one way and one another.
     procedure_groups: tuple[int, ...] = ()
+    # Issue 14: the published article that covers it, the steps of the articles its tickets match (each
+    # citing its article), and what fixing it costs (1 = write a runbook; ADOPT_EFFORT = adopt the article).
+    covering_article: CoveringArticle | None = None
+    article_steps: tuple[CandidateStep, ...] = ()
+    fix_effort: float = 1.0
+
+    @property
+    def priority(self) -> float:
+        """What the ranking sorts by: impact per unit of fixing effort (module docstring)."""
+        return self.impact / self.fix_effort
 
 
 @dataclass(frozen=True, slots=True)
@@ -854,9 +900,11 @@ def analyse_gaps(
     progress: Progress = NO_PROGRESS,
     micro_limit: int = MICRO_LIMIT,
     now: datetime | None = None,
+    article_search: ArticleSearch | None = None,
 ) -> GapReport:
     """Find, describe and rank the gaps in ``query``'s tickets; ``ticket_vectors(ids)`` gives their vectors
-    (see :func:`engine_ticket_vectors`), ``model_id`` names the model they come from.
+    (see :func:`engine_ticket_vectors`), ``model_id`` names the model they come from; ``article_search``
+    (the engine) finds the knowledge articles that cover a gap (module docstring), None: no article look-up.
 
     ``progress`` hears of each step in percent (``total`` is 100) and is asked between steps and chunks
     whether to stop: a cancel raises :class:`~core.errors.OperationCancelledError`.
@@ -945,6 +993,8 @@ def analyse_gaps(
                 threshold,
                 fallback_hours,
             )
+            if article_search is not None:
+                _cover(session, draft, population, article_search, threshold)
             counts = _bucket_counts(population.created[draft.rows], range_start, range_end)
             draft.values["trend_counts"] = tuple(int(c) for c in counts)
             draft.values["total_counts"] = tuple(int(c) for c in totals)
@@ -960,7 +1010,7 @@ def analyse_gaps(
             else:
                 dismissed_drafts.append((draft, match))
 
-    ranked_drafts.sort(key=lambda d: (-d.values["impact"], -len(d.rows), d.key))
+    ranked_drafts.sort(key=lambda d: (-d.values["impact"] / d.values["fix_effort"], -len(d.rows), d.key))
     total_impact = sum(d.values["impact"] for d in ranked_drafts)
     clusters: list[GapCluster] = []
     running = 0.0
@@ -1034,6 +1084,9 @@ def _describe(
     steps = [(step_text(text), external_id, ticket_id) for ticket_id, external_id, text in notes]
     documented = [(text, source, ticket_id) for text, source, ticket_id in steps if text is not None]
     draft.values.update(
+        covering_article=None,
+        article_steps=(),
+        fix_effort=1.0,
         label=naming.label or f"cluster {draft.key}",
         title=naming.title or naming.label or f"Gap {draft.key}",
         entities=naming.entities,
@@ -1065,6 +1118,58 @@ def _describe(
         procedure_groups=_procedure_groups([text for text, _, _ in documented]),
         nearest_runbook=_nearest_runbook(
             session, population.best_runbook[rows], population.confidence[rows], terms, threshold
+        ),
+    )
+
+
+def _cover(
+    session: TenantSession,
+    draft: _Draft,
+    population: _Population,
+    article_search: ArticleSearch,
+    threshold: float,
+) -> None:
+    """The article covering the gap, and the article steps for its draft (module docstring)."""
+    central_ids = [int(population.ids[r]) for r in draft.rows[:CENTRAL_TICKETS]]
+    tickets = session.scalars(select(Ticket).where(Ticket.id.in_(central_ids))).all()
+    best_hits: dict[int, ArticleHit] = {}  # each article's best hit over the members, for the steps
+    confident: dict[int, list[float]] = {}  # article -> confidences where it is a member's confident best
+    for ticket in tickets:
+        hits = article_search.search_articles(
+            ticket_text(ticket), ARTICLES_FOR_DRAFT, lexical_text=ticket_lexical_text(ticket)
+        )
+        for hit in hits:
+            if hit.article_id not in best_hits or hit.confidence > best_hits[hit.article_id].confidence:
+                best_hits[hit.article_id] = hit
+        top = max(hits, key=lambda hit: hit.confidence, default=None)
+        if top is not None and top.confidence >= threshold:
+            confident.setdefault(top.article_id, []).append(top.confidence)
+    searched = len(tickets)
+    covering = None
+    if confident and searched:
+        # The article most members trust; ties: the higher mean confidence, then the lower id.
+        article_id, scores = min(
+            confident.items(), key=lambda item: (-len(item[1]), -np.mean(item[1]), item[0])
+        )
+        if len(scores) / searched >= COVERED_SHARE:
+            hit = best_hits[article_id]
+            covering = CoveringArticle(
+                article_id=article_id,
+                number=hit.number,
+                title=hit.title,
+                url=hit.url,
+                confidence=float(np.mean(scores)),
+                share=len(scores) / searched,
+                adopted_runbook_id=adopted_runbook_id(session, article_id),
+            )
+    known = tuple(
+        CandidateStep(text=step.text, source_ticket=step.source_ticket) for step in draft.values["steps"]
+    )
+    draft.values.update(
+        covering_article=covering,
+        fix_effort=ADOPT_EFFORT if covering is not None else 1.0,
+        article_steps=steps_from_articles(
+            session, best_hits.values(), threshold=threshold, platform=draft.values["platform"], known=known
         ),
     )
 
@@ -1104,12 +1209,15 @@ def _freeze(
         notes_read=values["notes_read"],
         documented=values["documented"],
         procedure_groups=values["procedure_groups"],
+        covering_article=values["covering_article"],
+        article_steps=values["article_steps"],
+        fix_effort=values["fix_effort"],
     )
 
 
 def rerank(clusters: Sequence[GapCluster]) -> tuple[GapCluster, ...]:
-    """The clusters ranked again by impact with fresh Pareto shares (after one was dismissed)."""
-    ordered = sorted(clusters, key=lambda c: (-c.impact, -c.size, c.key))
+    """The clusters ranked again by priority with fresh Pareto shares (after one was dismissed)."""
+    ordered = sorted(clusters, key=lambda c: (-c.priority, -c.size, c.key))
     total = sum(c.impact for c in ordered)
     out = []
     running = 0.0
@@ -1144,4 +1252,5 @@ def draft_from_gap(cluster: GapCluster) -> RunbookDraft:
         steps=steps,
         tags=tags,
         source_ticket_ids=tuple(ticket.ticket_id for ticket in cluster.central_tickets),
+        article_steps=cluster.article_steps,
     )

@@ -22,6 +22,9 @@ found, so the same ticket text scored 0.73 in one workspace and 0.37 in another.
 (``lexical_score``, ``fused_score``) because the fused ranking is what ``bench/retrieval.py`` measures and it
 breaks ties, but a confidence never depends on what else is in the catalogue or in the batch.
 
+Knowledge articles are a second collection, ranked the same way with the same calibrator
+(:mod:`core.matching.articles`, :meth:`MatchingEngine.search_articles`).
+
 Only *approved* runbooks are matched. Indexes live under ``<workspace>/indexes/<tenant>/`` and are repaired
 against the store when opened (:meth:`MatchingEngine.refresh`).
 """
@@ -34,6 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import delete, select, text
@@ -68,6 +72,9 @@ from core.settings import load_settings
 from core.store.models import Runbook, RunbookSection, RunbookStatus, Ticket, utcnow
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.matching.articles import ArticleCollection, ArticleMatch
 
 RRF_K = 60
 CANDIDATES = 50
@@ -113,6 +120,8 @@ class RefreshReport:
     sections_rebuilt: int = 0
     runbook_index: dict[str, int] = field(default_factory=dict)
     ticket_index: dict[str, int] = field(default_factory=dict)
+    articles_rebuilt: int = 0  # knowledge articles whose sections were cut again (core.matching.articles)
+    article_index: dict[str, int] = field(default_factory=dict)
 
 
 # Every feature a calibrator may name, read off a match. The last two are the query-relative scores older
@@ -268,11 +277,18 @@ class MatchingEngine:
         # index, and kept current by refresh().
         self._section_owner: dict[int, tuple[int, str]] = self._load_section_owners()
         self._terms_cache: dict[int, _RunbookTerms] = {}
+        self.articles = self._open_articles()
         # What "now" is for the age of past decisions (votes); tests pin it.
         self.clock: Callable[[], datetime] = utcnow
 
     # ------------------------------------------------------------------------------------------------
     # Indexes
+
+    def _open_articles(self) -> ArticleCollection:
+        # Imported here: the article collection builds on this module's scores (it imports this module).
+        from core.matching.articles import ARTICLE_INDEX_NAME, ArticleCollection
+
+        return ArticleCollection(self._sessions, self.embedder, self._open_index(ARTICLE_INDEX_NAME))
 
     def _index_path(self, name: str) -> Path:
         return self._index_dir / f"{name}.faiss"
@@ -338,6 +354,9 @@ class MatchingEngine:
                 ),
             )
             report.ticket_index = {"added": sync.added, "removed": sync.removed}
+            articles = self.articles.refresh(progress)
+            report.articles_rebuilt = articles.articles_rebuilt
+            report.article_index = {"added": articles.added, "removed": articles.removed}
             self.save()
         return report
 
@@ -347,6 +366,7 @@ class MatchingEngine:
             return {
                 "runbook_sections": set(session.scalars(select(RunbookSection.id))),
                 "tickets": set(session.scalars(select(Ticket.id))),
+                "article_sections": self.articles.expected_ids(),
             }
 
     def reset_indexes(self) -> None:
@@ -354,11 +374,13 @@ class MatchingEngine:
         with self._lock:
             self.runbook_index = VectorIndex(self.embedder.model_id, self.embedder.dimension)
             self.ticket_index = VectorIndex(self.embedder.model_id, self.embedder.dimension)
+            self.articles.index = VectorIndex(self.embedder.model_id, self.embedder.dimension)
 
     def save(self) -> None:
         self._index_dir.mkdir(parents=True, exist_ok=True)
         self.runbook_index.save(self._index_path("runbook_sections"))
         self.ticket_index.save(self._index_path("tickets"))
+        self.articles.index.save(self._index_path("article_sections"))
 
     def _ticket_vectors(self, ids: list[int]) -> np.ndarray:
         with self._sessions() as session:
@@ -469,6 +491,26 @@ class MatchingEngine:
                     )
                 )
         return results
+
+    def search_articles(
+        self,
+        query_text: str,
+        k: int = 3,
+        *,
+        lexical_text: str | None = None,
+        include_unpublished: bool = False,
+    ) -> list[ArticleMatch]:
+        """Top-k knowledge articles for a text, published ones only unless ``include_unpublished``, each with
+        a confidence from this engine's calibrator on the same pair scores (:mod:`core.matching.articles`)."""
+        vector = self.embedder.encode([query_text])[0]
+        return self.articles.search(
+            query_text,
+            vector,
+            k,
+            calibrator=self.calibrator,
+            lexical_text=lexical_text,
+            include_unpublished=include_unpublished,
+        )
 
     def score_pair(self, ticket_id: int, runbook_id: int) -> RunbookMatch | None:
         """The calibrated match of one given pair, features included (see :meth:`score_pairs`)."""

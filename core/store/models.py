@@ -722,3 +722,21 @@ class TicketWriteback(TenantScoped, Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column()
     written_at: Mapped[datetime | None] = mapped_column()
     remote_id: Mapped[str | None] = mapped_column(String(200))  # the note / comment id the system returned
+
+
+class ArticleSection(TenantScoped, Timestamps, Base):
+    """A knowledge article cut into embeddable parts like a runbook (:class:`RunbookSection`); ids index the
+    article FAISS (issue 14). Derived data: rebuilt whenever the article's content hash changes."""
+
+    __tablename__ = "article_sections"
+    __table_args__ = (UniqueConstraint("article_id", "ordinal"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_articles.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    article_content_hash: Mapped[str] = mapped_column(String(64))

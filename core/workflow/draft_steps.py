@@ -45,6 +45,8 @@ __all__ = [
     "STATUS_WORDS",
     "ClauseKind",
     "Platform",
+    "article_candidate_steps",
+    "article_steps",
     "candidate_steps",
     "classify_clause",
     "clean_note",
@@ -336,4 +338,87 @@ def candidate_steps(
         steps.append(CandidateStep(text=text, source_ticket=source))
         if len(steps) >= limit:
             break
+    return tuple(steps)
+
+
+# --- Steps of knowledge articles (issue 14) -----------------------------------------------------------------
+
+# A heading that announces the procedure; the list items under it are the article's steps.
+_STEPS_HEADING = re.compile(
+    r"^#{1,6}\s+.*\b(?:steps?|resolution|resolve|solution|procedure|fix|workaround|instructions|how to)\b",
+    re.IGNORECASE,
+)
+_HEADING = re.compile(r"^#{1,6}\s")
+_LIST_ITEM = re.compile(r"^( ?)(\d{1,3}[.)]|[-*+])\s+(.*\S)")
+_NUMBERED = re.compile(r"^\d")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+ARTICLE_STEP_CHARS = 500  # a step longer than this is cut (an article's list item can be a whole page)
+
+
+def article_steps(markdown: str) -> list[str]:
+    """The steps of an article's Markdown body, in order.
+
+    The top-level list items (numbered or bulleted) under a heading that announces a procedure ("Steps",
+    "Resolution", "Solution", "Workaround", "How to ..."), up to the next heading; when the article has no
+    such heading, its top-level *numbered* items anywhere. A step that ends with a colon takes the first line
+    of the code block that follows ("Restart the agent:" + ``systemctl restart jenkins-agent``).
+    """
+    headed: list[str] = []
+    numbered: list[str] = []
+    in_steps = False
+    in_fence = False
+    last: list[str] | None = None  # the list the previous item went to, for a following code line
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            if last and last[-1].endswith(":") and line.strip():
+                last[-1] = f"{last[-1]} `{line.strip()}`"
+            continue
+        if _HEADING.match(line):
+            in_steps = bool(_STEPS_HEADING.match(line))
+            last = None
+            continue
+        item = _LIST_ITEM.match(line)
+        if item is None:
+            continue
+        text = normalise_whitespace(item.group(3))[:ARTICLE_STEP_CHARS]
+        last = None
+        if in_steps:
+            headed.append(text)
+            last = headed
+        if _NUMBERED.match(item.group(2)):
+            numbered.append(text)
+            last = last or numbered
+    return headed or numbered
+
+
+def article_candidate_steps(
+    articles: Iterable[tuple[str, str | None, str | None]],
+    *,
+    platform: Platform | None,
+    limit: int,
+    known: Iterable[CandidateStep] = (),
+) -> tuple[CandidateStep, ...]:
+    """Candidate steps from ``(markdown body, number, url)`` of the best matching articles, best first, each
+    citing its article; steps for another platform, and steps that repeat one already ``known`` (the notes'
+    steps) or an earlier article's (:data:`NEAR_DUPLICATE`), left out; at most ``limit``.
+
+    Unlike resolution notes, an article's list items are written as instructions ("Open Outlook in safe
+    mode"), so they are not sifted for action verbs: the article's author already chose them as steps.
+    """
+    seen = [step_terms(step.text) for step in known]
+    steps: list[CandidateStep] = []
+    for body, number, url in articles:
+        for text in article_steps(body):
+            if not fits_platform(text, platform):
+                continue
+            terms = step_terms(text)
+            if not terms or any(step_overlap(terms, other) >= NEAR_DUPLICATE for other in seen):
+                continue
+            seen.append(terms)
+            steps.append(CandidateStep(text=text, source_article=number, source_url=url))
+            if len(steps) >= limit:
+                return tuple(steps)
     return tuple(steps)

@@ -11,10 +11,19 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class CandidateStep:
-    """One proposed step, with the ticket it came from so the author can check it."""
+    """One proposed step, with the ticket (or knowledge article) it came from so the author can check it."""
 
     text: str
     source_ticket: str | None = None  # the ticket's external id, e.g. INC0012345
+    source_article: str | None = None  # a knowledge article's number (KB0012345) or title (issue 14)
+    source_url: str | None = None  # the article's link
+
+    def citation(self) -> str:
+        """`` _(from INC0012345)_`` or `` _(from [KB0012345](url))_``; empty when it cites nothing."""
+        if self.source_article:
+            label = self.source_article.replace("[", "(").replace("]", ")")
+            return f" _(from [{label}]({self.source_url}))_" if self.source_url else f" _(from {label})_"
+        return f" _(from {self.source_ticket})_" if self.source_ticket else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,9 @@ class RunbookDraft:
     tags: tuple[str, ...] = ()
     service: str | None = None
     source_ticket_ids: tuple[int, ...] = field(default=())  # store ids of the tickets that prompted it
+    # Steps of the best matching knowledge articles (issue 14), each citing its article: offered beside the
+    # steps mined from resolution notes, in a section of their own for the author to keep or delete.
+    article_steps: tuple[CandidateStep, ...] = ()
 
     def to_markdown(self) -> str:
         """The body the editor opens with, in the demo runbooks' layout (the title is a field of its own)."""
@@ -32,9 +44,12 @@ class RunbookDraft:
         lines += ["", "## Resolution steps", ""]
         if self.steps:
             for number, step in enumerate(self.steps, start=1):
-                cite = f" _(from {step.source_ticket})_" if step.source_ticket else ""
-                lines.append(f"{number}. {step.text.strip()}{cite}")
+                lines.append(f"{number}. {step.text.strip()}{step.citation()}")
         else:
             lines.append("1. _First step._")
+        if self.article_steps:
+            lines += ["", "## Steps from knowledge articles", "", "_Candidates: keep what applies._", ""]
+            for number, step in enumerate(self.article_steps, start=1):
+                lines.append(f"{number}. {step.text.strip()}{step.citation()}")
         lines += ["", "## Verification", "", "_How to confirm the fix worked._", ""]
         return "\n".join(lines)

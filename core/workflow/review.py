@@ -48,6 +48,7 @@ from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from core.errors import RunbookDeskError
+from core.knowledge.enrichment import ARTICLES_FOR_DRAFT, ArticleSearch, steps_from_articles
 from core.matching.text import (
     lexical_terms,
     prepare_ticket_text,
@@ -55,6 +56,7 @@ from core.matching.text import (
     ticket_text,
 )
 from core.queries import has_link, latest_analysis
+from core.settings import Thresholds, load_settings
 from core.store.models import (
     Analysis,
     AnalysisDecision,
@@ -75,10 +77,11 @@ from core.store.repository import (
 )
 from core.store.tenancy import TenantSession
 from core.workflow.draft_steps import candidate_steps, dominant_platform
-from core.workflow.drafts import RunbookDraft
+from core.workflow.drafts import CandidateStep, RunbookDraft
 from core.workflow.writeback import follow_decision
 
 if TYPE_CHECKING:  # the engine pulls FAISS; the review rules only name its result types
+    from core.matching.articles import ArticleMatch
     from core.matching.engine import RunbookMatch, SimilarTicket
     from core.workflow.history import HistoryEntry
 
@@ -805,6 +808,15 @@ class TicketMatcher(SimilarTicketSource, Protocol):
         lexical_text: str | None = None,
     ) -> list[RunbookMatch]: ...
 
+    def search_articles(
+        self,
+        query_text: str,
+        k: int = 3,
+        *,
+        lexical_text: str | None = None,
+        include_unpublished: bool = False,
+    ) -> list[ArticleMatch]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchView:
@@ -827,6 +839,7 @@ class TicketReview:
     analysis_decision: AnalysisDecision | None
     analysis_confidence: float | None
     history: tuple[HistoryEntry, ...] = ()  # who decided what about the ticket, newest first
+    articles: tuple[ArticleMatch, ...] = ()  # the published knowledge articles that match it, best first
 
 
 def _section_text(session: TenantSession, runbook: Runbook, section_name: str | None) -> str:
@@ -841,7 +854,13 @@ def _section_text(session: TenantSession, runbook: Runbook, section_name: str | 
 
 
 def load_ticket_review(
-    session: TenantSession, matcher: TicketMatcher, ticket_id: int, *, k: int = 5, similar_k: int = 5
+    session: TenantSession,
+    matcher: TicketMatcher,
+    ticket_id: int,
+    *,
+    k: int = 5,
+    similar_k: int = 5,
+    articles_k: int = 3,
 ) -> TicketReview:
     """Everything the side-by-side view shows for one ticket (run in a worker: it encodes the ticket)."""
     ticket = _require_ticket(session, ticket_id)
@@ -887,6 +906,9 @@ def load_ticket_review(
         analysis_decision=AnalysisDecision(analysis.decision) if analysis else None,
         analysis_confidence=analysis.confidence if analysis else None,
         history=tuple(decision_history(session, ticket_id)),
+        articles=tuple(
+            matcher.search_articles(prepared, articles_k, lexical_text=ticket_lexical_text(ticket))
+        ),
     )
 
 
@@ -929,7 +951,9 @@ def draft_from_ticket(
     the resolution notes of the most similar *resolved* tickets, most similar first, each citing its ticket
     so the author can check it; notes that hold no action ("Resolved - user confirmed.", "handed to the
     devops team"), repeated notes and steps for another platform than the ticket's are left out
-    (:func:`core.workflow.draft_steps.candidate_steps`).
+    (:func:`core.workflow.draft_steps.candidate_steps`). Beside them, when the matcher searches articles,
+    the steps of the best matching published articles at or above the review threshold, each citing its
+    article (:mod:`core.knowledge.enrichment`).
     """
     ticket = _require_ticket(session, ticket_id)
     title = prepare_ticket_text(ticket.title, None) or ticket.title.strip() or ticket.external_id
@@ -944,6 +968,16 @@ def draft_from_ticket(
     # out (core.workflow.draft_steps).
     platform = dominant_platform([f"{ticket.title}\n{ticket.description}\n{ticket.resolution_notes or ''}"])
     steps = candidate_steps(notes, platform=platform, limit=DRAFT_STEP_LIMIT)
+    # The steps of the best matching published articles, each citing its article (core.knowledge.enrichment).
+    article_steps: tuple[CandidateStep, ...] = ()
+    if isinstance(engine_or_similar, ArticleSearch):
+        hits = engine_or_similar.search_articles(
+            ticket_text(ticket), ARTICLES_FOR_DRAFT, lexical_text=ticket_lexical_text(ticket)
+        )
+        threshold = load_settings(session, Thresholds).partial
+        article_steps = steps_from_articles(
+            session, hits, threshold=threshold, platform=platform, known=steps
+        )
     tags = tuple(dict.fromkeys(t for t in (ticket.category, ticket.configuration_item) if t and t.strip()))
     return RunbookDraft(
         title=title,
@@ -952,6 +986,7 @@ def draft_from_ticket(
         tags=tuple(tag.strip().lower() for tag in tags[:1]),
         service=ticket.configuration_item or None,
         source_ticket_ids=(ticket.id,),
+        article_steps=article_steps,
     )
 
 

@@ -26,7 +26,12 @@ def run_gap_analysis(task: TaskContext, context: AppContext, query: GapQuery) ->
     engine = context.engine()
     sessions = context.sessions
     return analyse_gaps(
-        sessions, engine_ticket_vectors(engine, sessions), engine.embedder.model_id, query, progress=task
+        sessions,
+        engine_ticket_vectors(engine, sessions),
+        engine.embedder.model_id,
+        query,
+        progress=task,
+        article_search=engine,
     )
 
 

@@ -105,6 +105,7 @@ def _analyse(args: argparse.Namespace, workspace: Workspace) -> GapReport:
             engine.embedder.model_id,
             query,
             progress=progress,
+            article_search=engine,
         )
 
 
@@ -145,6 +146,7 @@ def _print_report(args: argparse.Namespace, report: GapReport) -> None:
                     "impact": c.impact,
                     "cumulative_share": c.cumulative_share,
                     "nearest_runbook": c.nearest_runbook.title if c.nearest_runbook else None,
+                    "covered_by_article": c.covering_article.words if c.covering_article else None,
                 }
                 for c in report.clusters
             ],
@@ -162,6 +164,7 @@ def _print_report(args: argparse.Namespace, report: GapReport) -> None:
         print(
             f"{cluster.rank:>3}. {cluster.label:<40} {cluster.size:>5} tickets  {cluster.trend.value:<8} "
             f"impact {cluster.impact:>10,.0f}  ({cluster.cumulative_share:.0%} cumulative)"
+            + (f"  {cluster.covering_article.words}" if cluster.covering_article else "")
         )
     for path in (args.report, args.csv):
         if path:

@@ -44,6 +44,7 @@ from desktop.cli.common import (
 )
 from desktop.cli.connectors import add_connectors_parser, run_connectors_command
 from desktop.cli.gaps import add_gaps_parser, run_gaps_command
+from desktop.cli.knowledge import add_knowledge_parser, run_knowledge_command
 from desktop.cli.learning import add_learning_parsers, run_learning_command
 from desktop.cli.log_file import install_cli_log, report_internal_error
 from desktop.cli.metrics import add_metrics_parser, run_metrics_command
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alerts_parser(commands, common)
     add_connectors_parser(commands, common)
     add_gaps_parser(commands, common)
+    add_knowledge_parser(commands, common)
     add_metrics_parser(commands, common)
     add_review_parser(commands, common)
     add_writebacks_parser(commands, common)
@@ -234,6 +236,8 @@ def run_command(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.command == "gaps":
             return run_gaps_command(args, workspace)
+        if args.command == "knowledge":
+            return run_knowledge_command(args, workspace)
         if args.command == "metrics":
             return run_metrics_command(args, workspace)
         if args.command == "review":

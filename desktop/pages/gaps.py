@@ -181,6 +181,14 @@ def cluster_html(cluster: GapCluster, entry: QueueEntry | None = None) -> str:
             f"{cluster.mean_severity_weight:.1f} × {_hours(cluster.impact_hours)})",
         ),
     ]
+    if cluster.covering_article is not None:  # issue 14: the procedure exists as a knowledge article
+        article = cluster.covering_article
+        rows.append(
+            (
+                "Knowledge",
+                f"<b>{_e(article.words)}</b> (confidence {article.confidence:.0%}; the cheaper fix)",
+            )
+        )
     if entry is not None:
         draft = f"; draft #{entry.draft.runbook_id} “{_e(entry.draft.title)}”" if entry.draft else ""
         rows.append(

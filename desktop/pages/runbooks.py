@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QMessageBox, QTool
 
 from core.analytics.outcome_stats import RunbookOutcomeStats
 from core.importing import ImportSummary
+from core.knowledge.adopt import SourceChange
 from core.settings import OutcomeSettings
 from core.store.models import RunbookStatus
 from core.store.repository import RunbookRow
@@ -39,6 +40,12 @@ from desktop.background.runbook_jobs import RunbookLoad, StatusChange, change_st
 from desktop.background.tasks import Task, TaskState
 from desktop.context import AppContext
 from desktop.dialogs.runbook_editor import RunbookEditor
+from desktop.dialogs.source_change import (
+    SourceChangeDialog,
+    adopt_by_reference,
+    ask_article_number,
+    load_source_changes,
+)
 from desktop.widgets.browse import BrowsePage
 from desktop.widgets.links import link_safe_browser
 from desktop.widgets.revision_history import RevisionHistoryDialog
@@ -116,6 +123,10 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self.import_summary_box: QMessageBox | None = None
         # Replaced in tests so no native dialog opens.
         self.choose_folder: Callable[[QWidget], Path | None] = ask_for_folder
+        # Issue 14: adopted runbooks whose knowledge article changed since (marked in the detail header).
+        self.source_changes: dict[int, SourceChange] = {}
+        self.source_dialog: SourceChangeDialog | None = None
+        self.ask_article: Callable[[QWidget], str | None] = ask_article_number  # replaced in tests
 
         self.status_combo = QComboBox(self)
         self.status_combo.setObjectName("runbookStatusFilter")
@@ -164,6 +175,10 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self.history_action = self._page_action("&History", self.show_history, "Ctrl+H")
         self.import_action = self._page_action("&Import folder…", self.import_folder)
         self.import_action.setToolTip("Import a folder of Markdown runbooks (YAML front matter optional)")
+        self.source_action = self._page_action("Source &changes…", self.show_source_change)
+        self.source_action.setToolTip("What changed in the knowledge article this runbook was adopted from")
+        self.adopt_action = self._page_action("Adopt &article…", self.adopt_article)
+        self.adopt_action.setToolTip("Make a knowledge article (KB0012345, a page id) a draft runbook")
 
         self.toolbar = QToolBar(self)
         self.toolbar.setObjectName("runbookActions")
@@ -176,6 +191,8 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.history_action)
         self.toolbar.addAction(self.import_action)
+        self.toolbar.addAction(self.adopt_action)
+        self.toolbar.addAction(self.source_action)
         layout = self.layout()
         assert isinstance(layout, QVBoxLayout)
         layout.insertWidget(0, self.toolbar)
@@ -227,6 +244,20 @@ class RunbooksPage(BrowsePage[RunbookRow]):
             self._select_row_id(self._select_after_load)
             self._select_after_load = None
         self._load_outcomes()
+        self._runner.run(
+            load_source_changes,
+            self._context.sessions,
+            title="Loading the adopted articles' source changes",
+            on_done=self._source_changes_loaded,
+            on_error=self._load_error,
+        )
+
+    def _source_changes_loaded(self, changes: dict[int, SourceChange]) -> None:
+        self.source_changes = changes
+        row = self.current_row()
+        if row is not None:
+            self._show_row(row)
+        self._update_actions()
 
     def _load_outcomes(self) -> None:
         """The outcome figures of the runbooks (a flag for those needing revision), after the list loaded."""
@@ -259,7 +290,14 @@ class RunbooksPage(BrowsePage[RunbookRow]):
 
     def _show_row(self, row: RunbookRow) -> None:
         outcomes = outcome_summary_html(self.outcome_stats.get(row.id), self.outcome_settings)
-        self.detail_header.setText(runbook_header_html(row) + outcomes)
+        change = self.source_changes.get(row.id)
+        marker = (
+            f"<p><b>Source changed:</b> {html.escape(change.number or 'its article')} changed since it was "
+            "adopted (Source changes… shows the diff)</p>"
+            if change is not None
+            else ""
+        )
+        self.detail_header.setText(runbook_header_html(row) + marker + outcomes)
         self.detail.setMarkdown(row.body if row.body.strip() else "*This runbook has no steps yet.*")
 
     def _show_no_selection(self) -> None:
@@ -276,6 +314,7 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         self.edit_action.setEnabled(row is not None)
         self.table_edit_action.setEnabled(row is not None)
         self.history_action.setEnabled(row is not None)
+        self.source_action.setEnabled(row is not None and row.id in self.source_changes)
         busy = self._status_task is not None and self._status_task.is_active
         allowed = allowed_transitions(row.status) if row is not None else frozenset()
         for target, action in self.status_actions.items():
@@ -393,6 +432,51 @@ class RunbooksPage(BrowsePage[RunbookRow]):
         if dialog in self._history_dialogs:
             self._history_dialogs.remove(dialog)
         dialog.deleteLater()
+
+    # --- knowledge articles (issue 14) -----------------------------------------------------------------
+
+    def show_source_change(self, row: RunbookRow | None = None) -> SourceChangeDialog | None:
+        row = row if row is not None else self.current_row()
+        change = self.source_changes.get(row.id) if row is not None else None
+        if row is None or change is None:
+            return None
+        dialog = SourceChangeDialog(self._context, change, self)
+        dialog.acknowledged.connect(lambda runbook_id: self._source_acknowledged(runbook_id, row.status))
+        dialog.finished.connect(lambda _result: dialog.deleteLater())
+        self.source_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _source_acknowledged(self, runbook_id: int, status: str) -> None:
+        self.source_changes.pop(runbook_id, None)
+        self._select_after_load = runbook_id
+        self.reload()
+        self.notice.emit("Source change acknowledged")
+        if status == RunbookStatus.APPROVED.value:  # a new approved revision: matching must read it
+            self.schedule_index_refresh()
+
+    def adopt_article(self, reference: str | int | None = None) -> Task | None:
+        """Adopt an article (its number, or its store id) as a draft runbook, asked for when not given; then
+        select the runbook."""
+        if reference is None:
+            reference = self.ask_article(self)
+        if reference is None:
+            return None
+        return self._runner.run(
+            adopt_by_reference,
+            self._context.sessions,
+            reference,
+            self._context.reviewer(),
+            title=f"Adopting {reference}",
+            on_done=self._adopted,
+            on_error=self._on_action_error,
+        )
+
+    def _adopted(self, result: tuple[int, str]) -> None:
+        runbook_id, label = result
+        self._select_after_load = runbook_id
+        self.reload()
+        self.notice.emit(f"{label} adopted as draft runbook {runbook_id}")
 
     # --- import ----------------------------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ class FakeConfluence(FakeSystem):
         self.not_understood(request)
 
     def _authorised(self, request: httpx.Request) -> bool:
-        header = request.headers.get("Authorization", "")
+        header: str = request.headers.get("Authorization", "")
         if self.cloud:
             expected = base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
             return header == f"Basic {expected}"

@@ -415,8 +415,13 @@ def test_the_wizard_groups_monitoring_systems_with_their_own_fields(
     qtbot.addWidget(wizard)
     wizard.show()
     page = wizard.system_page
-    assert page.headings() == ["Ticketing", "Monitoring"]
+    assert page.headings() == ["Ticketing", "Monitoring", "Knowledge"]
     assert page.systems_under("Monitoring") == ["datadog", "solarwinds", "zabbix"]
+    assert set(page.systems_under("Knowledge")) == {
+        "confluence",
+        "servicedesk_plus_solutions",
+        "servicenow_kb",
+    }
     assert {"servicenow", "jira", "servicedesk_plus", "remedy"} <= set(page.systems_under("Ticketing"))
     heading = page.system_list.item(0)
     assert not heading.flags() & Qt.ItemFlag.ItemIsSelectable  # a heading cannot be chosen

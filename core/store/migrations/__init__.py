@@ -21,7 +21,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 VERSIONS_DIR = MIGRATIONS_DIR / "versions"
 
 
-HAND_MANAGED_PREFIXES = ("runbook_fts", "ticket_fts")
+HAND_MANAGED_PREFIXES = ("runbook_fts", "ticket_fts", "article_fts")
 
 
 def is_managed_by_hand(name: str | None, type_: str, _parent_names: object) -> bool:

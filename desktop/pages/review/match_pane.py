@@ -1,5 +1,5 @@
 """The right of the review page: the ranked runbooks for the ticket, the selected one's section and scores,
-and the decision buttons."""
+the knowledge articles that match the ticket (:mod:`.knowledge_pane`), and the decision buttons."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.workflow.review import MatchView
+from desktop.pages.review.knowledge_pane import KnowledgePane
 from desktop.pages.review.models import ConfidenceBarDelegate, MatchTableModel
 from desktop.pages.review.rendering import match_html, signals_text
 from desktop.pages.review.tables import review_table
@@ -88,8 +89,11 @@ class MatchPane(QWidget):
         self.match_splitter.setChildrenCollapsible(False)
         self.match_splitter.addWidget(self.match_table)
         self.match_splitter.addWidget(detail)
+        self.knowledge_pane = KnowledgePane(self)
+        self.match_splitter.addWidget(self.knowledge_pane)
         self.match_splitter.setStretchFactor(0, 1)
         self.match_splitter.setStretchFactor(1, 3)
+        self.match_splitter.setStretchFactor(2, 2)
 
         pane_layout = QVBoxLayout(self)
         pane_layout.setContentsMargins(0, 0, 0, 0)

@@ -161,6 +161,7 @@ class ReviewPage(QWidget):
         self.link_button = self.match_pane.link_button
         self.draft_button = self.match_pane.draft_button
         self.undo_button = self.match_pane.undo_button
+        self.knowledge_pane = self.match_pane.knowledge_pane
         self.undo_stack = self.decisions.undo_stack
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -433,6 +434,7 @@ class ReviewPage(QWidget):
         self.ticket_pane.show_loading(row.title)
         self.writeback_status.show_ticket(row.ticket_id)
         self.match_pane.show_no_match("Loading matches…")
+        self.knowledge_pane.show_message("Finding knowledge articles…")
         self._detail_timer.start()
         self._update_buttons()
 
@@ -458,6 +460,7 @@ class ReviewPage(QWidget):
         self._review = review
         self.ticket_pane.show_similar(review)
         self.match_pane.set_matches(review.matches)
+        self.knowledge_pane.show_articles(review.articles)
         if review.matches:
             self.select_match(0)
         else:
@@ -493,6 +496,7 @@ class ReviewPage(QWidget):
         message = "The queue is empty." if self.queue_model.rowCount() == 0 else "Select a ticket to review."
         self.ticket_pane.show_message(message)
         self.match_pane.show_no_match("")
+        self.knowledge_pane.show_message("")
         self._update_buttons()
 
     def _update_buttons(self) -> None:

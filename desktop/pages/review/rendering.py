@@ -1,4 +1,5 @@
-"""The review page's rich text: a ticket under review, its similar past tickets, one ranked match.
+"""The review page's rich text: a ticket under review, its similar past tickets, one ranked match, and the
+knowledge articles that match it.
 
 Everything shown comes from external systems or runbook authors, so it is escaped; the shared terms of the
 selected match are highlighted (:func:`desktop.widgets.ticket_detail.highlight_html`). A match's
@@ -11,9 +12,11 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from core.matching.articles import ArticleMatch
 from core.matching.explain import explain_match
 from core.workflow.review import MatchView, TicketReview
 from desktop.pages.review.models import DECISION_LABELS, percent
+from desktop.widgets.links import safe_link
 from desktop.widgets.ticket_detail import highlight_html, pre_html, ticket_detail_html
 
 
@@ -80,3 +83,36 @@ def signals_text(view: MatchView) -> str:
         f"words · Title {round(match.title_coverage * 100)} % · Past decisions {_vote_text(match.vote_score)}"
         f" · Shared terms: {shared}"
     )
+
+
+def article_html(article: ArticleMatch) -> str:
+    """One knowledge article: title, number, where it lives, its confidence, the best section with the
+    shared terms marked, and a link that opens it in the browser (web links only: see
+    :mod:`desktop.widgets.links`)."""
+    terms = article.shared_terms
+    where = " · ".join(part for part in (article.source_system, article.space) if part)
+    facts = [article.number or "", where, f"Confidence {round(article.confidence * 100)} %"]
+    if article.state != "published":
+        facts.append(article.state or "unknown state")
+    section = article.section_name or "Opening (only words matched)"
+    url = safe_link(article.url)
+    link = (
+        f'<p><a href="{html.escape(url, quote=True)}">Open {html.escape(article.number or "article")} '
+        "in the browser</a></p>"
+        if url
+        else ""
+    )
+    return (
+        f"<h4>{highlight_html(article.title, terms)}</h4>"
+        f"<p>{html.escape(' · '.join(fact for fact in facts if fact))}</p>"
+        f"<p><i>{html.escape(section)}</i></p>"
+        f"{pre_html(highlight_html(article.section_text, terms))}"
+        f"{link}"
+    )
+
+
+def articles_html(articles: Sequence[ArticleMatch]) -> str:
+    """The knowledge panel: the best articles for the ticket, best first."""
+    if not articles:
+        return "<p><i>No published knowledge article matches this ticket.</i></p>"
+    return "<hr/>".join(article_html(article) for article in articles)
