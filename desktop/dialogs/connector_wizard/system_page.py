@@ -58,8 +58,8 @@ class SystemPage(QWizardPage):
         self._wizard = wizard
         self.setTitle("Which system?")
         self.setSubTitle(
-            "Runbook Desk reads tickets and monitoring alerts from these systems. The next pages ask what "
-            "this one needs."
+            "Runbook Desk reads tickets, monitoring alerts and knowledge articles from these systems. The "
+            "next pages ask what this one needs."
         )
         self.system_list = QListWidget(self)
         self.system_list.setObjectName("systemList")
