@@ -49,7 +49,7 @@ listed; PDF, DOCX and TXT files under the size cap are downloaded and their text
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -58,6 +58,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from connectors.atlassian import (
+    AUTH_API_TOKEN,
+    AUTH_FIELDS,
+    AUTH_PAT,
+    CLOUD,
+    DATA_CENTER,
+    atlassian_auth,
+)
+from connectors.atlassian import deployment_of as atlassian_deployment_of
 from connectors.base import (
     AlreadyRead,
     AuthMode,
@@ -95,10 +104,6 @@ from core.knowledge.records import ArticleState, ArticleValues
 
 SOURCE_SYSTEM = "confluence"
 
-CLOUD = "cloud"
-DATA_CENTER = "datacenter"
-AUTH_API_TOKEN = "api_token"
-AUTH_PAT = "pat"
 
 DEFAULT_PAGE_SIZE = 25  # a server may answer fewer per page when bodies are expanded: paging follows it
 MAX_PAGE_SIZE = 100
@@ -159,28 +164,7 @@ SPEC = ConnectorSpec(
             "any context path, e.g. https://wiki.example.com/confluence.",
             page="where",
         ),
-        ConfigField(
-            "email",
-            "Account email",
-            placeholder="analyst@example.com",
-            auth_modes=(AUTH_API_TOKEN,),
-            page="auth",
-        ),
-        ConfigField(
-            "api_token",
-            "API token",
-            FieldType.SECRET,
-            help="Not the account password: an API token from id.atlassian.com > Security.",
-            auth_modes=(AUTH_API_TOKEN,),
-            page="auth",
-        ),
-        ConfigField(
-            "personal_access_token",
-            "Personal access token",
-            FieldType.SECRET,
-            auth_modes=(AUTH_PAT,),
-            page="auth",
-        ),
+        *AUTH_FIELDS,
         ConfigField(
             "spaces",
             "Space keys",
@@ -256,41 +240,8 @@ def confluence_error_text(response: httpx.Response) -> str:
 
 
 def deployment_of(settings: ConnectorSettings) -> str:
-    """The deployment, checked against the auth mode: each flavour accepts only its own credentials."""
-    deployment = str(settings.option("deployment", CLOUD)).lower()
-    if deployment not in (CLOUD, DATA_CENTER):
-        raise ConfigurationError(
-            settings.name, f"unknown Confluence deployment {deployment!r} (cloud or datacenter)"
-        )
-    if deployment == CLOUD and settings.auth_mode != AUTH_API_TOKEN:
-        raise ConfigurationError(
-            settings.name, "Confluence Cloud accepts only an account email with an API token"
-        )
-    if deployment == DATA_CENTER and settings.auth_mode != AUTH_PAT:
-        raise ConfigurationError(
-            settings.name, "Confluence Data Center / Server is connected with a personal access token"
-        )
-    return deployment
-
-
-class _BearerAuth(httpx.Auth):
-    """A personal access token as an auth flow rather than a default header, so no client repr shows it."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
-def _auth(settings: ConnectorSettings, deployment: str) -> httpx.Auth:
-    if deployment == CLOUD:
-        email = str(settings.option("email", "")).strip()
-        if not email:
-            raise ConfigurationError(settings.name, "the account email is not set")
-        return httpx.BasicAuth(email, settings.secret("api_token"))
-    return _BearerAuth(settings.secret("personal_access_token"))
+    """The deployment, checked against the auth mode (:func:`connectors.atlassian.deployment_of`)."""
+    return atlassian_deployment_of(settings, "Confluence")
 
 
 def space_keys(value: Any) -> tuple[str, ...]:
@@ -478,7 +429,9 @@ class ConfluenceConnector(Connector):
 
     @classmethod
     def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
-        return ClientOptions(auth=_auth(settings, deployment_of(settings)), error_text=confluence_error_text)
+        return ClientOptions(
+            auth=atlassian_auth(settings, deployment_of(settings)), error_text=confluence_error_text
+        )
 
     @property
     def cloud(self) -> bool:

@@ -45,7 +45,7 @@ ticket, not two.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -53,6 +53,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from connectors.atlassian import (
+    AUTH_API_TOKEN,
+    AUTH_FIELDS,
+    AUTH_PAT,
+    CLOUD,
+    DATA_CENTER,
+    atlassian_auth,
+)
+from connectors.atlassian import deployment_of as atlassian_deployment_of
 from connectors.base import (
     AlreadyRead,
     AuthMode,
@@ -99,10 +108,6 @@ from core.store.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
 
 SOURCE_SYSTEM = "jira"  # the Jira CSV and jira-rest import presets use the same, so tickets merge
 
-CLOUD = "cloud"
-DATA_CENTER = "datacenter"
-AUTH_API_TOKEN = "api_token"
-AUTH_PAT = "pat"
 
 RESOLUTION_NONE = "none"
 RESOLUTION_FIELD = "custom_field"
@@ -170,28 +175,7 @@ SPEC = ConnectorSpec(
             help="Cloud and Data Center speak different API versions and take different credentials.",
             page="where",
         ),
-        ConfigField(
-            "email",
-            "Account email",
-            placeholder="analyst@example.com",
-            auth_modes=(AUTH_API_TOKEN,),
-            page="auth",
-        ),
-        ConfigField(
-            "api_token",
-            "API token",
-            FieldType.SECRET,
-            help="Not the account password: an API token from id.atlassian.com > Security.",
-            auth_modes=(AUTH_API_TOKEN,),
-            page="auth",
-        ),
-        ConfigField(
-            "personal_access_token",
-            "Personal access token",
-            FieldType.SECRET,
-            auth_modes=(AUTH_PAT,),
-            page="auth",
-        ),
+        *AUTH_FIELDS,
         ConfigField(
             "projects",
             "Project keys",
@@ -296,42 +280,9 @@ def _shorten(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class _BearerAuth(httpx.Auth):
-    """A personal access token as an auth flow rather than a default header, so no client repr shows it."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
 def deployment_of(settings: ConnectorSettings) -> str:
-    """The deployment, checked against the auth mode: each flavour accepts only its own credentials."""
-    deployment = str(settings.option("deployment", CLOUD)).lower()
-    if deployment not in (CLOUD, DATA_CENTER):
-        raise ConfigurationError(
-            settings.name, f"unknown Jira deployment {deployment!r} (cloud or datacenter)"
-        )
-    if deployment == CLOUD and settings.auth_mode != AUTH_API_TOKEN:
-        raise ConfigurationError(
-            settings.name, "Jira Cloud accepts only an account email with an API token as credentials"
-        )
-    if deployment == DATA_CENTER and settings.auth_mode != AUTH_PAT:
-        raise ConfigurationError(
-            settings.name, "Jira Data Center / Server is connected with a personal access token"
-        )
-    return deployment
-
-
-def _auth(settings: ConnectorSettings, deployment: str) -> httpx.Auth:
-    if deployment == CLOUD:
-        email = str(settings.option("email", "")).strip()
-        if not email:
-            raise ConfigurationError(settings.name, "the account email is not set")
-        return httpx.BasicAuth(email, settings.secret("api_token"))
-    return _BearerAuth(settings.secret("personal_access_token"))
+    """The deployment, checked against the auth mode (:func:`connectors.atlassian.deployment_of`)."""
+    return atlassian_deployment_of(settings, "Jira")
 
 
 @dataclass
@@ -461,7 +412,9 @@ class JiraConnector(Connector):
     @classmethod
     def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
         """Basic email:API token for Cloud, a bearer personal access token for Data Center."""
-        return ClientOptions(auth=_auth(settings, deployment_of(settings)), error_text=jira_error_text)
+        return ClientOptions(
+            auth=atlassian_auth(settings, deployment_of(settings)), error_text=jira_error_text
+        )
 
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
         """At the cursor's exact time, stored means "one of the keys the cursor lists", not "key <= last key":
