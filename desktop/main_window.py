@@ -111,6 +111,16 @@ REVIEW_PAGE, ALERTS_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAG
 )
 
 
+def _demo_extras(seed: DemoSeed) -> str:
+    """ ", 15 monitoring incidents and 16 knowledge articles": what else the demo brought, when it did."""
+    parts = []
+    if seed.alerts is not None and seed.alerts.incident_ids:
+        parts.append(f"{len(seed.alerts.incident_ids)} monitoring incidents")
+    if seed.articles is not None and seed.articles.new:
+        parts.append(f"{seed.articles.new} knowledge articles")
+    return "".join(f", {part}" for part in parts)
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -402,8 +412,8 @@ class MainWindow(QMainWindow):
         if seed is not None:
             self.notifications.notify(
                 Level.INFO,
-                f"Demo workspace ready: {seed.runbooks.inserted} runbooks and {seed.tickets.inserted} "
-                "tickets. Analysing them now; the review queue fills as it goes.",
+                f"Demo workspace ready: {seed.runbooks.inserted} runbooks, {seed.tickets.inserted} tickets"
+                f"{_demo_extras(seed)}. Analysing them now; the review queue fills as it goes.",
             )
         self.reload()
         self.start_analysis()

@@ -304,7 +304,11 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
                 "missing": len(expected[name] - index.ids()),
                 "extra": len(index.ids() - expected[name]),
             }
-            for name, index in (("runbook_sections", engine.runbook_index), ("tickets", engine.ticket_index))
+            for name, index in (
+                ("runbook_sections", engine.runbook_index),
+                ("tickets", engine.ticket_index),
+                ("article_sections", engine.articles.index),
+            )
         }
         ok = all(r["missing"] == 0 and r["extra"] == 0 for r in index_report.values())
         print_result(
@@ -324,8 +328,13 @@ def run_matching_command(args: argparse.Namespace, workspace: Workspace) -> int:
     if args.command == "index":
         print_result(
             args,
-            {"runbook_sections": refresh.runbook_index, "tickets": refresh.ticket_index},
-            f"rebuilt: runbook sections {refresh.runbook_index}, tickets {refresh.ticket_index}",
+            {
+                "runbook_sections": refresh.runbook_index,
+                "tickets": refresh.ticket_index,
+                "article_sections": refresh.article_index,
+            },
+            f"rebuilt: runbook sections {refresh.runbook_index}, tickets {refresh.ticket_index}, "
+            f"article sections {refresh.article_index}",
         )
         return EXIT_OK
     if args.command == "search":

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from core.knowledge.records import ArticleState, ArticleValues
 from core.knowledge.store import upsert_articles
-from core.store.models import AuditEvent, Runbook, RunbookSource
+from core.store.models import ArticleSection, AuditEvent, Runbook, RunbookSource
 from core.store.workspace import Workspace
 from desktop.cli.common import EXIT_ERROR, EXIT_OK
 from desktop.cli.main import main
@@ -132,3 +132,17 @@ def test_adopt_then_changed_then_acknowledge(run: Run, ws: Path) -> None:
     )
     _, out, _ = run("changed", "--json")
     assert json.loads(out) == []
+
+
+def test_index_check_counts_the_article_sections_too(capsys: pytest.CaptureFixture[str], ws: Path) -> None:
+    """``index rebuild`` embeds the articles' sections; ``index check`` compares them with the store."""
+    assert main(["index", "rebuild", "--workspace", str(ws)]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    assert "article sections" in out
+    assert main(["index", "check", "--workspace", str(ws), "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr()[0])
+    with Workspace.open(ws) as workspace, workspace.session_factory("default")() as session:
+        sections = len(list(session.scalars(select(ArticleSection.id))))
+    assert sections > 0
+    assert report["article_sections"] == {"indexed": sections, "missing": 0, "extra": 0}
+    assert report["ok"] is True

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from core.matching.embedding import SentenceTransformerEmbedder
 from core.settings import Thresholds, load_settings
-from core.store.models import Analysis, MonitoringIncident, Ticket
+from core.store.models import Analysis, KnowledgeArticle, MonitoringIncident, Ticket
 from core.store.workspace import Workspace
 from desktop.background.tasks import Task
 from desktop.dialogs.settings import REVIEWER_KEY
@@ -96,7 +96,11 @@ def test_first_demo_start_imports_in_the_background_then_analyses(
     incidents = count(workspace, MonitoringIncident)  # the demo alerts' incidents, one ticket row each
     assert incidents > 0
     assert count(workspace, Ticket) == 348 + incidents
-    assert any("Demo workspace ready" in n.text for n in window.notifications.notifications())
+    [ready] = [n.text for n in window.notifications.notifications() if "Demo workspace ready" in n.text]
+    assert ready.startswith(
+        f"Demo workspace ready: 47 runbooks, 348 tickets, {incidents} monitoring incidents, "
+        f"{count(workspace, KnowledgeArticle)} knowledge articles."
+    )
     assert window.tickets_page.total_count == 348 + incidents
     window.close()
 
