@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
         self.connectors_page.analysis_requested.connect(self._analyse_after_sync)
         self.connectors_page.loaded.connect(self.refresh_attention)
         self.metrics_page = MetricsPage(self.context, self)  # loads when shown; evaluates alerts on a timer
-        self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ERROR, text))
+        self.metrics_page.alert_raised.connect(lambda text: self.notifications.notify(Level.ALERT, text))
         self.sync_scheduler.sync_finished.connect(lambda _report: self.metrics_page.evaluate_alerts())
         self.sync_scheduler.sync_finished.connect(lambda _report: self.refresh_attention())
         self.metrics_page.alerts_evaluated.connect(lambda _changes: self.refresh_attention())
@@ -485,7 +485,7 @@ class MainWindow(QMainWindow):
 
     def _alerts_notify(self, level: Level, text: str, details: str) -> None:
         self.notifications.notify(level, text, details)
-        if level is Level.ERROR:
+        if level is Level.ALERT:
             QApplication.alert(self)  # the taskbar entry asks for attention when the window is behind
 
     def _show_incident_counts(self, open_count: int, critical: int) -> None:

@@ -733,7 +733,7 @@ class AlertsPage(QWidget):
 
     def _announce(self, rows: tuple[IncidentRow, ...]) -> None:
         for row in rows:
-            self.notify.emit(Level.ERROR, announcement(row), "")
+            self.notify.emit(Level.ALERT, announcement(row), "")
 
     def _track(self, task: Task) -> Task:
         self._side_tasks = [t for t in self._side_tasks if t.is_active] + [task]

@@ -20,7 +20,8 @@ MAX_KEPT = 30  # the oldest beyond this are dropped: the log file keeps everythi
 
 class Level(enum.Enum):
     INFO = "info"
-    ERROR = "error"
+    ALERT = "alert"  # something in the systems we watch needs attention (a critical incident, a health alert)
+    ERROR = "error"  # something in Runbook Desk failed (an import, a task)
 
 
 class Notification(QFrame):
@@ -37,7 +38,7 @@ class Notification(QFrame):
         palette = self.palette()
         role = QPalette.ColorRole.ToolTipBase if level is Level.INFO else QPalette.ColorRole.Highlight
         palette.setColor(QPalette.ColorRole.Window, palette.color(role))
-        if level is Level.ERROR:
+        if level is not Level.INFO:
             palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.HighlightedText))
         self.setPalette(palette)
 
@@ -61,7 +62,9 @@ class Notification(QFrame):
 
     def show_details(self) -> None:
         box = QMessageBox(
-            QMessageBox.Icon.Critical if self.level is Level.ERROR else QMessageBox.Icon.Information,
+            {Level.ERROR: QMessageBox.Icon.Critical, Level.ALERT: QMessageBox.Icon.Warning}.get(
+                self.level, QMessageBox.Icon.Information
+            ),
             "Runbook Desk",
             self.text,
             QMessageBox.StandardButton.Close,
@@ -152,13 +155,16 @@ class NotificationArea(QWidget):
         expanded = self.more_button.isChecked()
         for position, notification in enumerate(self._notifications):
             notification.setVisible(position == 0 or expanded)
-        errors = sum(1 for n in behind if n.level is Level.ERROR)
+        notes = [
+            f"{count} {name}{'s' if count != 1 else ''}"
+            for name, level in (("error", Level.ERROR), ("alert", Level.ALERT))
+            if (count := sum(1 for n in behind if n.level is level))
+        ]
         if expanded:
             self.more_button.setText("Newest only")
             self.more_button.setToolTip("Show only the newest notification")
         else:
-            error_note = f" · {errors} error{'s' if errors != 1 else ''}" if errors else ""
-            self.more_button.setText(f"+{len(behind)} more{error_note}")
+            self.more_button.setText(f"+{len(behind)} more{''.join(f' · {note}' for note in notes)}")
             self.more_button.setToolTip(
                 f"Show {len(behind)} earlier notification{'s' if len(behind) != 1 else ''}"
             )

@@ -80,6 +80,9 @@ def test_an_error_behind_the_count_is_named_and_keeps_its_details(
     error = area.notify(Level.ERROR, "Import failed: not-tickets.csv", "Traceback (most recent call last): …")
     area.notify(Level.INFO, "Analysed 2 tickets")
     assert area.more_button.text() == "+1 more · 1 error"
+    area.notify(Level.ALERT, "Critical incident MON-3: db01: Disk full")
+    area.notify(Level.INFO, "Analysed 3 tickets")
+    assert area.more_button.text() == "+3 more · 1 error · 1 alert"  # an alert is not Runbook Desk failing
     assert error.isHidden()
 
     area.set_expanded(True)
