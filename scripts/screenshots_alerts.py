@@ -14,44 +14,19 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
+from screenshots_kit import save, settle, wait_until
 
 from core.store.workspace import Workspace
 from desktop.main_window import ALERTS_PAGE, MainWindow
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-TIMEOUT_S = 600.0
-
-
-def wait_until(app: QApplication, condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def settle(app: QApplication, seconds: float = 0.5) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def save(widget: QWidget, name: str) -> None:
-    path = DOCS / name
-    if not widget.grab().save(str(path)):
-        raise OSError(f"could not write {path}")
-    print(f"wrote {path}")
 
 
 def main() -> int:

@@ -12,8 +12,6 @@ import asyncio
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import keyring  # noqa: E402
 import qasync  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget, QWizard  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWizard  # noqa: E402
+from screenshots_kit import save, settle, wait_until  # noqa: E402
 
 from connectors.configs import create_config  # noqa: E402
 from connectors.secrets import install_secret_redaction  # noqa: E402
@@ -35,7 +34,6 @@ from tests.connectors.fake_servicenow import FakeServiceNow  # noqa: E402
 from tests.helpers.memory_keyring import MemoryKeyring  # noqa: E402
 
 DOCS = REPO / "docs"
-TIMEOUT_S = 120.0
 TICKET_TITLES = (
     "VPN drops every 10 minutes on the Cisco AnyConnect client",
     "Outlook cannot send: error 0x800CCC0E",
@@ -50,29 +48,6 @@ TICKET_TITLES = (
     "MFA prompt loops on the Authenticator app",
     "Disk space alert on file server FS02",
 )
-
-
-def wait_until(app: QApplication, condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def settle(app: QApplication, seconds: float = 0.4) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def save(widget: QWidget, name: str) -> None:
-    path = DOCS / name
-    if not widget.grab().save(str(path)):
-        raise OSError(f"could not write {path}")
-    print(f"wrote {path}")
 
 
 def fake_servicenow() -> FakeServiceNow:

@@ -17,7 +17,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,6 +25,7 @@ from PySide6.QtCore import QByteArray, QDate, QRectF, QSettings, QSizeF, Qt, QUr
 from PySide6.QtGui import QColor, QImage, QPainter, QTextDocument
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
+from screenshots_kit import settle, wait_until
 
 from core.analytics.gap_report import render_html
 from core.analytics.gaps import GapReport
@@ -33,25 +33,8 @@ from core.store.workspace import Workspace
 from desktop.main_window import GAPS_PAGE, MainWindow
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-TIMEOUT_S = 600.0
 REPORT_WIDTH = 1000
 REPORT_HEIGHT = 1400
-
-
-def wait_until(app: QApplication, condition: object, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def settle(app: QApplication, seconds: float = 0.5) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
 
 
 def svg_image(svg: str) -> QImage:

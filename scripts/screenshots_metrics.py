@@ -15,14 +15,14 @@ import csv
 import os
 import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
+from screenshots_kit import save, settle, wait_until
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -36,31 +36,7 @@ from desktop.main_window import METRICS_PAGE, MainWindow
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 LABELS = ROOT / "resources" / "demo" / "labels.csv"
-TIMEOUT_S = 600.0
 REVIEWER = "demo.analyst"
-
-
-def wait_until(app: QApplication, condition: object, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def settle(app: QApplication, seconds: float = 0.5) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
-
-
-def save(widget: QWidget, name: str) -> None:
-    path = DOCS / name
-    if not widget.grab().save(str(path)):
-        raise OSError(f"could not write {path}")
-    print(f"wrote {path}")
 
 
 def spot_check(sessions: sessionmaker[TenantSession]) -> dict[str, int]:
