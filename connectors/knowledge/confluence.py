@@ -25,7 +25,7 @@ CQL compares ``lastmodified`` at *minute* precision and reads the literal in the
 (the "Time zone" option; else the ``timeZone`` of ``/user/current`` where the server says it; else the
 literal is moved 12 hours back, the widest western offset, so any reading is early enough). The spec's
 ``timestamp_precision`` of one minute is that lookback; records the cursor says are stored (older than its
-exact time, or at it with an id in ``Cursor.extra["ids_at_cursor"]``) are dropped locally.
+exact time, or at it with an id in ``Cursor.extra["keys_at_cursor"]``) are dropped locally.
 
 Paging is keyset by minute, as Jira's: an offset or a search cursor shifts when a page already read is edited
 mid-sync (it moves to the end of ``ORDER BY lastmodified``, and one unread page slides back past the
@@ -50,11 +50,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -64,7 +63,11 @@ from connectors.atlassian import (
     AUTH_PAT,
     CLOUD,
     DATA_CENTER,
+    MinuteProgress,
     atlassian_auth,
+    minute_literal,
+    stored_at_cursor,
+    zone_named,
 )
 from connectors.atlassian import deployment_of as atlassian_deployment_of
 from connectors.base import (
@@ -111,7 +114,6 @@ MAX_ATTACHMENT_BYTES = 10_000_000
 EXPAND = "body.storage,version,space,history,metadata.labels"
 CQL_MINUTE = "%Y/%m/%d %H:%M"
 ORDER_BY = "ORDER BY lastmodified asc"
-_MOST_WESTERN_OFFSET = timedelta(hours=12)
 _SPACE_KEY = re.compile(r"^[A-Za-z0-9~_]+$")
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
@@ -263,30 +265,10 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def cql_minute(moment: datetime, zone: tzinfo | None) -> str:
-    """The CQL literal ``yyyy/MM/dd HH:mm`` that Confluence reads as a time at or before ``moment``: floored
-    to the minute in ``zone`` (stepping back over a DST repeat), or 12 hours back when the zone is unknown."""
-    moment = _as_utc(moment)
-    if zone is None:
-        return (moment - _MOST_WESTERN_OFFSET).strftime(CQL_MINUTE)
-    local = moment.astimezone(zone)
-    first, second = local.replace(fold=0).utcoffset(), local.replace(fold=1).utcoffset()
-    if first is not None and second is not None and first != second:
-        local = (moment - abs(first - second)).astimezone(zone)
-    return local.strftime(CQL_MINUTE)
-
-
-def _zone(name: Any) -> tzinfo | None:
-    if not isinstance(name, str) or not name.strip():
-        return None
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    """The CQL literal ``yyyy/MM/dd HH:mm`` that Confluence reads as a time at or before ``moment``
+    (:func:`connectors.atlassian.minute_literal`)."""
+    return minute_literal(moment, zone, CQL_MINUTE)
 
 
 def article_state(status: Any) -> ArticleState | None:
@@ -377,42 +359,6 @@ def normalise_page(page: Mapping[str, Any], base: str) -> ArticleValues | None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Progress:
-    """What this sync has passed: the newest update time seen and every page id seen at exactly that time
-    (a set, not "id <= last id": ids of equal times come in no order CQL promises)."""
-
-    updated_at: datetime | None = None
-    last_id: str | None = None
-    ids_at_cursor: set[str] = field(default_factory=set)
-
-    @classmethod
-    def from_cursor(cls, cursor: Cursor | None) -> _Progress:
-        if cursor is None or cursor.updated_at is None:
-            return cls()
-        ids = {str(key) for key in cursor.extra.get("ids_at_cursor") or ()}
-        if cursor.last_id:
-            ids.add(cursor.last_id)
-        return cls(_as_utc(cursor.updated_at), cursor.last_id, ids)
-
-    def already_stored(self, updated_at: datetime, page_id: str) -> bool:
-        if self.updated_at is None:
-            return False
-        return updated_at < self.updated_at or (
-            updated_at == self.updated_at and page_id in self.ids_at_cursor
-        )
-
-    def advance(self, updated_at: datetime, page_id: str) -> None:
-        if self.updated_at is None or updated_at > self.updated_at:
-            self.updated_at, self.last_id, self.ids_at_cursor = updated_at, page_id, {page_id}
-        elif updated_at == self.updated_at:
-            self.ids_at_cursor.add(page_id)
-            self.last_id = page_id
-
-    def cursor(self) -> Cursor:
-        return Cursor(self.updated_at, self.last_id, {"ids_at_cursor": sorted(self.ids_at_cursor)})
-
-
 class ConfluenceConnector(Connector):
     spec: ClassVar[ConnectorSpec] = SPEC
 
@@ -438,11 +384,7 @@ class ConfluenceConnector(Connector):
         return self.deployment == CLOUD
 
     def already_stored(self, ticket: SyncRecord, cursor: Cursor) -> bool:
-        if cursor.updated_at is None or ticket.updated_at is None:
-            return False
-        if _as_utc(ticket.updated_at) != _as_utc(cursor.updated_at):
-            return False
-        return ticket.external_id in _Progress.from_cursor(cursor).ids_at_cursor
+        return stored_at_cursor(ticket, cursor)
 
     # --- settings ---------------------------------------------------------------------------------------
 
@@ -566,7 +508,7 @@ class ConfluenceConnector(Connector):
         name = str(self.settings.option("time_zone", "")).strip()
         if not name:
             return None
-        zone = _zone(name)
+        zone = zone_named(name)
         if zone is None:
             raise ConfigurationError(self.name, f"unknown time zone {name!r} (e.g. Europe/Berlin)")
         return zone
@@ -662,7 +604,7 @@ class _Search(HttpStream[_Token]):
         super().__init__(connector, since)
         self.confluence = connector
         self.size = size
-        self.progress = _Progress.from_cursor(since)
+        self.progress = MinuteProgress.from_cursor(since)
         self.zone: tzinfo | None = None
         self.bound: str | None = None
         self.base = connector.site
@@ -672,7 +614,7 @@ class _Search(HttpStream[_Token]):
     async def prepare(self) -> None:
         self.zone = self.confluence.zone_option()
         if self.zone is None:
-            self.zone = _zone((await self.confluence.current_user()).get("timeZone"))
+            self.zone = zone_named((await self.confluence.current_user()).get("timeZone"))
         if self.since is not None and self.since.updated_at is not None:
             self.bound = cql_minute(self.since.updated_at, self.zone)
 

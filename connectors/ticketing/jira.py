@@ -46,10 +46,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -59,7 +58,11 @@ from connectors.atlassian import (
     AUTH_PAT,
     CLOUD,
     DATA_CENTER,
+    MinuteProgress,
     atlassian_auth,
+    minute_literal,
+    stored_at_cursor,
+    zone_named,
 )
 from connectors.atlassian import deployment_of as atlassian_deployment_of
 from connectors.base import (
@@ -118,7 +121,6 @@ DC_REREAD = 10  # issues re-read before each Data Center offset (at most a quart
 FULL_SYNC_BOUND = "1970-01-01 00:00"
 ORDER_BY = "ORDER BY updated ASC, key ASC"
 # The widest UTC offset west of Greenwich: a bound this far back is at or before the cursor in any zone.
-_MOST_WESTERN_OFFSET = timedelta(hours=12)
 
 BASE_FIELDS: tuple[str, ...] = (
     "summary",
@@ -285,71 +287,10 @@ def deployment_of(settings: ConnectorSettings) -> str:
     return atlassian_deployment_of(settings, "Jira")
 
 
-@dataclass
-class _Progress:
-    """What this sync has passed: the newest update time seen and every key seen at exactly that time."""
-
-    updated_at: datetime | None = None
-    last_key: str | None = None
-    keys_at_cursor: set[str] = field(default_factory=set)
-
-    @classmethod
-    def from_cursor(cls, cursor: Cursor | None) -> _Progress:
-        if cursor is None or cursor.updated_at is None:
-            return cls()
-        keys = {str(key) for key in cursor.extra.get("keys_at_cursor") or ()}
-        if cursor.last_id:
-            keys.add(cursor.last_id)
-        return cls(_as_utc(cursor.updated_at), cursor.last_id, keys)
-
-    def already_stored(self, updated_at: datetime, key: str) -> bool:
-        if self.updated_at is None:
-            return False
-        return updated_at < self.updated_at or (updated_at == self.updated_at and key in self.keys_at_cursor)
-
-    def advance(self, updated_at: datetime, key: str) -> None:
-        if self.updated_at is None or updated_at > self.updated_at:
-            self.updated_at = updated_at
-            self.keys_at_cursor = {key}
-            self.last_key = key
-        elif updated_at == self.updated_at:
-            self.keys_at_cursor.add(key)
-            self.last_key = key
-
-    def cursor(self) -> Cursor:
-        return Cursor(self.updated_at, self.last_key, {"keys_at_cursor": sorted(self.keys_at_cursor)})
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def jql_minute(moment: datetime, zone: tzinfo | None) -> str:
-    """The JQL literal ``yyyy-MM-dd HH:mm`` that Jira reads as a time at or before ``moment``.
-
-    Jira reads the literal in the account's zone. Flooring to the minute gives the lookback. In the repeated
-    hour of a DST change a wall time means two instants and Jira may pick the later one, so step back by the
-    DST shift first. Without a known zone, go back by the widest western offset so that any reading is early
-    enough; the extra records are dropped locally as already stored.
-    """
-    moment = _as_utc(moment)
-    if zone is None:
-        return (moment - _MOST_WESTERN_OFFSET).strftime("%Y-%m-%d %H:%M")
-    local = moment.astimezone(zone)
-    first, second = local.replace(fold=0).utcoffset(), local.replace(fold=1).utcoffset()
-    if first is not None and second is not None and first != second:
-        local = (moment - abs(first - second)).astimezone(zone)
-    return local.strftime("%Y-%m-%d %H:%M")
-
-
-def _zone(name: Any) -> tzinfo | None:
-    """The account's zone; None when Jira hides it (privacy settings) or this machine lacks tz data."""
-    if not isinstance(name, str) or not name.strip():
-        return None
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    """The JQL literal ``yyyy-MM-dd HH:mm`` that Jira reads as a time at or before ``moment``
+    (:func:`connectors.atlassian.minute_literal`)."""
+    return minute_literal(moment, zone, "%Y-%m-%d %H:%M")
 
 
 def _quote(value: str) -> str:
@@ -419,11 +360,7 @@ class JiraConnector(Connector):
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
         """At the cursor's exact time, stored means "one of the keys the cursor lists", not "key <= last key":
         as text ``OPS-10`` sorts before ``OPS-9``, so the default rule would drop a new ``OPS-10``."""
-        if cursor.updated_at is None or ticket.updated_at is None:
-            return False
-        if _as_utc(ticket.updated_at) != _as_utc(cursor.updated_at):
-            return False
-        return ticket.external_id in _Progress.from_cursor(cursor).keys_at_cursor
+        return stored_at_cursor(ticket, cursor)
 
     @property
     def cloud(self) -> bool:
@@ -850,7 +787,7 @@ class _Search(HttpStream[TokenT]):
         self.jira = connector
         self.fields = fields
         self.size = size
-        self.progress = _Progress.from_cursor(since)
+        self.progress = MinuteProgress.from_cursor(since)
         self.undated: set[str] = set()  # failures without a time cannot move the cursor: report each once
         self.zone: tzinfo | None = None
         self.bound = FULL_SYNC_BOUND
@@ -859,7 +796,7 @@ class _Search(HttpStream[TokenT]):
     async def prepare(self) -> None:
         """The account's zone turns a cursor into a JQL literal, and the keyset paging's minutes into
         instants (full syncs too)."""
-        self.zone = _zone((await self.jira._myself()).get("timeZone"))
+        self.zone = zone_named((await self.jira._myself()).get("timeZone"))
         if self.since is not None and self.since.updated_at is not None:
             self.bound = jql_minute(self.since.updated_at, self.zone)
 

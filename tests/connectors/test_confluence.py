@@ -158,10 +158,10 @@ def test_a_cursor_drops_what_it_stored_and_keeps_what_came_at_the_same_time(fake
     for number in (1, 2, 3):
         fake.add_ticket(fake.new_ticket(number, T0))
     fake.add_ticket(fake.new_ticket(4, T0 - timedelta(seconds=20)))  # same minute, before the cursor
-    cursor = Cursor(T0, "98302", {"ids_at_cursor": ["98301", "98302"]})
+    cursor = Cursor(T0, "98302", {"keys_at_cursor": ["98301", "98302"]})
     pages = fetch_all(fake, cursor)
     assert [a.external_id for a in articles_of(pages)] == ["98303"]
-    assert pages[-1].cursor.extra["ids_at_cursor"] == ["98301", "98302", "98303"]
+    assert pages[-1].cursor.extra["keys_at_cursor"] == ["98301", "98302", "98303"]
 
 
 def test_a_burst_of_more_than_a_page_in_one_minute_is_paged_by_the_servers_position(
