@@ -333,14 +333,16 @@ def diagnose(exc: ConnectorError) -> CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
-    """What a connector adds to the shared HTTP client: its auth, extra headers and error-body reader, and
-    its own response-size and time limits where the setting's (:func:`connectors.http.use_limits`) do not
-    fit its API (None: the setting's)."""
+    """What a connector adds to the shared HTTP client: its auth, extra headers and error-body reader, its
+    own response-size and time limits where the setting's (:func:`connectors.http.use_limits`) do not fit
+    its API (None: the setting's), and the API's address where it is not the config's base URL (a port
+    field, a data centre's API domain; None: the base URL)."""
 
     auth: httpx.Auth | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     error_text: ErrorText = default_error_text
     limits: HttpLimits | None = None
+    base_url: str | None = None
 
 
 class Connector(ABC):
@@ -376,7 +378,7 @@ class Connector(ABC):
         options = cls.client_options(settings)
         http = create_client(
             settings.name,
-            settings.base_url,
+            options.base_url or settings.base_url,
             auth=options.auth,
             headers=options.headers,
             ca_bundle=settings.ca_bundle,

@@ -35,13 +35,12 @@ alert) is not fetched: it would multiply every page's size for text nobody reads
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -66,7 +65,7 @@ from connectors.errors import (
     ConfigurationError,
     PermissionDeniedError,
 )
-from connectors.http import HttpClient, RetryPolicy, Sleep, create_client, default_error_text
+from connectors.http import default_error_text
 from core.monitoring.events import AlertEvent, Severity
 from core.store.models import AlertStatus
 from core.store.tickets import TicketValues
@@ -313,31 +312,6 @@ class SolarWindsConnector(Connector):
     spec = SPEC
 
     @classmethod
-    def create(
-        cls,
-        settings: ConnectorSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        """Overridden only for the address: the SWIS port comes from the URL or the port field."""
-        options = cls.client_options(settings)
-        http: HttpClient = create_client(
-            settings.name,
-            api_base_url(settings),
-            auth=options.auth,
-            headers=options.headers,
-            ca_bundle=settings.ca_bundle,
-            transport=transport,
-            error_text=options.error_text,
-            retry=retry,
-            sleep=sleep,
-            limits=options.limits,
-        )
-        return cls(settings, http)
-
-    @classmethod
     def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
         username = str(settings.option("username", ""))
         if not username:
@@ -345,6 +319,7 @@ class SolarWindsConnector(Connector):
         return ClientOptions(
             auth=httpx.BasicAuth(username, settings.secret("password")),
             error_text=solarwinds_error_text,
+            base_url=api_base_url(settings),  # the SWIS port comes from the URL or the port field
         )
 
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:

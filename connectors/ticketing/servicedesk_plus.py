@@ -40,13 +40,12 @@ option, off by default (a 5,000-ticket first sync costs 5,000 more requests, aga
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import httpx
 
@@ -81,7 +80,7 @@ from connectors.errors import (
     RedirectRefusedError,
     RequestRejectedError,
 )
-from connectors.http import HttpClient, RetryPolicy, Sleep, create_client, default_error_text
+from connectors.http import HttpClient, default_error_text
 from connectors.oauth import IssuedToken, TokenCache
 from core.importing.mapping import parse_kind, parse_severity, text_value
 from core.matching.text import html_to_text, looks_like_html
@@ -348,33 +347,12 @@ class ServiceDeskPlusConnector(Connector):
     # --- construction ----------------------------------------------------------------------------------
 
     @classmethod
-    def create(
-        cls,
-        settings: ConnectorSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Sleep = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-    ) -> Self:
-        """Overridden only for the address: on Cloud an empty URL means the data centre's API domain."""
-        options = cls.client_options(settings)
-        http = create_client(
-            settings.name,
-            api_base_url(settings),
-            headers=options.headers,
-            ca_bundle=settings.ca_bundle,
-            transport=transport,
-            error_text=options.error_text,
-            retry=retry,
-            sleep=sleep,
-            limits=options.limits,
-        )
-        return cls(settings, http)
-
-    @classmethod
     def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
-        """The v3 media type and SDP's error reader; auth is per request (the OAuth token changes)."""
-        return ClientOptions(headers={"Accept": V3_ACCEPT}, error_text=sdp_error_text)
+        """The v3 media type and SDP's error reader (auth is per request: the OAuth token changes), and the
+        address: on Cloud an empty URL means the data centre's API domain."""
+        return ClientOptions(
+            headers={"Accept": V3_ACCEPT}, error_text=sdp_error_text, base_url=api_base_url(settings)
+        )
 
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
         """Only the very record that set the cursor: SDP ids are numbers (so "10" < "9" as strings) and its
