@@ -757,6 +757,18 @@ class FakeServiceNow(FakeSystem):
             "assignment_group": ("sys_user_group", extra.get("assignment_group")),
             "cmdb_ci": ("cmdb_ci", extra.get("cmdb_ci")),
         }
+        return self.render_fields(fields, references, wanted, display, exclude_link)
+
+    def render_fields(
+        self,
+        fields: dict[str, tuple[str, str]],
+        references: dict[str, tuple[str, Any]],
+        wanted: list[str] | None,
+        display: str,
+        exclude_link: bool,
+    ) -> dict[str, Any]:
+        """``fields`` (stored, shown) and ``references`` (target table, shown name) as the record the Table
+        API returns for the asked fields, display mode and reference links."""
         record: dict[str, Any] = {}
         for name in wanted if wanted is not None else [*fields, *references]:
             if name in references:

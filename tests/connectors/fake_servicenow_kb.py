@@ -278,17 +278,4 @@ class FakeServiceNowKnowledge(FakeServiceNow):
             "kb_category": ("kb_category", extra.get("category")),
             "author": ("sys_user", extra.get("author")),
         }
-        record: dict[str, Any] = {}
-        for name in wanted if wanted is not None else [*fields, *references]:
-            if name in references:
-                target, shown_name = references[name]
-                value = sys_id_for(target, str(shown_name)) if shown_name else ""
-                record[name] = self._reference(target, value, str(shown_name or ""), display, exclude_link)
-            elif name in fields:
-                stored, shown = fields[name]
-                record[name] = (
-                    {"display_value": shown, "value": stored}
-                    if display == "all"
-                    else (shown if display == "true" else stored)
-                )
-        return record
+        return self.render_fields(fields, references, wanted, display, exclude_link)
