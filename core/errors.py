@@ -40,3 +40,17 @@ class SearchTooLongError(RunbookDeskError):
 
 class OperationCancelledError(RunbookDeskError):
     """The caller asked long work to stop (see :mod:`core.progress`); what was committed before stays."""
+
+
+class PermissionDeniedError(RunbookDeskError):
+    """Team mode: this login's role in the tenant does not allow the action (the database refuses it too)."""
+
+
+class ConcurrentChangeError(RunbookDeskError):
+    """Team mode: another analyst changed the row since it was read; nothing was overwritten. The message
+    says who and when ("changed by alice at 2026-12-06 10:04 UTC")."""
+
+
+class MembershipError(RunbookDeskError):
+    """Team mode: a membership change that cannot be made as asked (an invalid or unknown login, a member
+    that exists already, the tenant's last admin removed or demoted)."""

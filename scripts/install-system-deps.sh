@@ -7,11 +7,15 @@
 #
 # `install-system-deps.sh keychain` installs instead what the real-keychain tests need (make test-keychain, CI):
 #   a private D-Bus session and an unlocked GNOME Keyring:  dbus gnome-keyring libsecret-tools
+# `install-system-deps.sh team` installs the PostgreSQL server for the team-mode tests (make test-team, CI):
+#   postgresql  (Debian's server; scripts/pg-cluster.sh runs a throwaway cluster of it, never the system's)
 # `install-system-deps.sh package` adds x11-utils (xwininfo) to the Qt list (make package, make package-test).
 set -euo pipefail
 
 if [ "${1:-qt}" = "keychain" ]; then
   packages=(dbus gnome-keyring libsecret-tools)
+elif [ "${1:-qt}" = "team" ]; then
+  packages=(postgresql)
 else
   packages=(
     libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfreetype6 libfontconfig1 libdbus-1-3 fontconfig-config

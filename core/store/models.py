@@ -215,6 +215,13 @@ class Runbook(TenantScoped, Timestamps, Base):
     # purged article only leaves the runbook without a source to compare with.
     source_article_id: Mapped[int | None] = mapped_column(Integer, index=True)
     source_article_hash: Mapped[str | None] = mapped_column(String(64))
+    # Optimistic concurrency (team mode, issue 17): every UPDATE says which version it read, so a second
+    # analyst's stale save changes nothing and is told who changed it (``updated_by``) and when.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # SQLAlchemy then writes ``UPDATE ... WHERE id = :id AND version = :read`` and bumps it; no row matched
+    # means someone else wrote first (StaleDataError, turned into ConcurrentChangeError by the workflow).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (typed on SQLAlchemy's base)
 
     revisions: Mapped[list[RunbookRevision]] = relationship(
         back_populates="runbook", cascade="all, delete-orphan", order_by="RunbookRevision.revision"
@@ -289,6 +296,10 @@ class TicketRunbookLink(TenantScoped, Timestamps, Base):
     reviewed_at: Mapped[datetime | None] = mapped_column()
     decision: Mapped[LinkDecision] = mapped_column(_enum(LinkDecision), default=LinkDecision.SUGGESTED)
     reason: Mapped[str | None] = mapped_column(Text)
+    # Optimistic concurrency, as on :class:`Runbook`.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (typed on SQLAlchemy's base)
 
 
 class ConnectorConfig(TenantScoped, Timestamps, Base):
@@ -411,6 +422,9 @@ class AuditEvent(TenantScoped, Timestamps, Base):
         # trail by entity and by action; without these, a long trail is scanned whole (1.6 s at 1M rows).
         Index("ix_audit_events_entity", "entity_type", "entity_id"),
         Index("ix_audit_events_action", "action"),
+        # Two writers that read the same chain end cannot both append: the second insert fails. An index,
+        # not a constraint: SQLite adds an index in place, a constraint would rebuild the table.
+        Index("uq_audit_events_tenant_id_seq", "tenant_id", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -423,6 +437,15 @@ class AuditEvent(TenantScoped, Timestamps, Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The hash chain (issue 17, migration 0014): per tenant, ``seq`` counts 1, 2, 3... and each row's
+    # ``row_hash`` covers its content and the previous row's hash, so an edited, removed or inserted row
+    # breaks every link after it. NULL ``seq``: a row the database wrote itself (a tenant's deletion).
+    seq: Mapped[int | None] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    row_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # PostgreSQL: the database login that wrote the row, checked by a trigger against session_user
+    # (``actor`` is what the app says; this is what the server knows). "" on SQLite.
+    db_login: Mapped[str] = mapped_column(String(63), default="", server_default="")
 
 
 class RunbookSection(TenantScoped, Timestamps, Base):
@@ -504,6 +527,7 @@ Index(
     HealthAlert.subject,
     unique=True,
     sqlite_where=HealthAlert.cleared_at.is_(None),
+    postgresql_where=HealthAlert.cleared_at.is_(None),
 )
 
 
@@ -740,3 +764,43 @@ class ArticleSection(TenantScoped, Timestamps, Base):
     text: Mapped[str] = mapped_column(Text)
     text_hash: Mapped[str] = mapped_column(String(64))
     article_content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class TeamRole(enum.StrEnum):
+    """What a team member may do (issue 17); each role includes the ones before it."""
+
+    VIEWER = "viewer"  # read
+    ANALYST = "analyst"  # decide, draft, record outcomes
+    ADMIN = "admin"  # connectors, secrets, thresholds, calibration, members
+
+
+class TeamMember(TenantScoped, Timestamps, Base):
+    """A database login's role in a tenant (team mode). PostgreSQL's row-level security reads this table:
+    a login sees and changes only the rows of its tenants, and what it may change depends on the role. On
+    SQLite (one analyst, one file) the table stays empty and the analyst is the admin."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (UniqueConstraint("tenant_id", "login"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(63))  # PostgreSQL's NAMEDATALEN - 1
+    role: Mapped[TeamRole] = mapped_column(_enum(TeamRole), default=TeamRole.VIEWER)
+    added_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ConnectorSecret(TenantScoped, Base):
+    """When a connector secret was stored, rotated and last used: never its value (that is in the OS
+    keychain). The age drives the rotation reminder (tenant setting, 90 days by default)."""
+
+    __tablename__ = "connector_secrets"
+    __table_args__ = (UniqueConstraint("connector_config_id", "field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector_config_id: Mapped[int] = mapped_column(
+        ForeignKey("connector_configs.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(100))
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_by: Mapped[str] = mapped_column(String(200), default="")
+    rotated_at: Mapped[datetime | None] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()

@@ -13,6 +13,11 @@ Which workspace is which must be visible: a user once imported into a workspace 
 whoever holds the lock writes who it is next to the lock file (:class:`LockHolder`), and the desktop app
 remembers the workspace it last opened (:func:`remember_app_workspace`): a locked-out command can name the
 holder, and a command on an empty workspace that is not the app's can say so.
+
+Team mode (issue 17): a workspace may point at a shared PostgreSQL database instead of its SQLite file
+(``team.json`` in the folder, or ``--database URL``). The folder then still holds this desktop's own
+things (the FAISS indexes, the lock, settings); the rows are the team's, behind row-level security, and the
+tenants are the ones this login is a member of.
 """
 
 from __future__ import annotations
@@ -32,11 +37,16 @@ from types import TracebackType
 
 import platformdirs
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import TenantError, WorkspaceError, WorkspaceLockedError
-from core.store.db import BUSY_TIMEOUT_MS, create_sqlite_engine
+from core.store.db import (
+    BUSY_TIMEOUT_MS,
+    create_postgres_engine,
+    create_sqlite_engine,
+    parse_database_url,
+)
 from core.store.migrations import upgrade_to_head
 from core.store.models import Tenant
 from core.store.tenancy import TenantSession
@@ -47,6 +57,7 @@ DB_FILENAME = "runbook-desk.sqlite3"
 LOCK_FILENAME = ".runbook-desk.lock"
 LOCK_HOLDER_FILENAME = ".runbook-desk.lock-holder.json"
 APP_WORKSPACE_FILENAME = "app-workspace.txt"
+TEAM_SETTINGS_FILENAME = "team.json"  # {"database_url": "postgresql://login@host/db"}: team mode
 _SUBCOMMAND_WORD = re.compile(r"[a-z][a-z-]{0,30}")
 _SHOWN_FLAGS = ("--demo", "--self-test")
 DEFAULT_TENANT = "default"
@@ -183,6 +194,48 @@ def resolve_workspace_dir(explicit: str | os.PathLike[str] | None = None) -> Pat
     return default_workspace_dir()
 
 
+def workspace_database_url(root: Path) -> str | None:
+    """The team database this workspace points at (``team.json``); None for its own SQLite file."""
+    try:
+        fields = json.loads((root / TEAM_SETTINGS_FILENAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise WorkspaceError(f"cannot read {root / TEAM_SETTINGS_FILENAME}: {exc}") from exc
+    url = fields.get("database_url") if isinstance(fields, dict) else None
+    return str(url) if url else None
+
+
+def set_workspace_database_url(root: Path, url: str | None) -> None:
+    """Point the workspace at a team database (checked: PostgreSQL, no password in it), or back at its
+    SQLite file (None)."""
+    target = root / TEAM_SETTINGS_FILENAME
+    if url is None:
+        target.unlink(missing_ok=True)
+        return
+    parse_database_url(url)
+    root.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"database_url": url}, indent=2) + "\n", encoding="utf-8")
+
+
+def _check_team_connection(engine: Engine) -> None:
+    """Connect once, so a wrong server, login or password is one clear line (no password in it)."""
+    from sqlalchemy.exc import OperationalError
+
+    shown = engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        hint = (
+            ": store the password with `runbook-desk team password` or in ~/.pgpass"
+            if "password" in reason
+            else ""
+        )
+        raise WorkspaceError(f"cannot connect to the team database {shown}: {reason}{hint}") from None
+
+
 def _write_lock_holder(root: Path) -> None:
     (root / LOCK_HOLDER_FILENAME).write_text(
         json.dumps(asdict(LockHolder.of_this_process())), encoding="utf-8"
@@ -217,8 +270,15 @@ class Workspace:
     def db_path(self) -> Path:
         return self.root / DB_FILENAME
 
+    @property
+    def is_team(self) -> bool:
+        """True on a team's PostgreSQL database (team mode), False on the workspace's SQLite file."""
+        return self.engine.dialect.name == "postgresql"
+
     @classmethod
-    def open(cls, root: str | os.PathLike[str] | None = None) -> Workspace:
+    def open(cls, root: str | os.PathLike[str] | None = None, database_url: str | None = None) -> Workspace:
+        """Open (and lock) the workspace folder; its store is ``database_url`` when given, else the team
+        database its ``team.json`` names, else its own SQLite file."""
         path = resolve_workspace_dir(root)
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -235,12 +295,22 @@ class Workspace:
             raise WorkspaceLockedError(
                 f"workspace {path} is open in another Runbook Desk window or command{by}; close it and retry"
             ) from exc
-        engine = create_sqlite_engine(path / DB_FILENAME)
+        try:
+            url = database_url or workspace_database_url(path)
+            engine = create_postgres_engine(url) if url else create_sqlite_engine(path / DB_FILENAME)
+        except Exception:
+            lock.release()
+            raise
         try:
             _write_lock_holder(path)
+            if url:
+                _check_team_connection(engine)
             upgrade_to_head(engine)
             workspace = cls(path, engine, lock)
-            workspace.ensure_tenant(DEFAULT_TENANT, "Default")
+            if url:
+                workspace._check_team_membership()
+            else:
+                workspace.ensure_tenant(DEFAULT_TENANT, "Default")
         except Exception:
             engine.dispose()
             _remove_lock_holder(path)
@@ -251,8 +321,12 @@ class Workspace:
     @classmethod
     def open_read_only(cls, root: str | os.PathLike[str] | None = None) -> Workspace:
         """Read a workspace another process holds (``workspace info`` while the app is open): no lock, no
-        migration, SQLite's read-only mode, so nothing the holder relies on can change."""
+        migration, SQLite's read-only mode (a team database: read-only transactions), so nothing the holder
+        relies on can change."""
         path = resolve_workspace_dir(root)
+        url = workspace_database_url(path)
+        if url:
+            return cls(path, create_postgres_engine(url, read_only=True), None)
         db_path = path / DB_FILENAME
         if not db_path.is_file():
             raise WorkspaceError(f"workspace {path} has no database yet")
@@ -275,6 +349,26 @@ class Workspace:
         self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def _check_team_membership(self) -> None:
+        """On a team database: a new database gets the default tenant (its administrator creates it), and a
+        login that is a member of no tenant is told so now, not by an empty window."""
+        if self.tenants():
+            return
+        from core.store.team_schema import OWNER_ROLE
+
+        with self._admin_sessions() as session:
+            login, is_owner = session.execute(
+                text("SELECT session_user, pg_has_role(session_user, :owner, 'MEMBER')"),
+                {"owner": OWNER_ROLE},
+            ).one()
+        if is_owner:
+            self.ensure_tenant(DEFAULT_TENANT, "Default")
+            return
+        raise WorkspaceError(
+            f"database login {login!r} is a member of no tenant yet: a team admin adds it on the Members "
+            f"page or with `runbook-desk team members add {login} --role analyst`"
+        )
 
     # Tenants are the one table outside tenant scoping: they are listed and created here only.
     def ensure_tenant(self, slug: str, name: str | None = None) -> TenantRow:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -51,7 +51,7 @@ def is_at_head(engine: Engine) -> bool:
     try:
         with engine.connect() as connection:
             recorded = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    except OperationalError:  # no alembic_version table: a new database
+    except (OperationalError, ProgrammingError):  # no alembic_version table: a new database (SQLite, PG)
         return False
     return recorded == [newest_revision()]
 

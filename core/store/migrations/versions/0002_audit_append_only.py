@@ -18,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL: 0014 revokes UPDATE and DELETE and adds its own trigger
     op.execute(
         """
         CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
@@ -34,5 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return
     op.execute("DROP TRIGGER audit_events_no_delete")
     op.execute("DROP TRIGGER audit_events_no_update")

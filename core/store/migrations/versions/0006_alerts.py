@@ -50,6 +50,7 @@ def upgrade() -> None:
             ["tenant_id", "rule", "subject"],
             unique=True,
             sqlite_where=sa.text("cleared_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL"),
         )
     with op.batch_alter_table("sync_runs", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("rate_limit_remaining", sa.Integer(), nullable=True))

@@ -259,11 +259,31 @@ def _place_rows(connection: sa.Connection, table: str) -> None:
             )
 
 
+def _rekey_in_place(keyed_by_instance: bool) -> None:
+    """PostgreSQL alters a UNIQUE constraint in place (and other tables' foreign keys forbid the drop)."""
+    for table in ("tickets", "knowledge_articles"):
+        # op.f: a name longer than PostgreSQL's 63 characters is cut with a hash, as the models' are.
+        op.drop_constraint(op.f(str(_key(table, not keyed_by_instance).name)), table, type_="unique")
+        if keyed_by_instance:
+            op.add_column(table, _instance_column())
+        else:
+            op.drop_column(table, "source_instance")
+        columns = (
+            ["tenant_id", "source_system", "source_instance", "external_id"]
+            if keyed_by_instance
+            else ["external_id", "source_system", "tenant_id"]
+        )
+        op.create_unique_constraint(op.f(str(_key(table, keyed_by_instance).name)), table, columns)
+
+
 def upgrade() -> None:
     """Upgrade schema."""
-    _rebuild("tickets", _ticket_table, TICKET_COLUMNS, keyed_by_instance=True)
-    _rebuild("knowledge_articles", _article_table, ARTICLE_COLUMNS, keyed_by_instance=True)
-    _indexes()
+    if op.get_bind().dialect.name == "sqlite":
+        _rebuild("tickets", _ticket_table, TICKET_COLUMNS, keyed_by_instance=True)
+        _rebuild("knowledge_articles", _article_table, ARTICLE_COLUMNS, keyed_by_instance=True)
+        _indexes()
+    else:
+        _rekey_in_place(keyed_by_instance=True)
     connection = op.get_bind()
     _place_rows(connection, "tickets")
     _place_rows(connection, "knowledge_articles")
@@ -276,11 +296,14 @@ def downgrade() -> None:
         shared = connection.execute(
             sa.text(
                 f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} "
-                "GROUP BY tenant_id, source_system, external_id HAVING COUNT(*) > 1)"
+                "GROUP BY tenant_id, source_system, external_id HAVING COUNT(*) > 1) AS shared"
             )
         ).scalar()
         if shared:
             raise RuntimeError(f"cannot downgrade: {shared} {table} ids exist in more than one instance")
+    if connection.dialect.name != "sqlite":
+        _rekey_in_place(keyed_by_instance=False)
+        return
     _rebuild("tickets", _ticket_table, TICKET_COLUMNS, keyed_by_instance=False)
     _rebuild("knowledge_articles", _article_table, ARTICLE_COLUMNS, keyed_by_instance=False)
     _indexes()

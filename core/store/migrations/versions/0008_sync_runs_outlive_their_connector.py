@@ -26,12 +26,17 @@ down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+
+def _recreate() -> str:
+    return "always" if op.get_bind().dialect.name == "sqlite" else "auto"  # PostgreSQL ALTERs in place
+
+
 CONFIG_FK = "fk_sync_runs_connector_config_id_connector_configs"
 
 
 def upgrade() -> None:
     """Upgrade schema."""
-    with op.batch_alter_table("sync_runs", schema=None, recreate="always") as batch_op:
+    with op.batch_alter_table("sync_runs", schema=None, recreate=_recreate()) as batch_op:
         batch_op.add_column(sa.Column("connector_name", sa.String(200), nullable=False, server_default=""))
         batch_op.alter_column("connector_config_id", existing_type=sa.Integer(), nullable=True)
         batch_op.drop_constraint(CONFIG_FK, type_="foreignkey")
@@ -48,7 +53,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema: the runs of removed connectors cannot be kept by the old schema and are deleted."""
     op.execute("DELETE FROM sync_runs WHERE connector_config_id IS NULL")
-    with op.batch_alter_table("sync_runs", schema=None, recreate="always") as batch_op:
+    with op.batch_alter_table("sync_runs", schema=None, recreate=_recreate()) as batch_op:
         batch_op.drop_constraint(CONFIG_FK, type_="foreignkey")
         batch_op.create_foreign_key(
             CONFIG_FK, "connector_configs", ["connector_config_id"], ["id"], ondelete="CASCADE"

@@ -175,8 +175,25 @@ def _rename_unsafe_slugs(connection: sa.Connection) -> None:
         )
 
 
+def _upgrade_in_place() -> None:
+    """PostgreSQL: the audit rows lose their tenant foreign key and gain the slug, in place. Its sequences
+    never hand an id out twice; 0014 gives it its own append-only rules and the deletion trigger."""
+    op.drop_constraint("fk_audit_events_tenant_id_tenants", "audit_events", type_="foreignkey")
+    op.add_column(
+        "audit_events", sa.Column("tenant_slug", sa.String(length=64), server_default="", nullable=False)
+    )
+    op.execute(
+        "UPDATE audit_events SET tenant_slug = "
+        "COALESCE((SELECT slug FROM tenants WHERE tenants.id = audit_events.tenant_id), '')"
+    )
+    _rename_unsafe_slugs(op.get_bind())
+
+
 def upgrade() -> None:
     """Upgrade schema."""
+    if op.get_bind().dialect.name != "sqlite":
+        _upgrade_in_place()
+        return
     op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
     op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
 
@@ -212,6 +229,17 @@ def downgrade() -> None:
     )
     if orphans:
         raise RuntimeError(f"cannot downgrade: {orphans} audit rows belong to deleted tenants")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_column("audit_events", "tenant_slug")
+        op.create_foreign_key(
+            "fk_audit_events_tenant_id_tenants",
+            "audit_events",
+            "tenants",
+            ["tenant_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        return
     for trigger in ("audit_events_no_update", "audit_events_no_delete", "audit_events_no_replace"):
         op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     op.execute("DROP TRIGGER IF EXISTS tenants_deletion_audited")

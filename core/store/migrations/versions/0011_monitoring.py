@@ -54,6 +54,7 @@ def upgrade() -> None:
             ["tenant_id", "rule", "subject"],
             unique=True,
             sqlite_where=sa.text("cleared_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL"),
         )
         batch_op.create_index(batch_op.f("ix_health_alerts_tenant_id"), ["tenant_id"], unique=False)
 
@@ -300,9 +301,9 @@ def downgrade() -> None:
         sa.Column("message", sa.TEXT(), nullable=False),
         sa.Column("value", sa.FLOAT(), nullable=True),
         sa.Column("threshold", sa.FLOAT(), nullable=True),
-        sa.Column("raised_at", sa.DATETIME(), nullable=False),
-        sa.Column("checked_at", sa.DATETIME(), nullable=False),
-        sa.Column("cleared_at", sa.DATETIME(), nullable=True),
+        sa.Column("raised_at", sa.DateTime(), nullable=False),
+        sa.Column("checked_at", sa.DateTime(), nullable=False),
+        sa.Column("cleared_at", sa.DateTime(), nullable=True),
         sa.Column("tenant_id", sa.INTEGER(), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_alerts_tenant_id_tenants"), ondelete="CASCADE"
@@ -316,6 +317,7 @@ def downgrade() -> None:
             ["tenant_id", "rule", "subject"],
             unique=True,
             sqlite_where=sa.text("cleared_at IS NULL"),
+            postgresql_where=sa.text("cleared_at IS NULL"),
         )
 
     with op.batch_alter_table("monitoring_events", schema=None) as batch_op:

@@ -84,14 +84,16 @@ def upgrade() -> None:
     with op.batch_alter_table("article_sections", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_article_sections_article_id"), ["article_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_article_sections_tenant_id"), ["tenant_id"], unique=False)
-    for statement in FTS_UP:
-        op.execute(statement)
+    if op.get_bind().dialect.name == "sqlite":  # PostgreSQL's search tables are 0014's
+        for statement in FTS_UP:
+            op.execute(statement)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    for statement in FTS_DOWN:
-        op.execute(statement)
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in FTS_DOWN:
+            op.execute(statement)
     with op.batch_alter_table("article_sections", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_article_sections_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_article_sections_article_id"))
