@@ -45,7 +45,7 @@ two ways: linked vs unlinked tickets in the range ((linked - unlinked) / unlinke
 a runbook resolve faster) and this range vs the one just before it, of the same length (all resolved
 tickets; below 0 means faster).
 
-SQLite only (``strftime`` buckets, ``julianday`` durations), like the rest of the store.
+Buckets and durations are :mod:`core.store.sql`'s, so the same queries run on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ from core.store.models import (
     TicketRunbookLink,
 )
 from core.store.repository import record_audit
+from core.store.sql import hours_between, time_bucket
 from core.store.tenancy import TenantSession
 
 MAX_BUCKETS = 10_000  # an hourly chart over a year is 8,760 points; more is a mistake, not a chart
@@ -237,13 +238,12 @@ class MetricRange:
 
 
 def _bucket_sql(column: Any, bucket: Bucket) -> ColumnElement[Any]:
-    # Times are stored as naive UTC text ("2026-06-02 09:04:13.000000"); SQLite's strftime reads that.
+    # Times are stored as naive UTC; the bucket is its start as text on both engines (core.store.sql).
     if bucket is Bucket.HOUR:
-        return func.strftime("%Y-%m-%d %H:00:00", column)
+        return time_bucket(column, "hour")
     if bucket is Bucket.DAY:
-        return func.strftime("%Y-%m-%d 00:00:00", column)
-    # "weekday 0" moves forward to the next Sunday (or stays on one); six days back is that week's Monday.
-    return func.strftime("%Y-%m-%d 00:00:00", column, "weekday 0", "-6 days")
+        return time_bucket(column, "day")
+    return time_bucket(column, "week")
 
 
 def _parse_bucket(text: str) -> datetime:
@@ -483,7 +483,7 @@ def _runbook_failed() -> ColumnElement[bool]:
 
 def mttr(session: TenantSession, metric_range: MetricRange) -> tuple[MetricSeries, ...]:
     bucket = _bucket_sql(Ticket.created_at, metric_range.bucket)
-    hours = (func.julianday(Ticket.resolved_at) - func.julianday(Ticket.created_at)) * 24.0
+    hours = hours_between(Ticket.created_at, Ticket.resolved_at)
     # Outcomes where they exist: linked to a runbook that was not recorded as failing the ticket.
     helped = has_link(TicketRunbookLink.decision == LinkDecision.LINKED, ~_runbook_failed())
     group = case((helped, LINKED), else_=UNLINKED)

@@ -44,6 +44,7 @@ from core.store.models import (
     Ticket,
     TicketRunbookLink,
 )
+from core.store.sql import hours_between
 from core.store.tenancy import TenantSession
 from core.workflow.outcomes import INFERRED_FAILURES, OUTCOME_SCORE, decide_outcome
 
@@ -198,7 +199,7 @@ def _category_key(category: str | None) -> str:
 def baseline_mttr_by_category(session: TenantSession) -> dict[str, tuple[float, int]]:
     """(mean hours, tickets) per category of the resolved tickets that had no runbook at hand (module
     docstring), keyed by the lower-case category ("" for none)."""
-    hours = (func.julianday(Ticket.resolved_at) - func.julianday(Ticket.created_at)) * 24.0
+    hours = hours_between(Ticket.created_at, Ticket.resolved_at)
     linked_before = exists().where(
         TicketRunbookLink.ticket_id == Ticket.id,
         TicketRunbookLink.decision == LinkDecision.LINKED,

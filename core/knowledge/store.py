@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core.knowledge.records import ArticleValues
 from core.store.models import KnowledgeArticle
+from core.store.sql import fit_to_column
 from core.store.tenancy import TenantSession
 
 
@@ -62,14 +63,15 @@ def upsert_articles(
         else:
             result.updated += 1
         row.connector_config_id = connector_config_id
-        row.number = article.number
+        # Descriptive text cut to its column (PostgreSQL refuses longer text; core.store.sql.fit_to_column).
+        row.number = fit_to_column(KnowledgeArticle.number, article.number)
         row.title = article.title[:1000]
         row.body = article.body
-        row.url = article.url
+        row.url = fit_to_column(KnowledgeArticle.url, article.url)
         row.status = article.state.value
-        row.space = article.space
-        row.category = article.category
-        row.author = article.author
+        row.space = fit_to_column(KnowledgeArticle.space, article.space)
+        row.category = fit_to_column(KnowledgeArticle.category, article.category)
+        row.author = fit_to_column(KnowledgeArticle.author, article.author)
         row.attachments = list(article.attachments)
         row.attachment_text = article.attachment_text
         row.raw_payload = article.raw_payload

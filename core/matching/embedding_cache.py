@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import sessionmaker
 
 from core.matching.embedding import Embedder
 from core.store.models import EmbeddingCacheEntry
+from core.store.sql import insert_ignoring_duplicates
 from core.store.tenancy import TenantSession
 
 LOOKUP_CHUNK = 500
@@ -58,7 +59,7 @@ class CachedEmbedder:
                 tenant = session.tenant_id
                 session.execute(
                     # The table, not the ORM entity: a plain executemany, no ORM bulk-insert bookkeeping.
-                    insert(cast(Table, EmbeddingCacheEntry.__table__)).prefix_with("OR IGNORE"),
+                    insert_ignoring_duplicates(cast(Table, EmbeddingCacheEntry.__table__)),
                     [row | {"tenant_id": tenant} for row in rows],
                 )
         return np.vstack([found[h] for h in hashes]).astype(np.float32)

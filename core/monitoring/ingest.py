@@ -29,6 +29,7 @@ from sqlalchemy import select
 from core.monitoring.correlation import correlate
 from core.monitoring.events import AlertEvent
 from core.store.models import AlertStatus, MonitoringAlert, MonitoringEvent
+from core.store.sql import fit_to_column
 from core.store.tenancy import TenantSession
 
 
@@ -144,14 +145,15 @@ def _new_alert(
         expression=event.expression,
         severity=event.severity.value,
         status=event.status,
-        host=event.host,
-        service=event.service,
+        # Descriptive text cut to its column (PostgreSQL refuses longer text; core.store.sql.fit_to_column).
+        host=fit_to_column(MonitoringAlert.host, event.host),
+        service=fit_to_column(MonitoringAlert.service, event.service),
         tags=list(event.tags),
         first_seen=event.occurred_at,
         last_seen=event.occurred_at,
         resolved_at=None,
         occurrence_count=1,
-        source_url=event.source_url,
+        source_url=fit_to_column(MonitoringAlert.source_url, event.source_url),
         raw_payload=event.raw_payload,
     )
     session.add(alert)
@@ -168,9 +170,9 @@ def _repeat(alert: MonitoringAlert, event: AlertEvent) -> None:
         alert.message = event.message
         alert.expression = event.expression
         alert.severity = event.severity.value
-        alert.service = event.service
+        alert.service = fit_to_column(MonitoringAlert.service, event.service)
         alert.tags = list(event.tags)
-        alert.source_url = event.source_url
+        alert.source_url = fit_to_column(MonitoringAlert.source_url, event.source_url)
         alert.raw_payload = event.raw_payload
     if event.occurred_at < alert.first_seen:
         alert.first_seen = event.occurred_at

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from core.errors import ImportFailedError
 from core.store.models import UNKNOWN_INSTANCE, ConnectorConfig, Ticket, TicketKind
+from core.store.sql import fit_row
 from core.store.tenancy import TenantSession
 
 # Statuses that mean "resolved" in the supported systems' words; a resolved ticket without a resolution time
@@ -203,7 +204,7 @@ def upsert_tickets(
             stored = found.get(external_id)
             if stored is None:
                 inserts.append(
-                    _columns(values)
+                    _fitted(values)
                     | {
                         "tenant_id": session.tenant_id,
                         "source_instance": target,
@@ -227,7 +228,7 @@ def upsert_tickets(
                     ):
                         changes.reopened[stored.id] = Reopened(stored.status, stored.resolved_at)
                 updates.append(
-                    _columns(values) | {"id": stored.id, "content_hash": content_hash} | claimed | owner
+                    _fitted(values) | {"id": stored.id, "content_hash": content_hash} | claimed | owner
                 )
     if inserts:  # Core executemany: the ORM bulk path issued ~1 statement per 2 rows on SQLite
         session.execute(insert(_TICKETS), inserts)
@@ -329,5 +330,13 @@ def _columns(values: TicketValues) -> dict[str, Any]:
     return {name: getattr(values, name) for name in _TICKET_VALUE_NAMES}
 
 
+def _fitted(values: TicketValues) -> dict[str, Any]:
+    """The columns to write: descriptive text cut to its column's length (a 300-character category from a
+    source system would fail the batch on PostgreSQL). The identity is never cut (two ids would merge), and
+    the content hash is of the values as received, so cutting changes no stored hash."""
+    return fit_row(_TICKETS, _columns(values), keep=_IDENTITY_COLUMNS)
+
+
 _TICKET_VALUE_NAMES = tuple(f.name for f in dataclasses.fields(TicketValues))
 _TICKETS = Ticket.metadata.tables[Ticket.__tablename__]
+_IDENTITY_COLUMNS = frozenset({"external_id", "source_system", "source_instance"})

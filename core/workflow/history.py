@@ -46,6 +46,7 @@ from core.store.models import (
     TicketRunbookLink,
 )
 from core.store.repository import LINK_ENTITY, SYSTEM_ACTOR
+from core.store.sql import json_field_equals
 from core.store.tenancy import TenantSession
 from core.workflow.outcomes import OUTCOME_ENTITY
 from core.workflow.review import (
@@ -231,7 +232,7 @@ def _ticket_rows(session: TenantSession, ticket_id: int) -> list[AuditEvent]:
             select(AuditEvent.entity_id).where(
                 AuditEvent.action == UNDO_ACTION,
                 AuditEvent.entity_type == LINK_ENTITY,
-                func.json_extract(AuditEvent.after, "$.ticket_id") == ticket_id,
+                json_field_equals(AuditEvent.after, "ticket_id", ticket_id),
             )
         )
     )
