@@ -1,11 +1,11 @@
 """Retrieval quality on a real "find the earlier ticket" set (gitbugs-hadoop), through the app's own code.
 
-Run: ``.venv/bin/python bench/retrieval.py [DIR] [--raw-body] [--no-sweep] [--cold]``; DIR defaults to
-``../shared/bench/gitbugs-hadoop`` beside the repository. Embedding the corpus's ~9,600 sections is most of
-the cost (about 7 minutes on the idle 2-core VM); the vectors are kept in ``--cache`` (a SQLite file under the
-temp dir, keyed by model id and text hash) and seeded into the fresh workspace's embedding cache on the next
-run, which then takes about 3 minutes (mostly the sweeps). ``--cold`` ignores the cache; scores do not
-depend on it.
+Run: ``.venv/bin/python bench/retrieval.py [DIR] [--raw-body] [--no-sweep] [--cold] [--store S]``; DIR
+defaults to ``../shared/bench/gitbugs-hadoop`` beside the repository. Embedding the corpus's ~9,600
+sections is most of the cost (about 7 minutes on the idle 2-core VM); the vectors are kept in ``--cache`` (a
+SQLite file under the temp dir, keyed by model id and text hash) and seeded into the fresh workspace's
+embedding cache on the next run, which then takes about 3 minutes (mostly the sweeps). ``--cold`` ignores the
+cache; scores do not depend on it.
 
 What is measured, and how:
 
@@ -31,27 +31,39 @@ What is measured, and how:
 * Sweeps (``--no-sweep`` skips): the engine's module constants ``RRF_K``, ``CANDIDATES``, ``TITLE_WEIGHT``
   and ``core.matching.lexical.MAX_QUERY_TERMS``, monkeypatched one at a time; no query-specific tuning.
 
-The last three lines are ``lexical|dense|hybrid MRR=... R@1=... R@10=... n=...`` for the engine as shipped.
+Team mode (issue 17): ``--store postgresql`` runs the same on a PostgreSQL database (the lexical side is
+:mod:`core.matching.pg_search`, which must rank as FTS5 does), ``--store both`` runs SQLite then PostgreSQL
+and prints both MRRs, their differences and how many queries got the very same lexical ranking. The
+database is ``--database URL`` (an empty one this login may migrate; the password from the keychain or
+~/.pgpass), else a throwaway one on ``$RUNBOOK_DESK_TEST_PG`` (the team tests' server,
+``scripts/pg-cluster.sh``), dropped after.
+The reports and sweeps run on the first store only.
+
+The last three lines are ``lexical|dense|hybrid MRR=... R@1=... R@10=... n=...`` for the engine as shipped (on
+the last store run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import secrets
 import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 import core.matching.engine as matching
 import core.matching.lexical
@@ -257,9 +269,14 @@ def load_cache(cache: Path, sessions: Any) -> int:
         rows = source.execute("SELECT model_id, text_hash, vector FROM embeddings").fetchall()
     with sessions.begin() as session:
         tenant = session.tenant_id
+        table = cast(Table, EmbeddingCacheEntry.__table__)
+        postgres = session.get_bind().dialect.name == "postgresql"
+        statement = (
+            pg_insert(table).on_conflict_do_nothing() if postgres else insert(table).prefix_with("OR IGNORE")
+        )
         for start in range(0, len(rows), 5000):
             session.execute(
-                insert(EmbeddingCacheEntry.__table__).prefix_with("OR IGNORE"),
+                statement,
                 [
                     {"tenant_id": tenant, "model_id": model, "text_hash": digest, "vector": blob}
                     for model, digest, blob in rows[start : start + 5000]
@@ -283,7 +300,11 @@ def save_cache(cache: Path, sessions: Any) -> None:
 
 
 def build_workspace(
-    root: Path, corpus: list[dict[str, Any]], raw_body: bool, embedder: Embedder
+    root: Path,
+    corpus: list[dict[str, Any]],
+    raw_body: bool,
+    embedder: Embedder,
+    database_url: str | None = None,
 ) -> tuple[Workspace, Any, MatchingEngine, dict[int, str]]:
     runbook_rows = []
     for doc in corpus:
@@ -291,7 +312,7 @@ def build_workspace(
         runbook_rows.append({"id": doc["id"], "title": doc["title"], "body": body.strip() or doc["title"]})
     runbooks_file = root / "corpus-runbooks.json"
     runbooks_file.write_text(json.dumps(runbook_rows), encoding="utf-8")
-    workspace = Workspace.open(root / "workspace")
+    workspace = Workspace.open(root / "workspace", database_url=database_url)
     sessions = workspace.session_factory("default")
     summary = import_runbooks(sessions, runbooks_file)
     if summary.inserted != len(corpus):
@@ -399,6 +420,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         "'default' = the app's export. Its vectors share the sentence-transformers model id, so the default "
         "--cache becomes a file per ONNX model: the comparison never reads the other backend's vectors",
     )
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql", "both"),
+        default="sqlite",
+        help="the workspace's store: its SQLite file (default), a PostgreSQL database (team mode), or both "
+        "one after the other, with the MRR differences",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="--store postgresql/both: an empty database to use (postgresql://login@host/db, no password); "
+        "default: a throwaway one on $RUNBOOK_DESK_TEST_PG",
+    )
     args = parser.parse_args(argv)
     embedder: Embedder = SentenceTransformerEmbedder()
     if args.onnx_model is not None:
@@ -424,9 +458,87 @@ def main(argv: Sequence[str] | None = None) -> None:
         for q in read_jsonl(args.dir / "queries.jsonl")
     ]
     started = time.perf_counter()
+    stores = ("sqlite", "postgresql") if args.store == "both" else (args.store,)
+    shipped: dict[str, dict[str, Scores]] = {}
+    lexical: dict[str, list[Ranking]] = {}
+    for store in stores:
+        print(f"\n######## store: {store}", flush=True)
+        with team_database(args.database) if store == "postgresql" else nullcontext(None) as url:
+            shipped[store], lexical[store] = run(
+                args, corpus, queries, embedder, url, report=store == stores[0]
+            )
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nwall {time.perf_counter() - started:.0f} s, peak RSS {peak_mb:.0f} MB")
+    if len(stores) == 2:
+        print("\n== PostgreSQL minus SQLite (issue 17: |delta MRR| <= 0.01)")
+        for name in shipped["sqlite"]:
+            lite, team = shipped["sqlite"][name], shipped["postgresql"][name]
+            delta = team.mrr - lite.mrr
+            print(f"  {name:<8} MRR sqlite={lite.mrr:.4f} postgresql={team.mrr:.4f} delta={delta:+.4f}")
+        same = sum(a == b for a, b in zip(lexical["sqlite"], lexical["postgresql"], strict=True))
+        print(f"  lexical rankings identical for {same} of {len(queries)} queries")
+        for name, scores in shipped["postgresql"].items():
+            print(scores.line(f"postgresql {name}"))
+    for name, scores in shipped[stores[-1]].items():
+        print(scores.line(name))
+
+
+def team_database(url: str | None) -> AbstractContextManager[str]:
+    """``--database URL`` as given, else a throwaway database on the team tests' server."""
+    if url is not None:
+        return nullcontext(url)
+    sys.path.insert(0, str(REPO))  # the test server's helpers live under tests/
+    from tests.helpers.postgres import SKIP_REASON, PgServer, server_url
+
+    server_address = server_url()
+    if server_address is None:
+        raise SystemExit(f"--store postgresql needs --database URL or a test server: {SKIP_REASON}")
+    # A login and template of its own: the team tests' `rd_admin` and template may be in use beside it.
+    tag = f"{os.getpid()}_{secrets.token_hex(3)}"
+    return _throwaway_database(
+        PgServer(server_address, admin_login=f"rd_bench_{tag}", template=f"rd_bench_template_{tag}")
+    )
+
+
+@contextmanager
+def _throwaway_database(server: Any) -> Iterator[str]:
+    import keyring
+    from psycopg.errors import DependentObjectsStillExist
+    from sqlalchemy import make_url
+
+    from core.store.db import POSTGRES_KEYRING_SERVICE, postgres_keyring_account
+    from tests.helpers.memory_keyring import MemoryKeyring
+
+    server.set_up()
+    name = server.new_database()
+    url = server.url(name)
+    keyring.set_keyring(MemoryKeyring())  # the throwaway admin password, never in the real keychain
+    keyring.set_password(
+        POSTGRES_KEYRING_SERVICE, postgres_keyring_account(make_url(url)), server.admin_password
+    )
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+        server.drop_database(server.template)
+        with server.superuser() as conn, suppress(DependentObjectsStillExist):  # kept: the throwaway server's
+            conn.execute(f"DROP ROLE IF EXISTS {server.admin_login}")
+
+
+def run(
+    args: argparse.Namespace,
+    corpus: list[dict[str, Any]],
+    queries: list[Query],
+    embedder: Embedder,
+    database_url: str | None,
+    *,
+    report: bool,
+) -> tuple[dict[str, Scores], list[Ranking]]:
+    """One store: import, index, measure; the reports and sweeps when ``report``."""
     with tempfile.TemporaryDirectory(prefix="rd-retrieval-") as temp:
         workspace, sessions, engine, doc_of = timed(
-            "import", lambda: build_workspace(Path(temp), corpus, args.raw_body, embedder)
+            "import", lambda: build_workspace(Path(temp), corpus, args.raw_body, embedder, database_url)
         )
         with workspace:
             seeded = 0 if args.cold else load_cache(args.cache, sessions)
@@ -445,8 +557,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 + (f"{seeded} vectors were seeded from {args.cache}" if seeded else "cold embedding cache")
             )
 
+            lexical = timed("lexical", bench.lexical)
             shipped = {
-                "lexical": evaluate(queries, bench.lexical()),
+                "lexical": evaluate(queries, lexical),
                 "dense": evaluate(queries, bench.dense()),
                 "hybrid": evaluate(queries, bench.hybrid()),
             }
@@ -454,15 +567,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             for name, scores in shipped.items():
                 print("  " + scores.line(f"{name:<8}"))
 
-            report_display_order(bench)
-            report_fusion(bench, shipped["hybrid"])
-            if not args.no_sweep:
-                report_sweeps(bench)
-
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nwall {time.perf_counter() - started:.0f} s, peak RSS {peak_mb:.0f} MB")
-    for name, scores in shipped.items():
-        print(scores.line(name))
+            if report:
+                report_display_order(bench)
+                report_fusion(bench, shipped["hybrid"])
+                if not args.no_sweep:
+                    report_sweeps(bench)
+    return shipped, lexical
 
 
 if __name__ == "__main__":

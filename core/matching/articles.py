@@ -36,6 +36,7 @@ import numpy as np
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import defer, sessionmaker
 
+from core.matching import pg_search
 from core.matching.calibration import (
     BM25_NORMALISED,
     DENSE_COSINE,
@@ -329,6 +330,18 @@ class ArticleCollection:
 
     @staticmethod
     def _lexical(session: TenantSession, query_text: str, include_unpublished: bool) -> dict[int, float]:
+        if session.get_bind().dialect.name == "postgresql":  # team mode: core.matching.pg_search, same BM25
+            ranked = pg_search.search(
+                session,
+                "article_fts",
+                query_text,
+                tenant_id=session.tenant_id,
+                limit=CANDIDATES,
+                weights=(TITLE_WEIGHT, 1.0, ATTACHMENT_WEIGHT),
+                where="" if include_unpublished else "src.status = :published",
+                params={"published": PUBLISHED},
+            )
+            return dict(ranked)
         match = fts_query(query_text)
         if match is None:
             return {}

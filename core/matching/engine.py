@@ -43,6 +43,7 @@ import numpy as np
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import sessionmaker
 
+from core.matching import pg_search
 from core.matching.calibration import (
     BM25_NORMALISED,
     DENSE_COSINE,
@@ -423,7 +424,7 @@ class MatchingEngine:
                             tenant_id=session.tenant_id,
                             runbook_id=runbook.id,
                             ordinal=ordinal,
-                            name=section.name,
+                            name=section.name[:200],  # the column's length, as articles' (PostgreSQL checks)
                             text=section.text,
                             text_hash=text_hash(section.text),
                             runbook_content_hash=runbook.content_hash,
@@ -601,6 +602,17 @@ class MatchingEngine:
 
     @staticmethod
     def _lexical_runbooks(session: TenantSession, query_text: str) -> dict[int, float]:
+        if session.get_bind().dialect.name == "postgresql":  # team mode: core.matching.pg_search, same BM25
+            ranked = pg_search.search(
+                session,
+                "runbook_fts",
+                query_text,
+                tenant_id=session.tenant_id,
+                limit=CANDIDATES,
+                weights=(TITLE_WEIGHT, 1.0),
+                where="src.status = 'approved'",
+            )
+            return dict(ranked)
         match = fts_query(query_text)
         if match is None:
             return {}

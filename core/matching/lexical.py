@@ -37,13 +37,19 @@ def fts_terms(text: str | None) -> str:
     return " ".join(out)
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression that ORs the query's terms (BM25 ranks by how many and how rare)."""
+def fts_query_terms(text: str) -> list[str]:
+    """The query's distinct terms and compound parts, first seen first, at most ``MAX_QUERY_TERMS``: one
+    phrase each of :func:`fts_query`, and of the PostgreSQL search (:mod:`core.matching.pg_search`)."""
     terms: list[str] = []
     for term in lexical_terms(text):
         terms.append(term)
         terms.extend(term_parts(term))
-    unique = list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
+    return list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression that ORs the query's terms (BM25 ranks by how many and how rare)."""
+    unique = fts_query_terms(text)
     if not unique:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)

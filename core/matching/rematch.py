@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, exists, func, select, text, union
 from sqlalchemy.orm import sessionmaker
 
+from core.matching import pg_search
 from core.matching.lexical import fts_query, term_parts
 from core.matching.text import lexical_terms, ticket_text
 from core.progress import NO_PROGRESS, Progress, raise_if_cancelled
@@ -386,7 +387,13 @@ def _lexical_near(session: TenantSession, runbook_id: int) -> set[int]:
     if runbook is None:
         return set()
     title, body, tags = runbook
-    match = fts_query("\n".join([title, " ".join(tags or ()), body]))
+    query_text = "\n".join([title, " ".join(tags or ()), body])
+    if session.get_bind().dialect.name == "postgresql":  # team mode: core.matching.pg_search, same BM25
+        ranked = pg_search.search(
+            session, "ticket_fts", query_text, tenant_id=session.tenant_id, limit=LEXICAL_NEIGHBOURS
+        )
+        return {rowid for rowid, _score in ranked}
+    match = fts_query(query_text)
     if match is None:
         return set()
     params = {"match": match, "tenant": session.tenant_id, "limit": LEXICAL_NEIGHBOURS}
