@@ -31,6 +31,7 @@ from sqlalchemy.orm import sessionmaker
 from connectors.base import Cursor
 from connectors.sync import TICKETS_STREAM
 from core.store.models import SyncCursor
+from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
 
 FIRST_SYNC_LOOKBACK = timedelta(days=90)
@@ -256,8 +257,11 @@ def default_first_sync_start(now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - FIRST_SYNC_LOOKBACK
 
 
-def set_first_sync_start(sessions: sessionmaker[TenantSession], config_id: int, start: datetime) -> bool:
-    """Store ``start`` as the config's cursor if it has none yet; True if written.
+def set_first_sync_start(
+    sessions: sessionmaker[TenantSession], config_id: int, start: datetime, *, actor: str | None = None
+) -> bool:
+    """Store ``start`` as the config's cursor if it has none yet; True if written (and audited: it decides
+    how much of the source's history the store ever sees).
 
     The cursor carries no record id, so every connector re-reads records at exactly ``start`` (minus its
     timestamp precision) instead of skipping any.
@@ -278,5 +282,13 @@ def set_first_sync_start(sessions: sessionmaker[TenantSession], config_id: int, 
                 stream=TICKETS_STREAM,
                 state=Cursor(moment.astimezone(UTC)).to_state(),
             )
+        )
+        record_audit(
+            session,
+            actor=actor or current_actor(),
+            action="connector.first_sync_start",
+            entity_type="connector_config",
+            entity_id=config_id,
+            after={"start": moment.astimezone(UTC).isoformat()},
         )
     return True

@@ -14,6 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 
 from core.errors import TenantError
+from core.store import audit_chain  # noqa: F401  (registers the audit hash chain on every ORM flush)
 from core.store.models import Tenant, TenantScoped
 
 
