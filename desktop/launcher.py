@@ -19,13 +19,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.errors import RunbookDeskError
 from core.store.workspace import WORKSPACE_ENV, Workspace, remember_app_workspace
 from desktop.cli.main import main as cli_main
 
 log = logging.getLogger(__name__)
 
 
-def open_window(workspace_arg: str | None, tenant: str, *, demo: bool) -> int:
+def open_window(
+    workspace_arg: str | None, tenant: str, *, demo: bool, database_url: str | None = None
+) -> int:
+    """``database_url`` (``--database``) opens the workspace on a team database for this run; the demo
+    never does: it pours synthetic tickets into whatever store it opens."""
+    if demo and database_url:
+        raise RunbookDeskError(
+            "--demo opens the built-in demo workspace on its own SQLite file: drop --database"
+        )
     # Qt is imported here, never for headless commands.
     from core.store.workspace import demo_workspace_dir
     from desktop.app import preferred_workspace_dir, run_app
@@ -33,7 +42,7 @@ def open_window(workspace_arg: str | None, tenant: str, *, demo: bool) -> int:
     path: Path = (
         demo_workspace_dir() if demo and not workspace_arg else preferred_workspace_dir(workspace_arg)
     )
-    workspace = Workspace.open(path)
+    workspace = Workspace.open(path, database_url=database_url)
     remember_app_workspace(workspace.root)
     if demo:
         _say_where_the_demo_lives(workspace.root)

@@ -31,6 +31,7 @@ from core.store.workspace import (
     resolve_workspace_dir,
 )
 from desktop.cli.alerts import add_alerts_parser, run_alerts_command
+from desktop.cli.audit import add_audit_parser, run_audit_command
 from desktop.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -49,6 +50,7 @@ from desktop.cli.learning import add_learning_parsers, run_learning_command
 from desktop.cli.log_file import install_cli_log, report_internal_error
 from desktop.cli.metrics import add_metrics_parser, run_metrics_command
 from desktop.cli.review import add_review_parser, run_review_command
+from desktop.cli.team import add_team_parser, run_team_command
 from desktop.cli.writebacks import add_writebacks_parser, run_writebacks_command
 
 if TYPE_CHECKING:  # the importers pull the readers, YAML and Markdown: imported by `import` alone
@@ -69,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+    common.add_argument(
+        "--database",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="team mode: the team's PostgreSQL database, postgresql://login@host:5432/db, for this run "
+        "(default: the workspace's team.json, else its SQLite file); never a password in it",
     )
     add_progress_option(common)
 
@@ -139,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     ws_sub.add_parser("init", parents=[common], help="create the workspace (and the tenant) if missing")
     ws_sub.add_parser("info", parents=[common], help="where the workspace is and what it holds")
     add_alerts_parser(commands, common)
+    add_audit_parser(commands, common)
     add_connectors_parser(commands, common)
     add_gaps_parser(commands, common)
     add_knowledge_parser(commands, common)
     add_metrics_parser(commands, common)
     add_review_parser(commands, common)
+    add_team_parser(commands, common)
     add_writebacks_parser(commands, common)
     add_learning_parsers(commands, common)
     return parser
@@ -172,8 +183,12 @@ def _report_import(args: argparse.Namespace, summary: ImportSummary) -> int:
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "connectors":
         return run_connectors_command(args)
+    if args.command == "team":
+        return run_team_command(args)
+    if args.command == "audit":  # opens the workspace itself: read-only when the app holds it
+        return run_audit_command(args)
     if args.command == "workspace" and args.action == "init":
-        with Workspace.open(args.workspace) as workspace:
+        with Workspace.open(args.workspace, database_url=args.database) as workspace:
             tenant = workspace.ensure_tenant(args.tenant)
             print_result(
                 args,
@@ -183,7 +198,7 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "workspace" and args.action == "info":
         return _workspace_info(args)
-    with Workspace.open(args.workspace) as workspace:
+    with Workspace.open(args.workspace, database_url=args.database) as workspace:
         sessions = workspace.session_factory(args.tenant)
         warn_if_not_app_workspace(workspace, sessions)
         if args.command == "import":
@@ -257,7 +272,7 @@ def _workspace_info(args: argparse.Namespace) -> int:
     """Where the workspace is, what it holds and who has it open; readable while the app holds it."""
     root = resolve_workspace_dir(args.workspace)
     try:
-        workspace = Workspace.open(root)
+        workspace = Workspace.open(root, database_url=args.database)
         holder = None  # this command took the lock, so nobody else holds it
     except WorkspaceLockedError:
         workspace = Workspace.open_read_only(root)
@@ -272,7 +287,11 @@ def _workspace_info(args: argparse.Namespace) -> int:
     app_root = last_app_workspace()
     info = {
         "workspace": str(workspace.root),
-        "database": str(workspace.db_path),
+        "database": (
+            workspace.engine.url.render_as_string(hide_password=True)
+            if workspace.is_team
+            else str(workspace.db_path)
+        ),
         "tenants": tenants,
         "tenant": args.tenant,
         "tickets": tickets,
@@ -373,7 +392,9 @@ def _row_dict(row: Any) -> dict[str, Any]:
 class OpenWindow(Protocol):
     """Opens the desktop window (``desktop.launcher`` hands it in; this package never imports Qt)."""
 
-    def __call__(self, workspace_arg: str | None, tenant: str, *, demo: bool) -> int: ...
+    def __call__(
+        self, workspace_arg: str | None, tenant: str, *, demo: bool, database_url: str | None = None
+    ) -> int: ...
 
 
 def main(
@@ -389,6 +410,7 @@ def main(
     # Not parser.set_defaults: parent-parser actions are shared, so that would reset them in subcommands too.
     for name, default in (
         ("workspace", None),
+        ("database", None),
         ("tenant", DEFAULT_TENANT),
         ("json", False),
         ("progress", False),
@@ -404,7 +426,7 @@ def main(
         if args.command is None:
             if open_window is None:
                 raise RunbookDeskError("this build has no desktop window: name a command (see --help)")
-            return open_window(args.workspace, args.tenant, demo=args.demo)
+            return open_window(args.workspace, args.tenant, demo=args.demo, database_url=args.database)
         return run_command(args)
     except RunbookDeskError as exc:
         print(f"runbook-desk: error: {exc}", file=sys.stderr)
