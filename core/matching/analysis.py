@@ -149,6 +149,7 @@ def record_result(
             )
             session.add(link)
         link.confidence_score = match.confidence
+        link.updated_by = SYSTEM_ACTOR  # who a second analyst's "changed by … at …" names (issue 17)
         link.linked_automatically = auto
         link.decision = LinkDecision.LINKED if auto else LinkDecision.SUGGESTED
         # A link that stays linked keeps its time: it is how long the link has stood unchallenged (a

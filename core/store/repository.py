@@ -68,6 +68,8 @@ class RunbookRow:
     external_ref: str | None
     current_revision: int
     updated_at: datetime
+    version: int = 1  # optimistic concurrency (issue 17): a status change may say which version it showed
+    updated_by: str = ""
 
 
 def ticket_row(ticket: Ticket) -> TicketRow:
@@ -103,6 +105,8 @@ def runbook_row(runbook: Runbook) -> RunbookRow:
         external_ref=runbook.external_ref,
         current_revision=runbook.current_revision,
         updated_at=runbook.updated_at,
+        version=runbook.version,
+        updated_by=runbook.updated_by,
     )
 
 

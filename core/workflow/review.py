@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import aliased
 
-from core.errors import RunbookDeskError
+from core.errors import ConcurrentChangeError, RunbookDeskError
 from core.knowledge.enrichment import ARTICLES_FOR_DRAFT, ArticleSearch, steps_from_articles
 from core.matching.text import (
     lexical_terms,
@@ -76,6 +76,7 @@ from core.store.repository import (
     ticket_row,
 )
 from core.store.tenancy import TenantSession
+from core.workflow.concurrency import changed_text, editor, last_audited_writer, link_write_guard
 from core.workflow.draft_steps import candidate_steps, dominant_platform
 from core.workflow.drafts import CandidateStep, RunbookDraft
 from core.workflow.writeback import follow_decision
@@ -93,8 +94,9 @@ class ReviewError(RunbookDeskError):
     """A decision could not be made: unknown ticket or runbook, nothing to approve."""
 
 
-class ReviewConflictError(ReviewError):
-    """Undo refused: a link changed after the decision, so restoring it would overwrite someone's work."""
+class ReviewConflictError(ReviewError, ConcurrentChangeError):
+    """Undo refused: a link changed after the decision, so restoring it would overwrite someone's work.
+    A :class:`~core.errors.ConcurrentChangeError` too: the page treats both alike (say so, reload)."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -143,6 +145,34 @@ class ReviewedLink:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkVersions:
+    """A ticket's links as the analyst saw them: ``(link id, version)`` pairs, by link id.
+
+    A decision carries the versions its screen showed (:mod:`core.workflow.concurrency`); if the store holds
+    anything else by then (a link changed, added or removed by another analyst or a re-analysis), the
+    decision is refused with who and when instead of being made on a ticket the analyst has not seen.
+    """
+
+    ticket_id: int
+    links: tuple[tuple[int, int], ...] = ()
+
+
+def link_versions(session: TenantSession, ticket_ids: Sequence[int]) -> dict[int, LinkVersions]:
+    """The current :class:`LinkVersions` of each ticket (an empty one for a ticket without links)."""
+    found: dict[int, list[tuple[int, int]]] = {ticket_id: [] for ticket_id in ticket_ids}
+    ids = list(found)
+    for start in range(0, len(ids), _ID_CHUNK):
+        rows = session.execute(
+            select(TicketRunbookLink.ticket_id, TicketRunbookLink.id, TicketRunbookLink.version).where(
+                TicketRunbookLink.ticket_id.in_(ids[start : start + _ID_CHUNK])
+            )
+        ).all()
+        for ticket_id, link_id, version in rows:
+            found[ticket_id].append((link_id, version))
+    return {ticket_id: LinkVersions(ticket_id, tuple(sorted(pairs))) for ticket_id, pairs in found.items()}
+
+
+@dataclass(frozen=True, slots=True)
 class ReviewQueueRow:
     ticket_id: int
     external_id: str
@@ -158,6 +188,7 @@ class ReviewQueueRow:
     best_runbook_title: str | None
     analysed_at: datetime
     reviewed: ReviewedLink | None = None  # set on decided tickets (a decided-ticket filter)
+    seen: LinkVersions | None = None  # the ticket's links as this row was read: a decision carries it
 
     @property
     def id(self) -> int:
@@ -346,6 +377,8 @@ def load_review_queue(
     )
     query = _apply_filters(query, filters, with_decisions=True)
     rows = [ReviewQueueRow(*values) for values in session.execute(query).all()]
+    seen = link_versions(session, [row.ticket_id for row in rows])
+    rows = [replace(row, seen=seen[row.ticket_id]) for row in rows]
     if filters.status is ReviewStatus.TO_DECIDE:
         return rows
     reviewed = reviewed_links(session, [row.ticket_id for row in rows])
@@ -525,6 +558,74 @@ def _link(session: TenantSession, ticket_id: int, runbook_id: int) -> TicketRunb
     ).one_or_none()
 
 
+def _check_seen(
+    session: TenantSession, ticket: Ticket, seen: LinkVersions | None, ours: Iterable[int] = ()
+) -> None:
+    """Refuse the decision when the ticket's links are no longer what the analyst saw (``seen``); None: the
+    caller (a script, the CLI) decides on the current state and only the write-time check applies.
+
+    Called before writing, and again after (``ours``: the links this decision wrote, left out): another
+    analyst's new link to a *different* runbook of the ticket touches no row this decision writes, so no
+    version check sees it. On PostgreSQL the second call runs after this transaction took its tenant's
+    audit-chain lock (:mod:`core.store.audit_chain`, taken by the flush of the decision's audit rows), which
+    every decision takes, so it sees every decision committed before this one.
+    """
+    if seen is None:
+        return
+    skip = set(ours)
+    rows = [
+        row
+        for row in session.execute(
+            select(
+                TicketRunbookLink.id,
+                TicketRunbookLink.version,
+                TicketRunbookLink.updated_by,
+                TicketRunbookLink.updated_at,
+            ).where(TicketRunbookLink.ticket_id == ticket.id)
+        ).all()
+        if row[0] not in skip
+    ]
+    expected = tuple(pair for pair in seen.links if pair[0] not in skip)
+    if tuple(sorted((link_id, version) for link_id, version, _by, _at in rows)) == expected:
+        return
+    seen_versions = dict(expected)
+    changed = [(at, by) for link_id, version, by, at in rows if seen_versions.get(link_id) != version]
+    who: str | None = None
+    when: datetime | None = None
+    if changed:
+        when, who = max(changed, key=lambda pair: _aware(pair[0]))
+    else:  # nothing new or changed, so a link the analyst saw is gone: the audit trail knows who removed it
+        present = {link_id for link_id, *_rest in rows}
+        removed = [link_id for link_id, _version in expected if link_id not in present]
+        writer = last_audited_writer(session, LINK_ENTITY, removed[0]) if removed else None
+        if writer is not None:
+            who, when = writer
+    raise ConcurrentChangeError(
+        f"{ticket.external_id} was {changed_text(who, when)}; your decision was not saved"
+    )
+
+
+def _recheck_seen(
+    session: TenantSession, ticket: Ticket, seen: LinkVersions | None, changes: Iterable[LinkChange]
+) -> None:
+    """After writing: the rest of the ticket's links are still as seen (see :func:`_check_seen`)."""
+    if seen is None:
+        return
+    session.flush()  # the audit rows: on PostgreSQL this takes the tenant's chain lock first
+    _check_seen(session, ticket, seen, [change.link_id for change in changes])
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _ticket_name(session: TenantSession, ticket_id: int) -> str:
+    ticket = session.get(Ticket, ticket_id)
+    return ticket.external_id if ticket is not None else f"ticket {ticket_id}"
+
+
 def _audit_json(change: LinkChange, state: LinkState | None, **extra: Any) -> dict[str, Any]:
     return {
         "ticket_id": change.ticket_id,
@@ -547,11 +648,19 @@ def _set_link(
     link = _link(session, ticket_id, runbook_id)
     before = LinkState.of(link) if link is not None else None
     after: LinkState = make_state(before)
+    # Asked before the link changes: on PostgreSQL it is a query, whose autoflush would write the link
+    # twice (two versions for one decision).
+    who = editor(session, actor)
+    subject = _ticket_name(session, ticket_id)
     if link is None:
         link = TicketRunbookLink(tenant_id=session.tenant_id, ticket_id=ticket_id, runbook_id=runbook_id)
         session.add(link)
     after.apply_to(link)
-    session.flush()  # the new link's id, for the audit row and the undo record
+    link.updated_by = who
+    # The new link's id, for the audit row and the undo record. Another analyst who wrote this link since
+    # it was read (a stale version, or the same new link inserted first) makes it a ConcurrentChangeError.
+    with link_write_guard(session, subject, ticket_id, runbook_id):
+        session.flush()
     change = LinkChange(link.id, ticket_id, runbook_id, before, after)
     record_audit(
         session,
@@ -602,10 +711,20 @@ def _rejected_by(actor: str, now: datetime, reason: str | None) -> StateMaker:
 
 
 def approve(
-    session: TenantSession, ticket_id: int, runbook_id: int, confidence: float | None, actor: str
+    session: TenantSession,
+    ticket_id: int,
+    runbook_id: int,
+    confidence: float | None,
+    actor: str,
+    seen: LinkVersions | None = None,
 ) -> DecisionRecord:
-    """Link the ticket to the runbook the analyst confirmed (a suggestion or an automatic link)."""
-    _require_ticket(session, ticket_id)
+    """Link the ticket to the runbook the analyst confirmed (a suggestion or an automatic link).
+
+    ``seen``: the ticket's links as the analyst's screen showed them; a change since raises
+    :class:`~core.errors.ConcurrentChangeError` and writes nothing (the same for every decision below).
+    """
+    ticket = _require_ticket(session, ticket_id)
+    _check_seen(session, ticket, seen)
     _require_runbook(session, runbook_id)
     now = _now()
     change = _set_link(
@@ -616,26 +735,41 @@ def approve(
         action="review.approve",
         actor=actor,
     )
+    _recheck_seen(session, ticket, seen, (change,))
     return DecisionRecord("review.approve", actor, now, (change,))
 
 
 def reject(
-    session: TenantSession, ticket_id: int, runbook_id: int, reason: str | None, actor: str
+    session: TenantSession,
+    ticket_id: int,
+    runbook_id: int,
+    reason: str | None,
+    actor: str,
+    seen: LinkVersions | None = None,
 ) -> DecisionRecord:
     """Mark the suggestion wrong (with an optional reason); the ticket leaves the queue (module docstring)."""
-    _require_ticket(session, ticket_id)
+    ticket = _require_ticket(session, ticket_id)
+    _check_seen(session, ticket, seen)
     _require_runbook(session, runbook_id)
     now = _now()
     change = _set_link(
         session, ticket_id, runbook_id, _rejected_by(actor, now, reason), action="review.reject", actor=actor
     )
+    _recheck_seen(session, ticket, seen, (change,))
     return DecisionRecord("review.reject", actor, now, (change,))
 
 
 def _link_instead(
-    session: TenantSession, ticket_id: int, runbook_id: int, actor: str, action: str, reason: str
+    session: TenantSession,
+    ticket_id: int,
+    runbook_id: int,
+    actor: str,
+    action: str,
+    reason: str,
+    seen: LinkVersions | None,
 ) -> DecisionRecord:
-    _require_ticket(session, ticket_id)
+    ticket = _require_ticket(session, ticket_id)
+    _check_seen(session, ticket, seen)
     _require_runbook(session, runbook_id)
     now = _now()
     changes = [
@@ -661,18 +795,31 @@ def _link_instead(
                 actor=actor,
             )
         )
+    _recheck_seen(session, ticket, seen, changes)
     return DecisionRecord(action, actor, now, tuple(changes))
 
 
-def link_other(session: TenantSession, ticket_id: int, runbook_id: int, actor: str) -> DecisionRecord:
+def link_other(
+    session: TenantSession, ticket_id: int, runbook_id: int, actor: str, seen: LinkVersions | None = None
+) -> DecisionRecord:
     """Link a runbook the analyst picked; an unreviewed automatic link to another runbook is rejected."""
     return _link_instead(
-        session, ticket_id, runbook_id, actor, "review.link_other", f"analyst linked runbook {runbook_id}"
+        session,
+        ticket_id,
+        runbook_id,
+        actor,
+        "review.link_other",
+        f"analyst linked runbook {runbook_id}",
+        seen,
     )
 
 
 def record_draft(
-    session: TenantSession, ticket_id: int, runbook_id_of_new_draft: int, actor: str
+    session: TenantSession,
+    ticket_id: int,
+    runbook_id_of_new_draft: int,
+    actor: str,
+    seen: LinkVersions | None = None,
 ) -> DecisionRecord:
     """Link the ticket to the draft runbook written for it (after the editor saved it)."""
     return _link_instead(
@@ -682,6 +829,7 @@ def record_draft(
         actor,
         "review.draft",
         f"analyst drafted runbook {runbook_id_of_new_draft}",
+        seen,
     )
 
 
@@ -701,8 +849,12 @@ def _bulk(
     actor: str,
     action: str,
     make: Callable[[datetime, float], StateMaker],
+    seen: Mapping[int, LinkVersions] | None,
 ) -> DecisionRecord:
     ids = list(dict.fromkeys(ticket_ids))
+    for ticket_id in ids:  # one ticket changed by someone else refuses the whole batch
+        if seen is not None and ticket_id in seen:
+            _check_seen(session, _require_ticket(session, ticket_id), seen[ticket_id])
     best = _latest_best(session, ids)
     now = _now()
     changes: list[LinkChange] = []
@@ -715,10 +867,19 @@ def _bulk(
         changes.append(
             _set_link(session, ticket_id, runbook_id, make(now, confidence), action=action, actor=actor)
         )
+    for ticket_id in ids:
+        if seen is not None and ticket_id in seen:
+            mine = [change for change in changes if change.ticket_id == ticket_id]
+            _recheck_seen(session, _require_ticket(session, ticket_id), seen[ticket_id], mine)
     return DecisionRecord(action, actor, now, tuple(changes), tuple(skipped))
 
 
-def bulk_approve(session: TenantSession, ticket_ids: Iterable[int], actor: str) -> DecisionRecord:
+def bulk_approve(
+    session: TenantSession,
+    ticket_ids: Iterable[int],
+    actor: str,
+    seen: Mapping[int, LinkVersions] | None = None,
+) -> DecisionRecord:
     """Approve each ticket's best match (its latest analysis), all in the caller's one transaction."""
     return _bulk(
         session,
@@ -726,15 +887,25 @@ def bulk_approve(session: TenantSession, ticket_ids: Iterable[int], actor: str) 
         actor,
         "review.approve",
         lambda now, confidence: _linked_by(actor, now, confidence),
+        seen,
     )
 
 
 def bulk_reject(
-    session: TenantSession, ticket_ids: Iterable[int], reason: str | None, actor: str
+    session: TenantSession,
+    ticket_ids: Iterable[int],
+    reason: str | None,
+    actor: str,
+    seen: Mapping[int, LinkVersions] | None = None,
 ) -> DecisionRecord:
     """Reject each ticket's best match, with one reason for all."""
     return _bulk(
-        session, ticket_ids, actor, "review.reject", lambda now, _confidence: _rejected_by(actor, now, reason)
+        session,
+        ticket_ids,
+        actor,
+        "review.reject",
+        lambda now, _confidence: _rejected_by(actor, now, reason),
+        seen,
     )
 
 
@@ -745,15 +916,23 @@ def undo(session: TenantSession, record: DecisionRecord, actor: str) -> Decision
     edit came in between: restoring would silently throw that work away.
     """
     now = _now()
+    editor_name = editor(session, actor)  # before any change (see _set_link)
     inverse: list[LinkChange] = []
     for change in reversed(record.changes):
         link = _link(session, change.ticket_id, change.runbook_id)
         current = LinkState.of(link) if link is not None else None
         if current != change.after:
+            writer = (
+                (link.updated_by, link.updated_at)
+                if link is not None
+                else last_audited_writer(session, LINK_ENTITY, change.link_id)
+            )
+            who, when = writer if writer is not None else (None, None)
             raise ReviewConflictError(
                 f"link of ticket {change.ticket_id} to runbook {change.runbook_id} changed after "
-                f"{record.action}; not undoing"
+                f"{record.action} ({changed_text(who, when)}); not undoing"
             )
+        subject = _ticket_name(session, change.ticket_id)
         if change.before is None:
             if link is not None:
                 session.delete(link)
@@ -764,7 +943,9 @@ def undo(session: TenantSession, record: DecisionRecord, actor: str) -> Decision
                 )
                 session.add(link)
             change.before.apply_to(link)
-        session.flush()
+            link.updated_by = editor_name
+        with link_write_guard(session, subject, change.ticket_id, change.runbook_id):
+            session.flush()
         reverted = LinkChange(
             link.id if link is not None else change.link_id,
             change.ticket_id,
@@ -840,6 +1021,7 @@ class TicketReview:
     analysis_confidence: float | None
     history: tuple[HistoryEntry, ...] = ()  # who decided what about the ticket, newest first
     articles: tuple[ArticleMatch, ...] = ()  # the published knowledge articles that match it, best first
+    seen: LinkVersions | None = None  # the ticket's links as shown: a decision on this view carries it
 
 
 def _section_text(session: TenantSession, runbook: Runbook, section_name: str | None) -> str:
@@ -909,6 +1091,7 @@ def load_ticket_review(
         articles=tuple(
             matcher.search_articles(prepared, articles_k, lexical_text=ticket_lexical_text(ticket))
         ),
+        seen=LinkVersions(ticket_id, tuple(sorted((link.id, link.version) for link in links.values()))),
     )
 
 
@@ -1029,6 +1212,7 @@ __all__ = [
     "DecisionRecord",
     "LinkChange",
     "LinkState",
+    "LinkVersions",
     "MatchView",
     "QueueFilters",
     "ReviewConflictError",
@@ -1046,6 +1230,7 @@ __all__ = [
     "draft_from_ticket",
     "is_in_queue",
     "link_other",
+    "link_versions",
     "load_review_queue",
     "load_ticket_review",
     "queue_counts",

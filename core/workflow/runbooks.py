@@ -8,12 +8,18 @@ Transactions: each function takes a :class:`~core.store.tenancy.TenantSession` i
 empty title) raises before anything is written, and any later failure rolls back the revision *and* its audit
 row together, so the trail never claims an edit that did not happen.
 
+Concurrency (team mode, issue 17): a save carries the revision the editor loaded, a status change may carry
+the ``version`` the screen showed; every write records ``updated_by`` and SQLAlchemy's version check
+(:mod:`core.workflow.concurrency`) refuses an UPDATE that another session beat, so two analysts editing one
+runbook never silently overwrite each other.
+
 Errors, all :class:`~core.errors.RunbookDeskError`::
 
     RunbookEditError
     ├── RunbookNotFoundError     no such runbook (or revision) in this tenant
     ├── InvalidRunbookError      the values cannot be saved (an empty title)
     ├── StaleRevisionError       someone saved a newer revision since the editor loaded its copy
+    │                            (also a ConcurrentChangeError: it names who and when)
     └── StatusTransitionError    the workflow does not allow that status change
 
 ``content_hash`` is computed exactly as the importer computes it (:class:`RunbookValues`), from title, body,
@@ -35,7 +41,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import RunbookDeskError
+from core.errors import ConcurrentChangeError, RunbookDeskError
 from core.importing.runbooks import RunbookValues, parse_tags
 from core.matching.rematch import (
     REASON_APPROVED,
@@ -48,6 +54,7 @@ from core.matching.rematch import (
 from core.store.models import Runbook, RunbookRevision, RunbookSource, RunbookStatus
 from core.store.repository import RunbookRow, add_revision, record_audit, runbook_row
 from core.store.tenancy import TenantSession
+from core.workflow.concurrency import changed_text, editor, runbook_write_guard
 
 ENTITY = "runbook"
 
@@ -73,11 +80,13 @@ class InvalidRunbookError(RunbookEditError):
     pass
 
 
-class StaleRevisionError(RunbookEditError):
-    def __init__(self, runbook_id: int, expected: int, current: int) -> None:
+class StaleRevisionError(RunbookEditError, ConcurrentChangeError):
+    def __init__(
+        self, runbook_id: int, expected: int, current: int, changed: str = "changed by another session"
+    ) -> None:
         super().__init__(
-            f"runbook {runbook_id} was saved by someone else meanwhile (you edited revision {expected}, "
-            f"it is now at revision {current}); reopen it to see their changes"
+            f"runbook {runbook_id} was saved by someone else meanwhile ({changed}; you edited revision "
+            f"{expected}, it is now at revision {current}); reopen it to see their changes"
         )
         self.runbook_id = runbook_id
         self.expected = expected
@@ -177,11 +186,23 @@ def get_runbook_row(session: TenantSession, runbook_id: int) -> RunbookRow:
 
 def _flush_revision(session: TenantSession, runbook: Runbook, expected_revision: int) -> None:
     """Two saves of the same revision that raced past the check both write revision N+1; the unique
-    constraint on (runbook, revision) stops the second, which is the same conflict as a stale revision."""
+    constraint on (runbook, revision) stops the second, which is the same conflict as a stale revision; the
+    runbook's own version check (a StaleDataError) is the same again."""
+    runbook_id, title = runbook.id, runbook.title
     try:
-        session.flush()
+        with runbook_write_guard(session, runbook_id, title):
+            session.flush()
+    except ConcurrentChangeError as exc:
+        raise StaleRevisionError(runbook_id, expected_revision, expected_revision + 1, _changed(exc)) from exc
     except IntegrityError as exc:
-        raise StaleRevisionError(runbook.id, expected_revision, expected_revision + 1) from exc
+        raise StaleRevisionError(runbook_id, expected_revision, expected_revision + 1) from exc
+
+
+def _changed(exc: ConcurrentChangeError) -> str:
+    """'changed by alice at …' out of the guard's message (“title” was changed by …; nothing was saved)."""
+    text = str(exc)
+    start = text.find("changed by")
+    return text[start:].split(";")[0] if start >= 0 else "changed by another session"
 
 
 def create_runbook(
@@ -205,6 +226,7 @@ def create_runbook(
         service=content.service,
         status=status,
         source=source,
+        updated_by=editor(session, actor),
         content_hash=content_hash(content, status),
         current_revision=0,
     )
@@ -244,16 +266,23 @@ def save_runbook(
     """
     runbook = _get_runbook(session, runbook_id)
     if runbook.current_revision != expected_revision:
-        raise StaleRevisionError(runbook_id, expected_revision, runbook.current_revision)
+        raise StaleRevisionError(
+            runbook_id,
+            expected_revision,
+            runbook.current_revision,
+            changed_text(runbook.updated_by, runbook.updated_at),
+        )
     content = RunbookContent.normalised(title=title, body=body, tags=tags, service=service)
     if content == RunbookContent.of(runbook):
         return runbook.current_revision
     before = _summary(runbook)
+    editor_name = editor(session, actor)  # a query on PostgreSQL: asked before the runbook changes
     runbook.title = content.title
     runbook.body = content.body
     runbook.tags = list(content.tags)
     runbook.service = content.service
     runbook.content_hash = content_hash(content, runbook.status)
+    runbook.updated_by = editor_name
     add_revision(session, runbook, actor)
     _flush_revision(session, runbook, expected_revision)
     record_audit(
@@ -272,15 +301,26 @@ def save_runbook(
 
 
 def set_status(
-    session: TenantSession, runbook_id: int, new_status: RunbookStatus | str, actor: str
+    session: TenantSession,
+    runbook_id: int,
+    new_status: RunbookStatus | str,
+    actor: str,
+    *,
+    expected_version: int | None = None,
 ) -> RunbookRow:
     """Move a runbook along the review workflow (:data:`TRANSITIONS`); returns the updated row.
 
     No revision: revisions snapshot the text, and the status is not text. The content hash does change,
-    because the importer's hash includes the status.
+    because the importer's hash includes the status. ``expected_version``: the runbook's ``version`` as the
+    screen showed it; a change since (another analyst approved or edited it) raises
+    :class:`~core.errors.ConcurrentChangeError` naming who and when, and nothing is written.
     """
     target = RunbookStatus(new_status)
     runbook = _get_runbook(session, runbook_id)
+    if expected_version is not None and runbook.version != expected_version:
+        raise ConcurrentChangeError(
+            f"“{runbook.title}” was {changed_text(runbook.updated_by, runbook.updated_at)}; nothing was saved"
+        )
     current = runbook.status
     if target == current:
         raise StatusTransitionError(f"“{runbook.title}” is already {_status_words(current)}")
@@ -291,9 +331,12 @@ def set_status(
             f"directly (it can become {allowed})"
         )
     before = _summary(runbook)
+    editor_name = editor(session, actor)  # a query on PostgreSQL: asked before the runbook changes
     runbook.status = target
     runbook.content_hash = content_hash(RunbookContent.of(runbook), target)
-    session.flush()
+    runbook.updated_by = editor_name
+    with runbook_write_guard(session, runbook.id, runbook.title):
+        session.flush()
     record_audit(
         session,
         actor=actor,

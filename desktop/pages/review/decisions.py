@@ -11,22 +11,31 @@ undo_history`, the reviewer's decisions not undone yet and still undoable) when 
 after every decision or undo. A decision is pushed at once as well, so Ctrl+Z right after it never waits for
 that read; a read that started before the latest change is dropped when it lands.
 
+Team mode (issue 17): each decision carries the ticket's links as the page showed them
+(:class:`~core.workflow.review.LinkVersions`). When another analyst changed the ticket meanwhile, the core
+refuses with :class:`~core.errors.ConcurrentChangeError` and writes nothing; that is not a failure of the
+app, so it comes back as a value (:class:`Conflict`) and out through ``conflicted``, for the page to say
+"changed by alice at …" and reload, instead of through the error path that notifies like a crash.
+
 This object holds no widgets: the page tells it what was chosen and shows what it reports (``message``,
-``decided``, ``undone``, ``draft_ready``; failures go to the page's error handler).
+``decided``, ``undone``, ``draft_ready``, ``conflicted``; failures go to the page's error handler).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Signal
 
+from core.errors import ConcurrentChangeError
 from core.store.models import OutcomeKind
 from core.workflow.drafts import RunbookDraft
 from core.workflow.history import UndoStep
 from core.workflow.review import (
     DecisionRecord,
+    LinkVersions,
     ReviewQueueRow,
     approve,
     bulk_approve,
@@ -40,6 +49,8 @@ from desktop.background.outcome_jobs import save_outcome
 from desktop.background.review_jobs import build_draft, decide, load_undo_history
 from desktop.background.tasks import ErrorCallback, Task
 from desktop.context import AppContext
+
+Seen = Mapping[int, LinkVersions]  # ticket id -> its links as the page showed them
 
 # What a decision on one ticket is about: the runbook id, the match's confidence and the runbook's title.
 Target = tuple[int, float | None, str | None]
@@ -62,6 +73,25 @@ UNDO_VERB = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A decision another analyst's change refused (nothing was written): what to tell, what to reload."""
+
+    message: str
+    ticket_ids: tuple[int, ...]
+
+
+def decide_unless_changed(
+    sessions: object, ticket_ids: tuple[int, ...], decision: Callable[..., DecisionRecord], *args: object
+) -> DecisionRecord | Conflict:
+    """On a worker: :func:`~desktop.background.review_jobs.decide`, with a refusal for a concurrent change
+    returned as a :class:`Conflict` (the transaction rolled back before it got here)."""
+    try:
+        return decide(sessions, decision, *args)  # type: ignore[arg-type]
+    except ConcurrentChangeError as exc:
+        return Conflict(str(exc), ticket_ids)
+
+
 def action_text(action: str) -> str:
     return ACTION_TEXT.get(action, action)
 
@@ -72,6 +102,10 @@ def tickets_text(count: int) -> str:
 
 def subject_text(external_id: str, runbook_title: str | None) -> str:
     return f"{external_id} → “{runbook_title}”" if runbook_title else external_id
+
+
+def _seen_of(rows: list[ReviewQueueRow]) -> dict[int, LinkVersions]:
+    return {row.ticket_id: row.seen for row in rows if row.seen is not None}
 
 
 def age_text(then: datetime, now: datetime) -> str:
@@ -93,6 +127,7 @@ class ReviewDecisions(QObject):
     message = Signal(str)  # for the page's status line
     outcome_recorded = Signal(object)  # OutcomeRecord: the analyst's "resolved it / partly / did not help"
     history_changed = Signal()  # the undo stack was read back from the store
+    conflicted = Signal(str, object)  # "INC… was changed by alice at …", the ticket ids to reload
 
     def __init__(
         self,
@@ -129,31 +164,46 @@ class ReviewDecisions(QObject):
         if self._draft_task is not None and self._draft_task.is_active:
             self._draft_task.cancel()
 
-    def _run(self, label: str, subject: str, decision: Callable[..., DecisionRecord], *args: object) -> None:
+    def _run(
+        self,
+        label: str,
+        subject: str,
+        ticket_ids: tuple[int, ...],
+        decision: Callable[..., DecisionRecord],
+        *args: object,
+        on_done: Callable[[DecisionRecord], None] | None = None,
+        failed_what: str | None = None,
+    ) -> None:
         self._pending_subject = subject  # one decision at a time (busy()), so one pending subject
+        done = on_done or self._decision_done
         self._decision_task = self._context.runner.run(
-            decide,
+            decide_unless_changed,
             self._context.sessions,
+            ticket_ids,
             decision,
             *args,
             title=label,
-            on_done=self._decision_done,
-            on_error=self._error_handler(label.lower()),
+            on_done=lambda result: self._landed(result, done),
+            on_error=self._error_handler(failed_what or label.lower()),
         )
 
-    def approve(self, rows: list[ReviewQueueRow], target: Target | None) -> None:
-        """Approve ``target`` for a single row, or each row's best match when several are selected."""
+    def _landed(self, result: DecisionRecord | Conflict, done: Callable[[DecisionRecord], None]) -> None:
+        if isinstance(result, Conflict):
+            self.conflicted.emit(result.message, result.ticket_ids)
+        else:
+            done(result)
+
+    def approve(self, rows: list[ReviewQueueRow], target: Target | None, seen: Seen | None = None) -> None:
+        """Approve ``target`` for a single row, or each row's best match when several are selected.
+        ``seen``: the tickets' links as the page showed them (None: the rows' own)."""
         if not rows or self.busy():
             return
+        seen = seen if seen is not None else _seen_of(rows)
         actor = self._context.reviewer()
+        ids = tuple(r.ticket_id for r in rows)
         if len(rows) > 1:
-            self._run(
-                f"Approving {len(rows)} tickets",
-                tickets_text(len(rows)),
-                bulk_approve,
-                [r.ticket_id for r in rows],
-                actor,
-            )
+            label = f"Approving {len(rows)} tickets"
+            self._run(label, tickets_text(len(rows)), ids, bulk_approve, list(ids), actor, seen)
             return
         row = rows[0]
         if target is None:
@@ -162,45 +212,81 @@ class ReviewDecisions(QObject):
         runbook_id, confidence, title = target
         subject = subject_text(row.external_id, title)
         self._run(
-            f"Approving {row.external_id}", subject, approve, row.ticket_id, runbook_id, confidence, actor
+            f"Approving {row.external_id}",
+            subject,
+            ids,
+            approve,
+            row.ticket_id,
+            runbook_id,
+            confidence,
+            actor,
+            seen.get(row.ticket_id),
         )
 
-    def reject(self, rows: list[ReviewQueueRow], target: Target | None, reason: str | None) -> None:
+    def reject(
+        self, rows: list[ReviewQueueRow], target: Target | None, reason: str | None, seen: Seen | None = None
+    ) -> None:
         """Reject ``target`` for a single row, or each row's best match when several are selected."""
         if not rows or self.busy():
             return
+        seen = seen if seen is not None else _seen_of(rows)
         actor = self._context.reviewer()
+        ids = tuple(r.ticket_id for r in rows)
         if len(rows) > 1 or target is None:
-            ids = [r.ticket_id for r in rows]
-            self._run(
-                f"Rejecting {len(rows)} tickets", tickets_text(len(rows)), bulk_reject, ids, reason, actor
-            )
+            label = f"Rejecting {len(rows)} tickets"
+            self._run(label, tickets_text(len(rows)), ids, bulk_reject, list(ids), reason, actor, seen)
             return
         row = rows[0]
         subject = subject_text(row.external_id, target[2])
-        self._run(f"Rejecting {row.external_id}", subject, reject, row.ticket_id, target[0], reason, actor)
+        self._run(
+            f"Rejecting {row.external_id}",
+            subject,
+            ids,
+            reject,
+            row.ticket_id,
+            target[0],
+            reason,
+            actor,
+            seen.get(row.ticket_id),
+        )
 
-    def link(self, row: ReviewQueueRow, runbook_id: int, runbook_title: str | None = None) -> None:
+    def link(
+        self,
+        row: ReviewQueueRow,
+        runbook_id: int,
+        runbook_title: str | None = None,
+        seen: LinkVersions | None = None,
+    ) -> None:
         if self.busy():
             return
         self._run(
             f"Linking {row.external_id}",
             subject_text(row.external_id, runbook_title),
+            (row.ticket_id,),
             link_other,
             row.ticket_id,
             runbook_id,
             self._context.reviewer(),
+            seen if seen is not None else row.seen,
         )
 
-    def record_draft(self, ticket_id: int, runbook_id: int, external_id: str | None = None) -> None:
+    def record_draft(
+        self,
+        ticket_id: int,
+        runbook_id: int,
+        external_id: str | None = None,
+        seen: LinkVersions | None = None,
+    ) -> None:
         """Link a ticket to the runbook saved from its draft, as an undoable decision."""
         self._run(
             f"Linking ticket {ticket_id} to its draft",
             external_id or f"ticket {ticket_id}",
+            (ticket_id,),
             record_draft,
             ticket_id,
             runbook_id,
             self._context.reviewer(),
+            seen,
         )
 
     def record_outcome(
@@ -260,15 +346,15 @@ class ReviewDecisions(QObject):
         if not self.undo_stack or self.busy():
             return
         record = self.undo_stack[-1]
-        self._decision_task = self._context.runner.run(
-            decide,
-            self._context.sessions,
+        self._run(
+            "Undoing the last decision",
+            self._pending_subject,
+            record.ticket_ids,
             undo,
             record,
             self._context.reviewer(),
-            title="Undoing the last decision",
             on_done=self._undo_done,
-            on_error=self._error_handler("undo the last decision"),
+            failed_what="undo the last decision",
         )
 
     def draft(self, row: ReviewQueueRow) -> None:
@@ -297,6 +383,18 @@ class ReviewDecisions(QObject):
         self._undo_subjects.pop()
         self.refresh_history()
         self.undone.emit(undone, record)
+
+    def forget(self, ticket_ids: tuple[int, ...]) -> None:
+        """Another analyst's change refused an undo of these tickets: the step is no longer undoable, so
+        it leaves the stack (a read of the history follows and agrees)."""
+        keep = [
+            (record, subject)
+            for record, subject in zip(self.undo_stack, self._undo_subjects, strict=True)
+            if not set(record.ticket_ids) & set(ticket_ids)
+        ]
+        self.undo_stack[:] = [record for record, _subject in keep]
+        self._undo_subjects[:] = [subject for _record, subject in keep]
+        self.refresh_history()
 
     def _draft_done(self, result: tuple[RunbookDraft, int]) -> None:
         draft, ticket_id = result

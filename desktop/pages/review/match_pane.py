@@ -26,6 +26,7 @@ from desktop.widgets.flow_layout import flow_row
 from desktop.widgets.links import link_safe_browser
 from desktop.widgets.table_layout import fit_columns_by_header
 
+NEEDS_ANALYST = "needs the analyst role"  # the tooltip of a decision a viewer may not make (team mode)
 MATCH_TITLE_MIN_WIDTH = 150  # with two lines, about 45 characters of a runbook title
 
 
@@ -134,7 +135,11 @@ class MatchPane(QWidget):
         self.confidence_bar.setEnabled(False)
         self.signals_label.clear()
 
-    def enable_buttons(self, *, has_ticket: bool, can_undo: bool) -> None:
+    def enable_buttons(self, *, has_ticket: bool, can_undo: bool, can_decide: bool = True) -> None:
+        """``can_decide`` False (a viewer in team mode): every decision button off, and its tooltip says why
+        rather than leaving a grey button to guess at."""
         for button in (self.approve_button, self.reject_button, self.link_button, self.draft_button):
-            button.setEnabled(has_ticket)
-        self.undo_button.setEnabled(can_undo)
+            button.setEnabled(has_ticket and can_decide)
+            button.setToolTip("" if can_decide else NEEDS_ANALYST)
+        self.undo_button.setEnabled(can_undo and can_decide)
+        self.undo_button.setToolTip("" if can_decide else NEEDS_ANALYST)

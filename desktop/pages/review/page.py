@@ -22,6 +22,14 @@ model on first use) is only touched in workers. A decided ticket is dropped from
 next one selected, so the analyst never waits for a reload between decisions; the counts are refreshed
 behind. Errors show on the page and go out through :attr:`ReviewPage.error_occurred`.
 
+Team mode (issue 17). Other analysts decide on the same queue: the page polls a change token every five
+seconds while shown (:mod:`.polling`; polling, not LISTEN/NOTIFY, see :mod:`core.workflow.changes`) and
+reloads the queue when others changed it, keeping the selected ticket, with "Queue updated: 2 decisions by
+alice" on the status line. A decision carries the ticket's links as the page showed them; if another
+analyst got there first it is refused with "INC… was changed by alice at …", shown on the page (not as a
+failure), and the queue and the ticket reload. A viewer (:func:`core.store.team.current_role`) gets the
+page with every decision action and its key turned off, each button saying "needs the analyst role".
+
 For the window: :attr:`ReviewPage.decision_made` (a :class:`~core.workflow.review.DecisionRecord`, also for
 undo) so other pages can refresh, and :attr:`ReviewPage.draft_requested` ``(RunbookDraft, ticket_id)`` for
 the runbook editor; once the editor saved the draft, call :meth:`ReviewPage.record_draft` with its id.
@@ -51,10 +59,12 @@ from PySide6.QtWidgets import (
 )
 
 from core.store.models import AnalysisDecision, LinkDecision
+from core.workflow.changes import QueueChanges
 from core.workflow.outcomes import OutcomeRecord
 from core.workflow.review import (
     DECISION_ORDER,
     DecisionRecord,
+    LinkVersions,
     MatchView,
     QueueFilters,
     ReviewQueueRow,
@@ -65,7 +75,6 @@ from desktop.background.review_jobs import (
     QUEUE_LOAD_LIMIT,
     QueueLoad,
     load_counts,
-    load_queue,
     load_review,
     load_status_counts,
 )
@@ -77,6 +86,7 @@ from desktop.pages.review.filter_bar import QueueFilterBar
 from desktop.pages.review.match_pane import MatchPane
 from desktop.pages.review.models import DECISION_LABELS
 from desktop.pages.review.outcome_dialog import OUTCOME_WORDS, OutcomeDialog
+from desktop.pages.review.polling import POLL_INTERVAL_MS, QueuePoller, QueueSnapshot, load_queue_snapshot
 from desktop.pages.review.tables import QueueTable
 from desktop.pages.review.ticket_pane import TicketPane
 from desktop.widgets.browse import focus_filter_box
@@ -89,6 +99,8 @@ SEARCH_DELAY_MS = 250
 DETAIL_DELAY_MS = 120
 # Long enough to read "Approved 1 ticket. Ctrl+Z undoes it." and act on it; short enough not to outlive it.
 HINT_TIMEOUT_MS = 8000
+# The keys that decide (or undo a decision): off for a viewer. Moving through tickets and matches stays on.
+DECIDING_KEYS = frozenset({"A", "Return", "Enter", "R", "L", "D", "O", "Ctrl+Z"})
 
 
 def _is_text_input(widget: QWidget | None) -> bool:
@@ -111,7 +123,11 @@ class ReviewPage(QWidget):
     queue_loaded = Signal()
 
     def __init__(
-        self, context: AppContext, parent: QWidget | None = None, hint_timeout_ms: int = HINT_TIMEOUT_MS
+        self,
+        context: AppContext,
+        parent: QWidget | None = None,
+        hint_timeout_ms: int = HINT_TIMEOUT_MS,
+        poll_interval_ms: int = POLL_INTERVAL_MS,
     ) -> None:
         super().__init__(parent)
         self.context = context
@@ -126,6 +142,10 @@ class ReviewPage(QWidget):
         self.active_dialog: QDialog | None = None
         self.ask_reject_reason = True
         self._outcome_subject = ""  # "INC0010042 → “VPN …”" of the outcome being saved, for its message
+        self.can_decide = True  # False for a viewer (team mode): set by every queue load
+        self._status_after_load = ""  # "Queue updated: …" or a conflict's message, shown once the load lands
+        self._keep_position = False  # a reload others caused: a vanished ticket gives way to its neighbour
+        self._error_after_load = ""  # a refused decision's message: the reload it asks for must not hide it
         self.setObjectName("reviewPage")
 
         self.filter_bar = QueueFilterBar(self)
@@ -219,6 +239,9 @@ class ReviewPage(QWidget):
         self._hint_timer.setInterval(hint_timeout_ms)
         self._hint_timer.timeout.connect(self._expire_hint)
         self._hint_text = ""
+        self.poller = QueuePoller(
+            context.runner, context.sessions, context.reviewer, self.is_loading, poll_interval_ms, self
+        )
         self._connect_parts()
         self._build_shortcuts()
         self._show_no_ticket()
@@ -245,6 +268,9 @@ class ReviewPage(QWidget):
         self.decisions.history_changed.connect(self._update_buttons)
         self.decisions.draft_ready.connect(self.draft_requested)
         self.decisions.outcome_recorded.connect(self._outcome_recorded)
+        self.decisions.conflicted.connect(self._decision_conflicted)
+        self.poller.changed.connect(self._others_changed)
+        self.poller.failed.connect(self.status_label.setText)
 
     def _build_shortcuts(self) -> None:
         bindings: list[tuple[str, Callable[[], None]]] = [
@@ -291,11 +317,13 @@ class ReviewPage(QWidget):
             self.reload()
         elif self.current_row() is not None and self._review is None:
             self._detail_timer.start()
+        self.poller.start()
 
     def hideEvent(self, event: QHideEvent) -> None:
         """Hidden (another page, or the window closing): no load may start behind the analyst's back."""
         self._search_timer.stop()
         self._detail_timer.stop()
+        self.poller.stop()  # nobody is looking; the first load or poll after showing catches up
         self._expire_hint()  # back on the page later, "Ctrl+Z undoes it" would no longer be about now
         super().hideEvent(event)
 
@@ -322,11 +350,11 @@ class ReviewPage(QWidget):
         if self._queue_task is not None and self._queue_task.is_active:
             self._queue_task.cancel()
         self._queue_task = self._runner.run(
-            load_queue,
+            load_queue_snapshot,
             self._sessions,
             self.filters(),
             title="Loading the review queue",
-            on_done=self._queue_loaded,
+            on_done=self._snapshot_loaded,
             on_error=self._error_handler("load the review queue"),
         )
         self.decisions.refresh_history()  # the undo stack as the store has it (it outlives the window)
@@ -341,6 +369,7 @@ class ReviewPage(QWidget):
         """The window is closing: no new loads, and pending ones are dropped."""
         self._search_timer.stop()
         self._detail_timer.stop()
+        self.poller.stop()
         for task in (self._queue_task, self._review_task):
             if task is not None and task.is_active:
                 task.cancel()
@@ -348,10 +377,19 @@ class ReviewPage(QWidget):
         if self.active_dialog is not None:
             self.active_dialog.reject()
 
+    def _snapshot_loaded(self, snapshot: QueueSnapshot) -> None:
+        self.poller.token = snapshot.token
+        if snapshot.can_decide != self.can_decide:
+            self.can_decide = snapshot.can_decide
+            self._refresh_shortcuts(QApplication.focusWidget())
+        self._queue_loaded(snapshot.load)
+
     def _queue_loaded(self, result: QueueLoad) -> None:
         self._loaded_once = True
         self._expire_hint()  # the queue changed under the hint (an import, an analysis, new filters)
         previous = self.current_row()
+        previous_position = self.queue_table.currentIndex().row()
+        keep_position, self._keep_position = self._keep_position, False
         self.filter_bar.set_facets(result.facets)
         self.queue_model.set_rows(result.rows)
         self._show_counts(result.counts)
@@ -360,8 +398,36 @@ class ReviewPage(QWidget):
         wanted, self._select_after_load = self._select_after_load, None
         selected = wanted is not None and self.select_ticket(wanted)
         if not selected and (previous is None or not self.select_ticket(previous.ticket_id)):
-            self._select_proxy_row(0)
+            # Others decided the ticket on screen: the analyst stays where they were in the queue.
+            row_count = self.queue_proxy.rowCount()
+            self._select_proxy_row(min(max(previous_position, 0), row_count - 1) if keep_position else 0)
+        self._reload_review_if_changed()
+        status, self._status_after_load = self._status_after_load, ""
+        if status:
+            self.status_label.setText(status)
+        refused, self._error_after_load = self._error_after_load, ""
+        if refused:
+            self.error_label.setText(refused)
+            self.error_label.show()
+        self._update_buttons()
         self.queue_loaded.emit()
+
+    def _reload_review_if_changed(self) -> None:
+        """The selected ticket stayed, but its links are not what its side-by-side view was loaded with
+        (another analyst's undo, a re-analysis): load the view again, so a decision is made on what is."""
+        row = self.current_row()
+        review = self._review
+        if row is None or review is None or review.ticket.id != row.ticket_id:
+            return
+        if row.seen is not None and review.seen is not None and row.seen != review.seen:
+            self._review = None
+            self._detail_timer.start()
+
+    def _others_changed(self, changes: QueueChanges) -> None:
+        """Another analyst decided (or a sync analysed tickets): reload, keeping the analyst's place."""
+        self._status_after_load = changes.summary()
+        self._keep_position = True
+        self.reload()
 
     def _show_counts(self, counts: dict[AnalysisDecision, int]) -> None:
         self.counts = dict(counts)
@@ -501,7 +567,9 @@ class ReviewPage(QWidget):
 
     def _update_buttons(self) -> None:
         self.match_pane.enable_buttons(
-            has_ticket=self.current_row() is not None, can_undo=bool(self.decisions.undo_stack)
+            has_ticket=self.current_row() is not None,
+            can_undo=bool(self.decisions.undo_stack),
+            can_decide=self.can_decide,
         )
 
     # --- keys ---------------------------------------------------------------------------------------------
@@ -515,8 +583,9 @@ class ReviewPage(QWidget):
         typing = _is_text_input(focus)
         dialog_open = self.active_dialog is not None
         for key, shortcut in self.shortcuts.items():
+            allowed = self.can_decide or key not in DECIDING_KEYS  # a viewer's keys only move around
             # A text field handles Ctrl+Z itself (it takes the shortcut override), so undo stays on there.
-            shortcut.setEnabled(not dialog_open and (key == "Ctrl+Z" or not typing))
+            shortcut.setEnabled(allowed and not dialog_open and (key == "Ctrl+Z" or not typing))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Up/Down on the queue switch matches (J/K move through tickets; Shift+arrows still select)."""
@@ -536,9 +605,17 @@ class ReviewPage(QWidget):
 
     def approve_selected(self) -> None:
         rows = self.selected_rows()
-        if not rows or self.decisions.busy():
+        if not rows or not self.can_decide or self.decisions.busy():
             return
-        self.decisions.approve(rows, self._target(rows[0]) if len(rows) == 1 else None)
+        self.decisions.approve(rows, self._target(rows[0]) if len(rows) == 1 else None, self._seen(rows))
+
+    def _seen(self, rows: list[ReviewQueueRow]) -> dict[int, LinkVersions]:
+        """Each ticket's links as the page shows them: the side-by-side view's when it is on screen (it shows
+        the links' decisions), else the queue row's."""
+        seen = {row.ticket_id: row.seen for row in rows if row.seen is not None}
+        if self._review is not None and self._review.seen is not None and self._review.ticket.id in seen:
+            seen[self._review.ticket.id] = self._review.seen
+        return seen
 
     def _target(self, row: ReviewQueueRow) -> Target | None:
         """The match a decision on ``row`` is about: the selected one once loaded, else the analysis' best."""
@@ -551,29 +628,31 @@ class ReviewPage(QWidget):
 
     def reject_selected(self) -> None:
         rows = self.selected_rows()
-        if not rows or self.decisions.busy():
+        if not rows or not self.can_decide or self.decisions.busy():
             return
         target = self._target(rows[0]) if len(rows) == 1 else None
         if len(rows) == 1 and target is None:
             self.status_label.setText(f"{rows[0].external_id} has no match to reject.")
             return
+        seen = self._seen(rows)
         if not self.ask_reject_reason:
-            self.decisions.reject(rows, target, None)
+            self.decisions.reject(rows, target, None, seen)
             return
         dialog = RejectDialog(len(rows), target[2] if target else None, self)
-        dialog.accepted.connect(lambda: self.decisions.reject(rows, target, dialog.reason()))
+        dialog.accepted.connect(lambda: self.decisions.reject(rows, target, dialog.reason(), seen))
         self._open_dialog(dialog)
 
     def link_other_runbook(self) -> None:
         row = self.current_row()
-        if row is None or self.decisions.busy():
+        if row is None or not self.can_decide or self.decisions.busy():
             return
         dialog = LinkRunbookDialog(self._runner, self._sessions, self)
+        seen = self._seen([row]).get(row.ticket_id)
 
         def chosen() -> None:
             choice = dialog.chosen()
             if choice is not None:
-                self.decisions.link(row, choice.id, choice.title)
+                self.decisions.link(row, choice.id, choice.title, seen)
 
         dialog.accepted.connect(chosen)
         self._open_dialog(dialog)
@@ -581,21 +660,24 @@ class ReviewPage(QWidget):
 
     def draft_runbook(self) -> None:
         row = self.current_row()
-        if row is not None:
+        if row is not None and self.can_decide:
             self.decisions.draft(row)
 
     def record_draft(self, ticket_id: int, runbook_id: int) -> None:
         """Call once the editor saved the draft opened for ``ticket_id``: links it as an undoable decision."""
         row_number = self.queue_model.row_number_of(ticket_id)
         external_id = None
+        seen = None
         if row_number is not None:  # so the undo dialog can name the ticket as the queue shows it
-            external_id = self.queue_model.row_at(self.queue_model.index(row_number, 0)).external_id
-        self.decisions.record_draft(ticket_id, runbook_id, external_id)
+            row = self.queue_model.row_at(self.queue_model.index(row_number, 0))
+            external_id = row.external_id
+            seen = self._seen([row]).get(ticket_id)
+        self.decisions.record_draft(ticket_id, runbook_id, external_id, seen)
 
     def record_outcome(self) -> None:
         """``O``: ask whether the linked runbook fixed the ticket (1/2/3 answer, Esc asks nothing)."""
         row = self.current_row()
-        if row is None or self.decisions.busy() or self.active_dialog is not None:
+        if row is None or not self.can_decide or self.decisions.busy() or self.active_dialog is not None:
             return
         target = self._linked_target(row)
         if target is None:
@@ -637,7 +719,12 @@ class ReviewPage(QWidget):
     def undo_last(self) -> None:
         """Ctrl+Z: name the step first; it is undone only once the analyst confirms that it is the one."""
         description = self.decisions.describe_last()
-        if description is None or self.decisions.busy() or self.active_dialog is not None:
+        if (
+            not self.can_decide
+            or description is None
+            or self.decisions.busy()
+            or self.active_dialog is not None
+        ):
             return
         self._expire_hint()
         dialog = UndoConfirmDialog(description, self)
@@ -699,6 +786,25 @@ class ReviewPage(QWidget):
         self._select_after_load = undone.ticket_ids[0] if undone.ticket_ids else None
         self.reload()
         self.decision_made.emit(record)
+
+    def _decision_conflicted(self, message: str, ticket_ids: tuple[int, ...]) -> None:
+        """Another analyst changed the ticket first; nothing was written. Say so on the page (it is not a
+        failure of the app), drop a refused undo from the stack, and reload the queue and the ticket, so the
+        analyst decides again on what is there now."""
+        log.info("decision refused, a concurrent change: %s", message)
+        self._expire_hint()
+        text = f"{message}. Reloaded: check it and decide again."
+        self.error_label.setText(text)
+        self.error_label.setToolTip("")
+        self.error_label.show()
+        self.decisions.forget(ticket_ids)
+        row = self.current_row()
+        if row is not None and row.ticket_id in ticket_ids:
+            self._review = None  # the view was loaded before the other change: load it afresh
+            self._select_after_load = row.ticket_id
+        self._keep_position = True
+        self._error_after_load = text
+        self.reload()
 
     # --- errors ------------------------------------------------------------------------------------------
 
