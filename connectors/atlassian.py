@@ -17,11 +17,14 @@ import httpx
 
 from connectors.base import ConfigField, ConnectorSettings, Cursor, FieldType, SyncRecord
 from connectors.errors import ConfigurationError
+from connectors.oauth_consent import providers as consent_providers
+from connectors.oauth_consent.connector import CONSENT_AUTH_MODE, consent_auth, stored_tokens
 
 CLOUD = "cloud"
 DATA_CENTER = "datacenter"
 AUTH_API_TOKEN = "api_token"
 AUTH_PAT = "pat"
+AUTH_CONSENT = CONSENT_AUTH_MODE  # Cloud, OAuth 2.0 (3LO) signed in through the browser (issue 17)
 
 AUTH_FIELDS: tuple[ConfigField, ...] = (
     ConfigField(
@@ -67,9 +70,10 @@ def deployment_of(settings: ConnectorSettings, product: str) -> str:
         raise ConfigurationError(
             settings.name, f"unknown {product} deployment {deployment!r} (cloud or datacenter)"
         )
-    if deployment == CLOUD and settings.auth_mode != AUTH_API_TOKEN:
+    if deployment == CLOUD and settings.auth_mode not in (AUTH_API_TOKEN, AUTH_CONSENT):
         raise ConfigurationError(
-            settings.name, f"{product} Cloud accepts only an account email with an API token as credentials"
+            settings.name,
+            f"{product} Cloud accepts an account email with an API token, or the browser sign-in (OAuth)",
         )
     if deployment == DATA_CENTER and settings.auth_mode != AUTH_PAT:
         raise ConfigurationError(
@@ -79,7 +83,10 @@ def deployment_of(settings: ConnectorSettings, product: str) -> str:
 
 
 def atlassian_auth(settings: ConnectorSettings, deployment: str) -> httpx.Auth:
-    """Basic email + API token on Cloud, the personal access token as a Bearer on Data Center."""
+    """Basic email + API token on Cloud, the personal access token as a Bearer on Data Center; with the
+    browser sign-in, the 3LO bearer token, renewed (and its rotated refresh token re-stored) as it expires."""
+    if deployment == CLOUD and settings.auth_mode == AUTH_CONSENT:
+        return consent_auth(settings, consent_providers.atlassian())
     if deployment == CLOUD:
         email = str(settings.option("email", "")).strip()
         if not email:
@@ -174,3 +181,14 @@ def stored_at_cursor(record: SyncRecord, cursor: Cursor) -> bool:
     if as_utc(record.updated_at) != as_utc(cursor.updated_at):
         return False
     return record.external_id in MinuteProgress.from_cursor(cursor).keys_at_cursor
+
+
+def consent_api_base(settings: ConnectorSettings, product_path: str = "jira") -> str:
+    """A 3LO token is not accepted on ``…atlassian.net``: calls go through the API gateway, to the site the
+    consent covered (its cloud id, found at sign-in from ``accessible-resources``)."""
+    cloud_id = stored_tokens(settings).extra.get("cloud_id")
+    if not cloud_id:
+        raise ConfigurationError(
+            settings.name, "the sign-in did not record the Jira site (cloud id); sign in again"
+        )
+    return f"{consent_providers.ATLASSIAN_API}/ex/{product_path}/{cloud_id}"

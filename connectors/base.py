@@ -140,6 +140,9 @@ class ConnectorSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     ca_bundle: str | None = None
+    # The config's keychain key (empty for a draft not saved yet): where a browser sign-in's tokens are
+    # re-stored when a refresh rotates them (connectors.oauth_consent).
+    keychain_key: str = ""
 
     def option(self, key: str, default: Any = None) -> Any:
         value = self.options.get(key)

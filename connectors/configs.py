@@ -33,6 +33,7 @@ from connectors.base import (
     diagnose,
 )
 from connectors.errors import ConfigurationError, ConnectorError
+from connectors.oauth_consent.connector import CONSENT_AUTH_MODE, ConsentCapable, revoke_stored_tokens
 from connectors.registry import connector_class
 from connectors.secrets import (
     delete_secrets,
@@ -41,7 +42,8 @@ from connectors.secrets import (
     redacted_excerpt,
     store_secrets,
 )
-from core.store.models import BASE_URL_KEY, ConnectorConfig, SyncRun, Tenant, Ticket
+from core.store.connector_secrets import forget_secrets, record_secrets_stored, record_secrets_used
+from core.store.models import BASE_URL_KEY, ConnectorConfig, SyncRun, Tenant, Ticket, utcnow
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
 from core.store.tickets import instance_of, move_to_instance
@@ -297,6 +299,15 @@ def create_config(
                 entity_id=config.id,
                 after=row.public_dict(),
             )
+            # When and by whom, never the value: the age behind the rotation reminder (issue 17).
+            record_secrets_stored(
+                session,
+                config_id=config.id,
+                connector_name=name,
+                fields=sorted(secret_values),
+                actor=actor or current_actor(),
+                now=utcnow(),
+            )
     except IntegrityError as exc:
         if stored:
             delete_secrets(name, keychain_key, secret_values)
@@ -362,6 +373,15 @@ def update_config(
             store_secrets(new_name, before.keychain_key, secrets)
             secret_fields |= {k for k, v in secrets.items() if v}
             secret_fields -= {k for k, v in secrets.items() if not v}
+            record_secrets_stored(
+                session,
+                config_id=config.id,
+                connector_name=new_name,
+                fields=[k for k, v in secrets.items() if v],
+                actor=actor or current_actor(),
+                now=utcnow(),
+            )
+            forget_secrets(session, config_id=config.id, fields=[k for k, v in secrets.items() if not v])
         config.name = new_name
         if sync_frequency_minutes is not None:
             if sync_frequency_minutes < 1:
@@ -412,6 +432,7 @@ class RemoveResult:
     tickets_kept: int
     keychain_problem: str | None  # set when the row is gone but its keychain entries could not be deleted
     sync_runs_kept: int = 0  # its run history, kept under the config's name
+    revoke_problem: str | None = None  # a browser sign-in whose tokens the provider did not revoke
 
 
 def remove_config(
@@ -420,6 +441,7 @@ def remove_config(
     *,
     purge_tickets: bool = False,
     actor: str | None = None,
+    revoke_transport: httpx.BaseTransport | None = None,
 ) -> RemoveResult:
     """Delete the config and its cursor, optionally the tickets it brought; its sync runs stay.
 
@@ -456,6 +478,19 @@ def remove_config(
             before=row.public_dict(),
             after={"tickets_purged": purged, "tickets_kept": kept, "sync_runs_kept": runs_kept},
         )
+    # A browser sign-in's refresh token is revoked at the provider before its keychain entry goes (after the
+    # commit, like the keychain: an unreachable provider must not stop the removal; it is reported instead).
+    revoke_problem = _revoke_consent(row, revoke_transport)
+    if revoke_problem is not None:
+        with sessions.begin() as session:
+            record_audit(
+                session,
+                actor=actor or current_actor(),
+                action="connector.remove.revoke_failed",
+                entity_type="connector_config",
+                entity_id=row.id,
+                after={"problem": redacted_excerpt(revoke_problem)},
+            )
     problem: str | None = None
     try:
         delete_secrets(row.name, row.keychain_key, row.secret_fields)
@@ -470,7 +505,22 @@ def remove_config(
                 entity_id=row.id,
                 after={"problem": problem, "keychain_key": row.keychain_key},
             )
-    return RemoveResult(row, purged, kept, problem, runs_kept)
+    return RemoveResult(row, purged, kept, problem, runs_kept, revoke_problem)
+
+
+def _revoke_consent(row: ConfigRow, transport: httpx.BaseTransport | None) -> str | None:
+    """Revoke a browser sign-in's tokens where the provider can (None: done, or nothing to do)."""
+    if row.auth_mode != CONSENT_AUTH_MODE or not row.keychain_key:
+        return None
+    connector = connector_class(row.connector_type)
+    if not hasattr(connector, "consent_provider"):
+        return None
+    capable: ConsentCapable = connector  # type: ignore[assignment]  # checked just above
+    try:
+        settings = settings_for(row)
+    except ConnectorError as exc:
+        return f"not revoked: {exc}"
+    return revoke_stored_tokens(capable, settings, transport=transport)
 
 
 async def check_config(
@@ -486,8 +536,9 @@ async def check_config(
     one; a cancelled test is audited as cancelled before the cancellation goes on.
     """
     result: CheckResult | None = None
+    loaded: list[str] = []  # the secret fields read from the keychain for this test (issue 17: "used")
     try:
-        result = await _check(config, transport)
+        result = await _check(config, transport, loaded)
         return result
     finally:
         record_check(
@@ -499,11 +550,27 @@ async def check_config(
             config_id=config.id,
             actor=actor,
         )
+        if loaded:
+            with sessions.begin() as session:
+                record_secrets_used(
+                    session,
+                    config_id=config.id,
+                    connector_name=config.name,
+                    fields=loaded,
+                    via="check",
+                    actor=actor or current_actor(),
+                    now=utcnow(),
+                )
 
 
-async def _check(config: ConfigRow, transport: httpx.AsyncBaseTransport | None) -> CheckResult:
+async def _check(
+    config: ConfigRow, transport: httpx.AsyncBaseTransport | None, loaded: list[str] | None = None
+) -> CheckResult:
     try:
-        connector = connector_class(config.connector_type).create(settings_for(config), transport=transport)
+        settings = settings_for(config)
+        if loaded is not None:
+            loaded.extend(settings.secrets)
+        connector = connector_class(config.connector_type).create(settings, transport=transport)
     except ConnectorError as exc:
         return diagnose(exc)
     try:
@@ -556,6 +623,7 @@ def settings_for(config: ConfigRow) -> ConnectorSettings:
         options=dict(config.options),
         secrets=secrets,
         ca_bundle=config.ca_bundle,
+        keychain_key=config.keychain_key,
     )
 
 

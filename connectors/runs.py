@@ -18,7 +18,8 @@ from sqlalchemy import ColumnElement, func, select
 from connectors.configs import ConfigRow, list_configs
 from connectors.errors import ConnectorError
 from connectors.registry import connector_class
-from core.store.models import SyncRun, SyncStatus, Ticket
+from core.store.connector_secrets import SecretAge, secret_ages
+from core.store.models import SyncRun, SyncStatus, Ticket, utcnow
 from core.store.tenancy import TenantSession
 
 HISTORY_LIMIT = 200
@@ -33,6 +34,7 @@ class ConnectorOverviewRow:
     items_synced: int  # tickets in the store that this connector brought
     last_status: str | None  # of its latest run
     last_error: str | None
+    secrets: tuple[SecretAge, ...] = ()  # each stored secret's age (issue 17: rotation)
 
     @property
     def id(self) -> int:
@@ -61,7 +63,7 @@ class SyncRunRow:
 
 
 def connector_overview(session: TenantSession) -> tuple[ConnectorOverviewRow, ...]:
-    """Every config with its ticket count and its latest run's outcome."""
+    """Every config with its ticket count, its latest run's outcome and its secrets' ages."""
     configs = list_configs(session)
     counts: dict[int, int] = {
         config_id: int(count)
@@ -82,6 +84,7 @@ def connector_overview(session: TenantSession) -> tuple[ConnectorOverviewRow, ..
         run.connector_config_id: run
         for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(latest_ids)))
     }
+    ages = secret_ages(session, utcnow())
     rows = []
     for config in configs:
         run = latest.get(config.id)
@@ -92,6 +95,7 @@ def connector_overview(session: TenantSession) -> tuple[ConnectorOverviewRow, ..
                 items_synced=counts.get(config.id, 0),
                 last_status=SyncStatus(run.status).value if run is not None else None,
                 last_error=run.error_text if run is not None else None,
+                secrets=tuple(age for age in ages if age.config_id == config.id),
             )
         )
     return tuple(rows)

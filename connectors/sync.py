@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import sessionmaker
 
 from connectors.base import Connector, Cursor, Page
@@ -59,6 +59,8 @@ from core.knowledge.store import upsert_articles
 from core.logs import internal_error_text
 from core.monitoring.ingest import store_events
 from core.progress import NO_PROGRESS, Progress
+from core.store.connector_secrets import record_secrets_used
+from core.store.locks import connector_sync_lock
 from core.store.models import ConnectorConfig, SyncCursor, SyncRun, SyncStatus
 from core.store.repository import current_actor, record_audit
 from core.store.tenancy import TenantSession
@@ -141,6 +143,42 @@ async def run_sync(
     page_size: int | None = None,
     actor: str | None = None,
 ) -> SyncReport:
+    """:func:`_run_sync_unlocked` under the connector's sync lock (:mod:`core.store.locks`): on a team
+    database a second scheduler or desktop gets :class:`~core.store.locks.SyncBusyError` at once, naming
+    who syncs, and records nothing (it would otherwise close the running sync's run as interrupted)."""
+    with sessions() as session:
+        config = session.get(ConnectorConfig, config_id)
+        name = config.name if config is not None else f"#{config_id}"
+        engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with connector_sync_lock(engine, config_id, name):
+        return await _run_sync_unlocked(
+            sessions,
+            config_id,
+            transport=transport,
+            full=full,
+            progress=progress,
+            sleep=sleep,
+            clock=clock,
+            retry=retry,
+            page_size=page_size,
+            actor=actor,
+        )
+
+
+async def _run_sync_unlocked(
+    sessions: sessionmaker[TenantSession],
+    config_id: int,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    full: bool = False,
+    progress: Progress = NO_PROGRESS,
+    sleep: Sleep = asyncio.sleep,
+    clock: Clock = utcnow,
+    retry: RetryPolicy | None = None,
+    page_size: int | None = None,
+    actor: str | None = None,
+) -> SyncReport:
     """Sync one config's tickets; returns the report, also when the connector failed (``report.ok``).
 
     ``full`` ignores the stored cursor (a re-read of everything; unchanged tickets count as unchanged).
@@ -196,6 +234,7 @@ async def run_sync(
         try:
             instance = _instance(row)
             settings = settings_for(row)
+            _note_secrets_used(sessions, row, tuple(settings.secrets), report.run_id, who, clock())
             connector = connector_class(row.connector_type).create(
                 settings, transport=transport, sleep=sleep, retry=retry
             )
@@ -216,6 +255,30 @@ async def run_sync(
         if connector is not None:
             await _close(connector)
     return report
+
+
+def _note_secrets_used(
+    sessions: sessionmaker[TenantSession],
+    row: ConfigRow,
+    fields: tuple[str, ...],
+    run_id: int,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Once per run, not per request: ``last_used_at`` and a ``secret.used`` audit row (names only)."""
+    if not fields:
+        return
+    with sessions.begin() as session:
+        record_secrets_used(
+            session,
+            config_id=row.id,
+            connector_name=row.name,
+            fields=fields,
+            via="sync",
+            actor=actor,
+            now=now,
+            run_id=run_id,
+        )
 
 
 def _instance(row: ConfigRow) -> str:
@@ -413,6 +476,8 @@ def _finish(
                 run.rate_limit_remaining, run.rate_limit_limit = lowest.remaining, lowest.limit
         counts = {
             "full": report.full,
+            # Every record the pages handed over, each counted once in exactly one of the five below.
+            "fetched": report.new + report.updated + report.unchanged + report.failed + report.skipped,
             "new": report.new,
             "updated": report.updated,
             "unchanged": report.unchanged,

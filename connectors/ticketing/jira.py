@@ -54,12 +54,14 @@ import httpx
 
 from connectors.atlassian import (
     AUTH_API_TOKEN,
+    AUTH_CONSENT,
     AUTH_FIELDS,
     AUTH_PAT,
     CLOUD,
     DATA_CENTER,
     MinuteProgress,
     atlassian_auth,
+    consent_api_base,
     minute_literal,
     stored_at_cursor,
     zone_named,
@@ -105,6 +107,8 @@ from connectors.errors import (
     ServerError,
 )
 from connectors.http import HttpClient, default_error_text
+from connectors.oauth_consent import providers as consent_providers
+from connectors.oauth_consent.connector import consent_fields, consent_mode
 from core.importing.mapping import parse_datetime, parse_kind, parse_severity
 from core.matching.text import adf_to_text, jira_wiki_to_text
 from core.store.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
@@ -166,6 +170,10 @@ SPEC = ConnectorSpec(
             "Personal access token (Data Center / Server)",
             "Profile > Personal Access Tokens; Jira 8.14 or later.",
         ),
+        consent_mode(
+            "Jira Cloud, signed in in the browser: an OAuth 2.0 (3LO) app from developer.atlassian.com with "
+            "the Jira API scopes read:jira-work, write:jira-work, read:jira-user and the callback URL below."
+        ),
     ),
     fields=(
         ConfigField(
@@ -178,6 +186,7 @@ SPEC = ConnectorSpec(
             page="where",
         ),
         *AUTH_FIELDS,
+        *consent_fields(secret_required=True, secret_help="Atlassian requires it for every token request."),
         ConfigField(
             "projects",
             "Project keys",
@@ -352,10 +361,18 @@ class JiraConnector(Connector):
 
     @classmethod
     def client_options(cls, settings: ConnectorSettings) -> ClientOptions:
-        """Basic email:API token for Cloud, a bearer personal access token for Data Center."""
+        """Basic email:API token for Cloud, a bearer personal access token for Data Center; a browser sign-in
+        (3LO) goes through Atlassian's API gateway for the site's cloud id."""
+        deployment = deployment_of(settings)
         return ClientOptions(
-            auth=atlassian_auth(settings, deployment_of(settings)), error_text=jira_error_text
+            auth=atlassian_auth(settings, deployment),
+            error_text=jira_error_text,
+            base_url=consent_api_base(settings) if settings.auth_mode == AUTH_CONSENT else None,
         )
+
+    @classmethod
+    def consent_provider(cls, settings: ConnectorSettings) -> consent_providers.Provider:
+        return consent_providers.atlassian()
 
     def already_stored(self, ticket: TicketValues, cursor: Cursor) -> bool:
         """At the cursor's exact time, stored means "one of the keys the cursor lists", not "key <= last key":

@@ -82,6 +82,8 @@ from connectors.errors import (
 )
 from connectors.http import HttpClient, default_error_text
 from connectors.oauth import IssuedToken, TokenCache
+from connectors.oauth_consent import providers as consent_providers
+from connectors.oauth_consent.connector import CONSENT_AUTH_MODE, consent_auth, consent_fields, consent_mode
 from core.importing.mapping import parse_kind, parse_severity, text_value
 from core.matching.text import html_to_text, looks_like_html
 from core.store.tickets import TicketValues
@@ -141,6 +143,8 @@ FIELDS_REQUIRED = (
 
 AUTH_ONPREM = "authtoken"
 AUTH_CLOUD = "zoho_oauth"
+AUTH_CLOUD_CONSENT = CONSENT_AUTH_MODE  # Cloud, signed in through the browser (issue 17)
+CLOUD_MODES = (AUTH_CLOUD, AUTH_CLOUD_CONSENT)
 WRITE_HINT = (
     "the technician needs the role to add requests and notes (on Cloud, an OAuth scope with "
     "SDPOnDemand.requests.CREATE and .UPDATE, or .ALL)"
@@ -156,6 +160,10 @@ SPEC = ConnectorSpec(
             AUTH_CLOUD,
             "Cloud: Zoho OAuth (refresh token)",
             "A Self Client in the Zoho API console with the scope SDPOnDemand.requests.READ.",
+        ),
+        consent_mode(
+            "Cloud: sign in in the browser. Register a 'Mobile / Desktop' client in the Zoho API console "
+            "with the redirect URL below; it asks for SDPOnDemand.requests.ALL."
         ),
     ),
     fields=(
@@ -175,7 +183,7 @@ SPEC = ConnectorSpec(
             default="US",
             choices=tuple(_DC_LABELS.items()),
             help="Where your Cloud account lives; it picks the accounts server and the default API address.",
-            auth_modes=(AUTH_CLOUD,),
+            auth_modes=CLOUD_MODES,
             page="auth",
         ),
         ConfigField(
@@ -198,6 +206,7 @@ SPEC = ConnectorSpec(
             auth_modes=(AUTH_CLOUD,),
             page="auth",
         ),
+        *consent_fields(secret_required=True, secret_help="Zoho asks for it even with PKCE."),
         ConfigField(
             "fetch_resolutions",
             "Fetch resolutions",
@@ -332,10 +341,10 @@ class ServiceDeskPlusConnector(Connector):
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         super().__init__(settings, http)
-        if settings.auth_mode not in (AUTH_ONPREM, AUTH_CLOUD):
+        if settings.auth_mode not in (AUTH_ONPREM, *CLOUD_MODES):
             raise ConfigurationError(settings.name, f"unknown auth mode {settings.auth_mode!r}")
         portal = str(settings.option("portal", "")).strip().strip("/")
-        if settings.auth_mode == AUTH_CLOUD and not portal:
+        if settings.auth_mode in CLOUD_MODES and not portal:
             raise ConfigurationError(
                 settings.name, "the Cloud portal name is required (the name after /app/)"
             )
@@ -343,6 +352,11 @@ class ServiceDeskPlusConnector(Connector):
         self._portal = portal
         # Zoho allows ~10 access tokens per refresh token per ten minutes: keep one for the connector's life.
         self.oauth_tokens = TokenCache(self._refresh_access_token, margin=TOKEN_MARGIN_SECONDS)
+        self._consent = (
+            consent_auth(settings, self.consent_provider(settings), scheme="Zoho-oauthtoken")
+            if settings.auth_mode == AUTH_CLOUD_CONSENT
+            else None
+        )
 
     # --- construction ----------------------------------------------------------------------------------
 
@@ -366,10 +380,12 @@ class ServiceDeskPlusConnector(Connector):
     # --- auth ------------------------------------------------------------------------------------------
 
     def _accounts_url(self) -> str:
-        centre = str(self.settings.option("data_centre", "US")).upper()
-        if centre not in DATA_CENTRES:
-            raise ConfigurationError(self.name, f"unknown Zoho data centre {centre!r}")
-        return DATA_CENTRES[centre][0]
+        return _accounts_url(self.settings)
+
+    @classmethod
+    def consent_provider(cls, settings: ConnectorSettings) -> consent_providers.Provider:
+        """Zoho Accounts of the configured data centre (the redirect may name the user's own)."""
+        return consent_providers.zoho(_accounts_url(settings))
 
     async def _refresh_access_token(self, _last_refresh_token: str | None) -> IssuedToken:
         """Exchange the configured refresh token (form body, never the URL) for an access token; Zoho answers
@@ -428,6 +444,8 @@ class ServiceDeskPlusConnector(Connector):
     async def _auth_headers(self) -> dict[str, str]:
         if self.settings.auth_mode == AUTH_ONPREM:
             return {"authtoken": self.settings.secret("api_key")}
+        if self._consent is not None:
+            return {}  # the auth flow adds Zoho-oauthtoken and renews it
         return {"Authorization": f"Zoho-oauthtoken {await self.oauth_tokens.token()}"}
 
     async def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -444,8 +462,10 @@ class ServiceDeskPlusConnector(Connector):
         """GET with auth; on Cloud a 401 refreshes the access token once (it may have been revoked early)."""
         headers = await self._auth_headers()  # a refused refresh token is final: not inside the retry
         try:
-            return await self.http.request("GET", path, params=params, headers=headers)
+            return await self.http.request("GET", path, params=params, headers=headers, auth=self._consent)
         except AuthenticationError as exc:
+            if self._consent is not None:
+                raise  # the auth flow renewed once already
             if self.settings.auth_mode == AUTH_ONPREM:
                 raise AuthenticationError(
                     self.name,
@@ -488,10 +508,15 @@ class ServiceDeskPlusConnector(Connector):
         form = {"input_data": json.dumps(input_data, separators=(",", ":"))}
         try:
             response = await self.http.request(
-                "POST", path, data=form, headers=await self._auth_headers(), idempotent=False
+                "POST",
+                path,
+                data=form,
+                headers=await self._auth_headers(),
+                auth=self._consent,
+                idempotent=False,
             )
         except AuthenticationError:
-            if self.settings.auth_mode == AUTH_ONPREM:
+            if self.settings.auth_mode == AUTH_ONPREM or self._consent is not None:
                 raise
             self.oauth_tokens.invalidate()
             response = await self.http.request(
@@ -605,7 +630,7 @@ class ServiceDeskPlusConnector(Connector):
 
     def _source_url(self, request_id: str) -> str:
         base = str(self.http.base_url).rstrip("/")
-        if self.settings.auth_mode == AUTH_CLOUD:
+        if self.settings.auth_mode in CLOUD_MODES:
             return f"{base}/app/{self._portal}/ui/requests/{request_id}/details"
         return f"{base}/WorkOrder.do?woMode=viewWO&woID={request_id}"
 
@@ -748,8 +773,15 @@ def api_base_url(settings: ConnectorSettings) -> str:
     base = settings.base_url.strip().rstrip("/")
     if base:
         return base
-    if settings.auth_mode == AUTH_CLOUD:
+    if settings.auth_mode in CLOUD_MODES:
         centre = str(settings.option("data_centre", "US")).upper()
         if centre in DATA_CENTRES:
             return DATA_CENTRES[centre][1]
     raise ConfigurationError(settings.name, "the ServiceDesk Plus address is not set")
+
+
+def _accounts_url(settings: ConnectorSettings) -> str:
+    centre = str(settings.option("data_centre", "US")).upper()
+    if centre not in DATA_CENTRES:
+        raise ConfigurationError(settings.name, f"unknown Zoho data centre {centre!r}")
+    return DATA_CENTRES[centre][0]

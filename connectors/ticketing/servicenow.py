@@ -90,6 +90,8 @@ from connectors.errors import (
 )
 from connectors.http import HttpClient, default_error_text
 from connectors.oauth import IssuedToken, TokenCache
+from connectors.oauth_consent import providers as consent_providers
+from connectors.oauth_consent.connector import CONSENT_AUTH_MODE, consent_auth, consent_fields, consent_mode
 from core.importing.mapping import parse_kind, parse_severity, text_value
 from core.matching.text import html_to_text, looks_like_html, strip_servicenow_journal
 from core.store.tickets import MAX_TITLE, RESOLVED_STATES, TicketValues
@@ -152,6 +154,10 @@ SPEC = ConnectorSpec(
             "OAuth 2.0 (password grant)",
             "An OAuth application registered under System OAuth > Application Registry.",
         ),
+        consent_mode(
+            "Each analyst signs in in the browser (SSO works). Register an OAuth API endpoint under System "
+            "OAuth > Application Registry with the redirect URL shown below; a public client needs no secret."
+        ),
     ),
     fields=(
         ConfigField(
@@ -161,8 +167,17 @@ SPEC = ConnectorSpec(
             placeholder="https://yourcompany.service-now.com",
             page="where",
         ),
-        ConfigField("username", "User name", help="A local account with read access.", page="auth"),
-        ConfigField("password", "Password", FieldType.SECRET, page="auth"),
+        ConfigField(
+            "username",
+            "User name",
+            help="A local account with read access.",
+            auth_modes=("basic", "oauth"),
+            page="auth",
+        ),
+        ConfigField("password", "Password", FieldType.SECRET, auth_modes=("basic", "oauth"), page="auth"),
+        *consent_fields(
+            secret_required=False, secret_help="Leave empty for a public client (PKCE without a secret)."
+        ),
         ConfigField("client_id", "OAuth client ID", auth_modes=("oauth",), page="auth"),
         ConfigField(
             "client_secret", "OAuth client secret", FieldType.SECRET, auth_modes=("oauth",), page="auth"
@@ -701,6 +716,12 @@ class ServiceNowConnector(Connector):
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         super().__init__(settings, http)
         self._oauth = _OAuthGrants(self) if settings.auth_mode == "oauth" else None
+        # Browser sign-in (issue 17): a bearer token renewed inside the auth flow, rotated tokens re-stored.
+        self._consent = (
+            consent_auth(settings, self.consent_provider(settings))
+            if settings.auth_mode == CONSENT_AUTH_MODE
+            else None
+        )
         self._config: ServiceNowConfig | None = None
         self._basic_auth: httpx.BasicAuth | None = None
         # X-Total-Count of the first page of the last probe or fetch, per table (progress, check message).
@@ -711,6 +732,11 @@ class ServiceNowConnector(Connector):
         """ServiceNow's error-body reader. Credentials are added per request (basic auth, or a bearer
         token that is renewed), so a missing secret surfaces in check() as a diagnosis, not in create()."""
         return ClientOptions(error_text=error_text)
+
+    @classmethod
+    def consent_provider(cls, settings: ConnectorSettings) -> consent_providers.Provider:
+        """The instance is its own authorization server."""
+        return consent_providers.servicenow(settings.base_url)
 
     @property
     def oauth_grants(self) -> list[str]:
@@ -723,9 +749,10 @@ class ServiceNowConnector(Connector):
 
     def config(self) -> ServiceNowConfig:
         if self._config is None:
-            if self.settings.auth_mode not in ("basic", "oauth"):
+            if self.settings.auth_mode not in ("basic", "oauth", CONSENT_AUTH_MODE):
                 raise ConfigurationError(
-                    self.name, f"unknown auth mode {self.settings.auth_mode!r} (basic or oauth)"
+                    self.name,
+                    f"unknown auth mode {self.settings.auth_mode!r} (basic, oauth or {CONSENT_AUTH_MODE})",
                 )
             self._config = ServiceNowConfig.from_settings(self.settings)
         return self._config
@@ -741,6 +768,8 @@ class ServiceNowConnector(Connector):
     async def _get(self, table: str, params: Mapping[str, str]) -> httpx.Response:
         """One Table API GET; with OAuth, a 401 renews the token once and retries, then fails."""
         path = TABLE_PATH.format(table=table)
+        if self._consent is not None:
+            return await self.http.request("GET", path, params=params, auth=self._consent)
         if self._oauth is None:
             if self._basic_auth is None:
                 self._basic_auth = httpx.BasicAuth(self.username(), self.settings.secret("password"))
@@ -851,6 +880,10 @@ class ServiceNowConnector(Connector):
     ) -> httpx.Response:
         """One Table API request with the configured auth (:meth:`_get`'s rules, for any method): with OAuth
         a 401 renews the token once, which is safe for a write too, since a 401 means nothing was done."""
+        if self._consent is not None:
+            return await self.http.request(
+                method, path, params=params, json_body=json_body, auth=self._consent, idempotent=idempotent
+            )
         if self._oauth is None:
             if self._basic_auth is None:
                 self._basic_auth = httpx.BasicAuth(self.username(), self.settings.secret("password"))
@@ -883,6 +916,10 @@ class ServiceNowConnector(Connector):
         """The account's roles (``sys_user_has_role``): itil, sn_incident_write or admin may create
         incidents and add work notes. Reading roles needs no write, but many instances hide the table from
         non-admins: then the answer is "unknown", and the first write says."""
+        if self._consent is not None:
+            return WriteCheck(
+                WriteAccess.UNKNOWN, "signed in through the browser as the analyst; the first write will tell"
+            )
         try:
             rows = await self._records(
                 "sys_user_has_role",

@@ -30,6 +30,9 @@ Rules (thresholds in the tenant's settings, :class:`core.settings.AlertSettings`
   (``X-RateLimit-Remaining`` / ``-Limit``, captured by :class:`connectors.http.HttpClient`, stored on the
   run) with at most ``rate_limit_ratio`` [10 %] of its requests left. A later sync that stays above it,
   or that saw no headers at all, clears it.
+* ``secret_age`` (per connector secret): a connector's stored secret is ``secret_rotation_days`` [90] days
+  old or older (a tenant setting of its own, :class:`core.store.connector_secrets.SecretSettings`);
+  rotating it (or storing a new value) clears it. The subject names the connector and the field.
 
 :func:`evaluate_alerts` compares the conditions true now with the active alerts (``cleared_at IS NULL``):
 a new condition inserts an alert and audits ``alert.raised``; a condition still true refreshes the active
@@ -50,6 +53,7 @@ from sqlalchemy import and_, func, or_, select
 
 from core.queries import is_analysed, is_covered
 from core.settings import MIN_CONFIDENCE_SAMPLES, AlertSettings, Thresholds, load_settings
+from core.store.connector_secrets import secret_ages
 from core.store.models import (
     Analysis,
     ConnectorConfig,
@@ -70,6 +74,7 @@ class AlertRule(enum.StrEnum):
     UNLINKED_VOLUME = "unlinked_volume"
     LOW_CONFIDENCE = "low_confidence"
     RATE_LIMIT = "rate_limit"
+    SECRET_AGE = "secret_age"
 
 
 RULE_TITLES = {
@@ -77,6 +82,7 @@ RULE_TITLES = {
     AlertRule.UNLINKED_VOLUME: "Many unlinked tickets",
     AlertRule.LOW_CONFIDENCE: "Confidence dropping",
     AlertRule.RATE_LIMIT: "API rate limit approaching",
+    AlertRule.SECRET_AGE: "Connector secret due for rotation",
 }
 
 
@@ -222,6 +228,22 @@ def rate_limit_conditions(session: TenantSession, settings: AlertSettings) -> li
     ]
 
 
+def secret_age_conditions(session: TenantSession, now: datetime) -> list[Condition]:
+    """One per stored secret at or past the tenant's rotation period; its rotation ends the condition."""
+    return [
+        Condition(
+            AlertRule.SECRET_AGE,
+            f"{_connector_subject(age.config_id)}:secret:{age.field}",
+            f"The {age.field} of connector “{age.connector_name}” is {age.age_days:,} days old "
+            f"(rotate every {age.rotation_days:,} days).",
+            float(age.age_days),
+            float(age.rotation_days),
+        )
+        for age in secret_ages(session, now)
+        if age.due
+    ]
+
+
 def current_conditions(
     session: TenantSession, now: datetime, settings: AlertSettings | None = None
 ) -> list[Condition]:
@@ -231,6 +253,7 @@ def current_conditions(
         *unlinked_volume_conditions(session, settings, now),
         *low_confidence_conditions(session, settings),
         *rate_limit_conditions(session, settings),
+        *secret_age_conditions(session, now),
     ]
 
 

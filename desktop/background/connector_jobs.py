@@ -74,6 +74,7 @@ def draft_settings(draft: ConnectorDraft) -> ConnectorSettings:
         options=dict(draft.options),
         secrets=secrets,
         ca_bundle=draft.ca_bundle or None,
+        keychain_key=draft.keychain_key,
     )
 
 
@@ -108,7 +109,7 @@ def save_connector(sessions: sessionmaker[TenantSession], draft: ConnectorDraft,
             actor=actor,
         )
         if draft.first_sync_start is not None:
-            set_first_sync_start(sessions, row.id, draft.first_sync_start)
+            set_first_sync_start(sessions, row.id, draft.first_sync_start, actor=actor)
         return row
     spec = connector_class(draft.connector_type).spec
     # update_config merges options: every option the draft does not set is removed explicitly.

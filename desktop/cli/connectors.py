@@ -1,10 +1,14 @@
-"""``runbook-desk connectors types|add|list|check|sync|run|remove``: connectors for headless, scripted use.
+"""``runbook-desk connectors types|add|list|check|sync|run|rotate|remove``: connectors for headless, scripted
+use.
 
 Secrets are never command-line arguments (they would sit in the shell history and in ``ps``): each secret
 field is read from ``RUNBOOK_DESK_SECRET_<FIELD>`` (upper case) or, in a terminal, from a hidden prompt.
 ``sync`` prints the run's counts and exits 1 with the connector's error when the run failed, so a cron job
 or CI step notices; ``check`` exits 1 with the diagnosis when the connector cannot connect. ``run`` is the
 headless scheduler (a server, a systemd unit): every active connector on its own schedule until stopped.
+``rotate`` replaces one stored secret only after the connector's connection test passed with the new
+value (exit 1 and the old value kept otherwise); ``list`` shows each stored secret's age and whether the
+tenant's rotation period has passed.
 
 A connector that would send credentials over plain ``http://`` is refused by ``add``, ``check``, ``sync``
 and ``run`` unless ``--allow-insecure-http`` says the analyst accepts that (the wizard warns instead, where
@@ -73,6 +77,17 @@ def add_connectors_parser(
         help="how often to look for due connectors (default: the scheduler's, 30 s)",
     )
     run.add_argument("--allow-insecure-http", action="store_true", help=ALLOW_HTTP_HELP)
+    rotate = sub.add_parser(
+        "rotate",
+        parents=[common],
+        help="replace a stored secret after a connection test with the new value passed (value from "
+        "RUNBOOK_DESK_SECRET_<FIELD>, a hidden prompt or standard input; never an argument)",
+    )
+    rotate.add_argument("name")
+    rotate.add_argument(
+        "--field", metavar="F", help="the secret to rotate, e.g. password (default: the only one stored)"
+    )
+    rotate.add_argument("--allow-insecure-http", action="store_true", help=ALLOW_HTTP_HELP)
     remove = sub.add_parser("remove", parents=[common], help="remove a connector and its keychain entries")
     remove.add_argument("name")
     remove.add_argument("--purge-tickets", action="store_true", help="also delete the tickets it brought")

@@ -107,7 +107,13 @@ class TestJiraDataCenterStandard(StandardConnectorSuite):
 
 def test_spec_marks_secrets_and_the_minute_precision() -> None:
     assert SPEC.type == "jira"
-    assert set(SPEC.secret_keys()) == {"api_token", "personal_access_token"}
+    assert set(SPEC.secret_keys()) == {
+        "api_token",
+        "personal_access_token",
+        "consent_client_secret",  # the browser sign-in (issue 17)
+        "oauth_tokens",
+    }
+    assert set(SPEC.secret_keys("oauth_consent")) == {"consent_client_secret", "oauth_tokens"}
     assert SPEC.secret_keys("pat") == ("personal_access_token",)
     assert SPEC.field("deployment").page == "where"
     assert SPEC.timestamp_precision == timedelta(minutes=1)

@@ -191,7 +191,7 @@ def test_removal_deletes_the_keychain_entries_and_is_audited(
     assert memory_keyring.entries == {}
     with sessions() as session:
         actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
-    assert actions == ["connector.create", "connector.remove"]
+    assert actions == ["connector.create", "secret.stored", "connector.remove"]
 
 
 def test_removal_works_even_when_the_keychain_refuses(

@@ -14,10 +14,12 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QLineEdit, QPushBu
 
 from connectors.base import ConfigField, ConnectorSpec, FieldType
 from connectors.onboarding import check_base_url
+from desktop.dialogs.connector_wizard.consent import ConsentPanel
 from desktop.dialogs.connector_wizard.feedback import error_label
 from desktop.widgets.config_form import FieldForm
 
 if TYPE_CHECKING:  # the pages and the wizard refer to each other; only the wizard module imports the pages
+    from desktop.background.connector_jobs import ConnectorDraft
     from desktop.dialogs.connector_wizard.wizard import ConnectorWizard
 
 BASE_URL_KEY = "base_url"
@@ -175,6 +177,8 @@ class AuthPage(FormPage):
         mode_row.addRow("", self.mode_help)
         self.page_layout.insertLayout(0, mode_row)
         self.error_label = error_label(self, "authError")
+        self.consent_panel = ConsentPanel(self)  # "Sign in…" for the browser sign-in (issue 17)
+        self.page_layout.addWidget(self.consent_panel)
         self.page_layout.addWidget(self.error_label)
         self.page_layout.addStretch(1)
         self._spec: ConnectorSpec | None = None
@@ -211,6 +215,11 @@ class AuthPage(FormPage):
         self.mode_help.setText(helps.get(mode, ""))
         self.error_label.hide()
         self._wizard.apply_auth_mode(mode)
+        self.consent_panel.apply_auth_mode(mode)
+
+    def wizard_draft(self) -> ConnectorDraft:
+        """The draft as the pages hold it now (the sign-in needs the URL, client id and secret)."""
+        return self._wizard.draft()
 
     def validatePage(self) -> bool:
         assert self.form is not None

@@ -229,5 +229,6 @@ class ConnectorWizard(QWizard):
         if self.is_saving():  # the row is being committed: Cancel would not undo it
             return
         self.test_page.cancel_check()
+        self.auth_page.consent_panel.cancel()
         self.scope_page.cleanupPage()
         super().reject()
