@@ -4,10 +4,12 @@ Plain asyncio, no Qt: ``runbook-desk connectors run`` (a server, a systemd unit)
 app drives the same rule (:func:`is_due`) from a Qt timer instead (``desktop.background.sync_jobs``), each
 sync on a worker's own loop, because the sync engine writes SQLite on its loop's thread and the GUI thread
 must not. Tests run this class on a plain loop with an injected clock and sleep. One rule above all: never
-two syncs of one config at once (two would race on the cursor). A config is due when it never synced or its
-last attempt (``last_sync_at``, set by failures too, so a broken connector is retried once per interval, not
-hammered) is at least its frequency ago. Pausing clears ``is_active`` in the
-store, so it survives a restart; a paused config still syncs on "sync now".
+two syncs of one config at once (two would race on the cursor): this class never starts a second one, and
+across processes (team mode) :func:`~connectors.sync.run_sync` takes the connector's database lock, so a
+second scheduler's attempt ends at once in ``on_busy``, not as a failure. A config is due when it never
+synced or its last attempt (``last_sync_at``, set by failures too, so a broken connector is retried once per
+interval, not hammered) is at least its frequency ago. Pausing clears ``is_active`` in the store, so it
+survives a restart; a paused config still syncs on "sync now".
 
 A sync's connector errors are in its report (:func:`connectors.sync.run_sync` records them); anything else it
 raises is a bug, handed to ``on_error`` (the app shows a notification) and never lost in a dropped task.
@@ -26,6 +28,7 @@ from sqlalchemy.orm import sessionmaker
 from connectors.configs import ConfigRow, list_configs, set_active
 from connectors.http import Sleep
 from connectors.sync import Clock, SyncReport, run_sync, utcnow
+from core.store.locks import SyncBusyError
 from core.store.tenancy import TenantSession
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class SyncScheduler:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         on_report: Callable[[SyncReport], None] | None = None,
         on_error: Callable[[int, BaseException], None] | None = None,
+        on_busy: Callable[[int, str], None] | None = None,
     ) -> None:
         self._sessions = sessions
         # The sync stamps its times with the scheduler's clock, so "due" compares times of one clock.
@@ -71,6 +75,7 @@ class SyncScheduler:
         self._poll_seconds = poll_seconds
         self._on_report = on_report
         self._on_error = on_error
+        self._on_busy = on_busy
         self._running: dict[int, asyncio.Task[SyncReport]] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -152,6 +157,11 @@ class SyncScheduler:
         if task.cancelled():
             return
         error = task.exception()
+        if isinstance(error, SyncBusyError):  # another scheduler or desktop has it: it is not a failure
+            log.info("sync of connector %s skipped: %s", config_id, error)
+            if self._on_busy is not None:
+                self._on_busy(config_id, str(error))
+            return
         if error is not None:
             log.error("sync of connector %s failed unexpectedly: %r", config_id, error)
             if self._on_error is not None:

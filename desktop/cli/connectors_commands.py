@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TextIO
 
 from sqlalchemy.orm import sessionmaker
 
@@ -28,10 +29,13 @@ from connectors.configs import (
 from connectors.errors import ConfigurationError
 from connectors.onboarding import cleartext_credentials
 from connectors.registry import connector_class, connector_types, plugin_problems
+from connectors.rotation import rotate_secret
 from connectors.scheduler import DEFAULT_POLL_SECONDS, SyncScheduler
 from connectors.secrets import install_secret_redaction, redact_text
 from connectors.sync import SyncReport, run_sync
 from core.errors import RunbookDeskError
+from core.store.connector_secrets import SecretAge, secret_ages
+from core.store.models import utcnow
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 from desktop.cli.common import EXIT_ERROR, EXIT_OK, print_result, progress_for
@@ -43,7 +47,7 @@ def run_connectors_command(args: argparse.Namespace) -> int:
     install_secret_redaction()
     if args.action == "types":
         return _types(args)
-    with Workspace.open(args.workspace) as workspace:
+    with Workspace.open(args.workspace, database_url=args.database) as workspace:
         sessions = workspace.session_factory(args.tenant)
         if args.action == "add":
             spec = connector_class(args.type).spec
@@ -68,17 +72,21 @@ def run_connectors_command(args: argparse.Namespace) -> int:
         if args.action == "list":
             with sessions() as session:
                 rows = list_configs(session)
+                ages = secret_ages(session, utcnow())
             print_result(
                 args,
-                [r.public_dict() for r in rows],
-                "\n".join(_list_line(r) for r in rows) or "no connectors",
+                [
+                    r.public_dict() | {"secrets": [a.as_dict() for a in ages if a.config_id == r.id]}
+                    for r in rows
+                ],
+                "\n".join(_list_line(r, ages) for r in rows) or "no connectors",
             )
             return EXIT_OK
         if args.action == "run":
             return asyncio.run(_run_scheduler(args, sessions))
         with sessions() as session:
             row = get_config(session, args.name)
-        if args.action in ("check", "sync"):
+        if args.action in ("check", "sync", "rotate"):
             refuse_cleartext(args, row.name, row.base_url, sends_credentials=bool(row.secret_fields))
         if args.action == "check":
             result = asyncio.run(check_config(sessions, row))
@@ -101,6 +109,8 @@ def run_connectors_command(args: argparse.Namespace) -> int:
             else:
                 print(f"runbook-desk: error: {report.headline()}", file=sys.stderr)
             return EXIT_OK if report.ok else EXIT_ERROR
+        if args.action == "rotate":
+            return _rotate(args, sessions, row)
         if args.action == "remove":
             removed = remove_config(sessions, row.id, purge_tickets=args.purge_tickets)
             text = (
@@ -138,6 +148,10 @@ async def _run_scheduler(args: argparse.Namespace, sessions: sessionmaker[Tenant
         failures.append(str(config_id))
         print(f"runbook-desk: error: connector {config_id}: {redact_text(repr(error))}", file=sys.stderr)
 
+    def on_busy(_config_id: int, message: str) -> None:
+        print(f"skipped: {message}")
+        sys.stdout.flush()
+
     if not args.allow_insecure_http:
         with sessions() as session:
             active = list_configs(session, active_only=True)
@@ -153,6 +167,7 @@ async def _run_scheduler(args: argparse.Namespace, sessions: sessionmaker[Tenant
         poll_seconds=args.poll_seconds or DEFAULT_POLL_SECONDS,
         on_report=on_report,
         on_error=on_error,
+        on_busy=on_busy,
     )
     if args.once:
         started = scheduler.tick()
@@ -240,9 +255,67 @@ def _types(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _list_line(row: ConfigRow) -> str:
+def _list_line(row: ConfigRow, ages: Sequence[SecretAge] = ()) -> str:
     state = "active" if row.is_active else "paused"
     last = row.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if row.last_sync_at else "never synced"
     failing = f", {row.consecutive_failures} failures in a row" if row.consecutive_failures else ""
     every = f"every {row.sync_frequency_minutes} min"
-    return f"{row.name:<24} {row.connector_type:<16} {state:<7} {every}, {last}{failing}"
+    secrets = "; ".join(age.label() for age in ages if age.config_id == row.id)
+    secrets = f"; {secrets}" if secrets else ""
+    return f"{row.name:<24} {row.connector_type:<16} {state:<7} {every}, {last}{failing}{secrets}"
+
+
+def _rotate(args: argparse.Namespace, sessions: sessionmaker[TenantSession], row: ConfigRow) -> int:
+    """Exit 0 when the new value passed the connection test and replaced the old one, 1 when it was refused
+    (the old value stays; the test's diagnosis is printed)."""
+    field = args.field or _only_secret(row)
+    if field not in row.secret_fields:
+        stored = ", ".join(row.secret_fields) or "none"
+        raise ConfigurationError(row.name, f"no stored secret {field!r} to rotate (stored: {stored})")
+    new_value = read_new_secret(row.name, field)
+    result = asyncio.run(rotate_secret(sessions, row.id, field, new_value))
+    payload = {
+        "name": row.name,
+        "field": field,
+        "rotated": result.rotated,
+        "problem": result.check.problem.value,
+    }
+    payload |= {"message": redact_text(result.check.message), "hint": redact_text(result.check.hint)}
+    if result.rotated:
+        print_result(args, payload, result.headline())
+        return EXIT_OK
+    if args.json:
+        print_result(args, payload, "")
+    else:
+        hint = f"\nhint: {redact_text(result.check.hint)}" if result.check.hint else ""
+        print(f"runbook-desk: error: {result.headline()}{hint}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _only_secret(row: ConfigRow) -> str:
+    if len(row.secret_fields) == 1:
+        return row.secret_fields[0]
+    stored = ", ".join(row.secret_fields) or "none"
+    raise ConfigurationError(row.name, f"say which secret to rotate with --field (stored: {stored})")
+
+
+def read_new_secret(
+    name: str, field: str, environ: Mapping[str, str] | None = None, stdin: TextIO | None = None
+) -> str:
+    """The new value from ``RUNBOOK_DESK_SECRET_<FIELD>``, a hidden prompt in a terminal, or the first line of
+    standard input (``pass show x | runbook-desk connectors rotate ...``); never from the command line."""
+    environ = os.environ if environ is None else environ
+    stdin = sys.stdin if stdin is None else stdin
+    variable = SECRET_ENV_PREFIX + field.upper()
+    value = environ.get(variable, "")
+    if not value:
+        if stdin.isatty():
+            value = getpass.getpass(f"New {field} for {name}: ")
+        else:
+            value = stdin.readline().rstrip("\r\n")
+    if not value:
+        raise ConfigurationError(
+            name,
+            f"no new {field}: set {variable}, pipe it on standard input or run the command in a terminal",
+        )
+    return value
