@@ -28,6 +28,7 @@ from core.store.repository import current_actor
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 from desktop.background.tasks import TaskRunner
+from desktop.permissions import LOCAL_ADMIN, Permissions
 
 # Given a connector's settings, the transport its HTTP client uses; None means the real network. Tests plug
 # the local fake systems in here.
@@ -43,6 +44,8 @@ class AppContext:
     embedder_factory: Callable[[], Embedder] = default_embedder
     reviewer_name: str | None = None  # from settings; the OS user name when unset
     transport_factory: TransportFactory | None = None  # tests: every connector's HTTP goes to a fake system
+    # This login's role in the tenant (team mode), read once by the window before it builds its pages.
+    permissions: Permissions = LOCAL_ADMIN
     _sessions: sessionmaker[TenantSession] | None = field(default=None, init=False, repr=False)
     _engine: MatchingEngine | None = field(default=None, init=False, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

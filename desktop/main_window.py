@@ -41,6 +41,7 @@ from core.importing.demo import DemoSeed
 from core.matching.embedding import Embedder
 from core.matching.engine import RefreshReport
 from core.matching.rematch import RematchReport
+from core.store.models import TeamRole
 from core.store.workspace import Workspace, describe_workspace
 from core.workflow.drafts import RunbookDraft
 from desktop.background import jobs
@@ -54,10 +55,13 @@ from desktop.dialogs.settings import SettingsDialog
 from desktop.pages.alerts import AlertsPage
 from desktop.pages.connectors import ConnectorsPage
 from desktop.pages.gaps import GapsPage
+from desktop.pages.members import MembersPage
 from desktop.pages.metrics import MetricsPage
 from desktop.pages.review.page import ReviewPage
 from desktop.pages.runbooks import RunbooksPage
 from desktop.pages.tickets import TicketsPage
+from desktop.permissions import RoleLock, read_permissions
+from desktop.refusals import describe_error, is_refusal
 from desktop.widgets.browse import HasFilterBox
 from desktop.widgets.elided_label import ElidedLabel
 from desktop.widgets.nav_icons import nav_icon
@@ -109,6 +113,9 @@ PAGE_BADGE_RESERVES = ("999+", "99+", "", "", "", "99+", "99+")
 REVIEW_PAGE, ALERTS_PAGE, TICKETS_PAGE, RUNBOOKS_PAGE, GAPS_PAGE, CONNECTORS_PAGE, METRICS_PAGE = range(
     len(PAGE_TITLES)
 )
+# Team mode only (issue 17): the Members page, after the others, so their numbers (Ctrl+1..7) never shift.
+MEMBERS_PAGE = len(PAGE_TITLES)
+MEMBERS_TITLE, MEMBERS_NAME = "Members", "members"
 
 
 def _demo_extras(seed: DemoSeed) -> str:
@@ -141,6 +148,11 @@ class MainWindow(QMainWindow):
         self._owns_runner = runner is None
         self.runner = runner if runner is not None else TaskRunner(self)
         self.context = AppContext(workspace, tenant_slug, self.runner)
+        # The role, read once: pages lock what it does not allow (the database refuses it anyway).
+        self.context.permissions = read_permissions(self.context.sessions)
+        # The pages by name (the settings key of the page left on); a team database adds Members.
+        self.page_titles = PAGE_TITLES + ((MEMBERS_TITLE,) if workspace.is_team else ())
+        self.page_names = PAGE_ICONS + ((MEMBERS_NAME,) if workspace.is_team else ())
         if embedder_factory is not None:  # tests share the session's loaded model
             self.context.embedder_factory = embedder_factory
         self.setWindowTitle(f"Runbook Desk — {describe_workspace(workspace.root)}")
@@ -152,9 +164,9 @@ class MainWindow(QMainWindow):
 
         # The rail: page icons, and the counts of what waits on each page (refresh_attention).
         self.nav_list = NavRail(
-            PAGE_TITLES,
-            [nav_icon(name, self.palette(), self.devicePixelRatioF()) for name in PAGE_ICONS],
-            PAGE_BADGE_RESERVES,
+            self.page_titles,
+            [nav_icon(name, self.palette(), self.devicePixelRatioF()) for name in self.page_names],
+            PAGE_BADGE_RESERVES + ("",) * (len(self.page_names) - len(PAGE_ICONS)),
             self,
         )
         self._attention_task: Task | None = None
@@ -215,8 +227,12 @@ class MainWindow(QMainWindow):
             CONNECTORS_PAGE: self.connectors_page,
             METRICS_PAGE: self.metrics_page,
         }
+        self.members_page: MembersPage | None = None
+        if workspace.is_team:
+            self.members_page = MembersPage(self.context, self)
+            pages[MEMBERS_PAGE] = self.members_page
         self.stack = QStackedWidget(self)
-        for page_number in range(len(PAGE_TITLES)):
+        for page_number in range(len(self.page_titles)):
             self.stack.addWidget(pages[page_number])
         self.nav_list.currentRowChanged.connect(self.stack.setCurrentIndex)
 
@@ -240,6 +256,7 @@ class MainWindow(QMainWindow):
         self.connectors_page.attach_alerts(self.statusBar())
         self._build_menus()
         self._build_toolbar()
+        self._lock_by_role()
         self._jobs: dict[str, Task] = {}  # the running job of each kind: one import, one analysis...
         self._closing = False
         self.tickets_page.loaded.connect(self._update_counts)
@@ -263,8 +280,63 @@ class MainWindow(QMainWindow):
         self.workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         status_bar.addPermanentWidget(self.task_status)
         status_bar.addPermanentWidget(self.counts_label)
+        # Team mode: who this is, on which database, in which role; "Local workspace" on SQLite.
+        self.team_label = QLabel(self._team_text(), self)
+        self.team_label.setObjectName("teamStatus")
+        self.team_label.setToolTip(
+            "A team's PostgreSQL database: what you may do here depends on your role in this tenant"
+            if self._workspace.is_team
+            else "A single-user workspace: one SQLite file on this computer"
+        )
         status_bar.addPermanentWidget(self.tenant_label)
+        status_bar.addPermanentWidget(self.team_label)
         status_bar.addPermanentWidget(self.workspace_label)
+
+    def _team_text(self) -> str:
+        """``Team: alice@db.example/runbooks · analyst``, or ``Local workspace``."""
+        if not self._workspace.is_team:
+            return "Local workspace"
+        permissions = self.context.permissions
+        url = self._workspace.engine.url
+        role = permissions.role.value if permissions.role is not None else "no member"
+        return f"Team: {permissions.login}@{url.host or 'localhost'}/{url.database} · {role}"
+
+    def _lock_by_role(self) -> None:
+        """Disable what the role does not allow, the role it needs as tooltip (:mod:`desktop.permissions`).
+
+        Admin: connectors (add, edit, sync, pause, delete; the page locks its secret rotation itself) and
+        the alert thresholds. Analyst: imports, analyses, the Runbooks, Gaps and Alerts pages' writes; the
+        Review page's decisions are its own to lock. Settings lock their thresholds and calibration.
+        """
+        permissions = self.context.permissions
+        self.admin_lock = RoleLock(permissions, TeamRole.ADMIN, self)
+        connectors = self.connectors_page
+        self.admin_lock.lock(
+            connectors.add_action,
+            connectors.sync_action,
+            connectors.pause_action,
+            connectors.edit_action,
+            connectors.delete_action,
+            connectors.add_button,
+            self.metrics_page.thresholds_button,
+        )
+        self.analyst_lock = RoleLock(permissions, TeamRole.ANALYST, self)
+        runbooks = self.runbooks_page
+        self.analyst_lock.lock(
+            self.import_tickets_action,
+            self.import_runbooks_action,
+            self.analyse_action,
+            self.reanalyse_all_action,
+            runbooks.new_action,
+            runbooks.edit_action,
+            runbooks.table_edit_action,
+            *runbooks.status_actions.values(),
+            runbooks.import_action,
+            runbooks.adopt_action,
+            self.gaps_page.draft_button,
+            self.gaps_page.dismiss_button,
+            self.alerts_page.create_button,
+        )
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -311,7 +383,7 @@ class MainWindow(QMainWindow):
 
         go_menu = self.menuBar().addMenu("&Go")
         self.page_actions: list[QAction] = []
-        for page_number, title in enumerate(PAGE_TITLES):
+        for page_number, title in enumerate(self.page_titles):
             action = self._action(
                 title, QKeySequence(f"Ctrl+{page_number + 1}"), self._page_switcher(page_number)
             )
@@ -406,7 +478,10 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self.connectors_page.reload()
-        self.sync_scheduler.start()
+        # Syncs write the connectors' cursors and runs, an admin's rows in team mode (and their secrets are
+        # in the admin's keychain): another role's window shows the connectors and runs none.
+        if self.context.permissions.allows(TeamRole.ADMIN):
+            self.sync_scheduler.start()
 
     def _seeded(self, seed: DemoSeed | None) -> None:
         if seed is not None:
@@ -419,6 +494,11 @@ class MainWindow(QMainWindow):
         self.start_analysis()
 
     def start_import(self, path: Path) -> Task | None:
+        if not self.context.permissions.allows(TeamRole.ANALYST):
+            self.notifications.notify(
+                Level.ERROR, f"Not imported: {self.context.permissions.needs(TeamRole.ANALYST).lower()}."
+            )
+            return None
         if jobs.import_kind(path) is None:
             self.notifications.notify(
                 Level.ERROR,
@@ -452,6 +532,8 @@ class MainWindow(QMainWindow):
             self.start_import(Path(folder))
 
     def start_analysis(self) -> Task | None:
+        if not self.context.permissions.allows(TeamRole.ANALYST):
+            return None  # a viewer's analyses would be refused: the team's analysts' desktops run them
         return self._start_job(
             "analysis", jobs.analyse_new_tickets, title="Analysing tickets", on_done=self._analysed
         )
@@ -541,6 +623,8 @@ class MainWindow(QMainWindow):
 
     def start_full_analysis(self) -> Task | None:
         """Analysis > Re-analyse all tickets: every ticket matched again, with progress and cancel."""
+        if not self.context.permissions.allows(TeamRole.ANALYST):
+            return None
         return self._start_job(
             "analysis", reanalyse_all_tickets, title="Re-analysing all tickets", on_done=self._reanalysed
         )
@@ -608,7 +692,8 @@ class MainWindow(QMainWindow):
 
     def can_import(self, mime: QMimeData) -> bool:
         paths = self._dropped_paths(mime)
-        return bool(paths) and all(jobs.import_kind(path) for path in paths)
+        allowed = self.context.permissions.allows(TeamRole.ANALYST)
+        return allowed and bool(paths) and all(jobs.import_kind(path) for path in paths)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self.can_import(event.mimeData()):
@@ -640,7 +725,7 @@ class MainWindow(QMainWindow):
             page.focus_filter()
 
     def _step_page(self, step: int) -> None:
-        self.show_page((self.stack.currentIndex() + step) % len(PAGE_TITLES))
+        self.show_page((self.stack.currentIndex() + step) % self.stack.count())
         page = self.current_page()
         focus = QApplication.focusWidget()
         if page is None or (focus is not None and focus.isVisible() and page.isAncestorOf(focus)):
@@ -757,8 +842,11 @@ class MainWindow(QMainWindow):
         self._attention_finished()
 
     def _on_task_failed(self, task: Task, exc: object, traceback_text: str) -> None:
-        self.statusBar().showMessage(f"{task.title} failed: {exc}", 15_000)
-        self.notifications.notify(Level.ERROR, f"{task.title} failed: {exc}", traceback_text)
+        # A refusal by role is one clear line (desktop.refusals); its traceback would only hide it.
+        text = describe_error(exc) if isinstance(exc, BaseException) else str(exc)
+        details = "" if isinstance(exc, BaseException) and is_refusal(exc) else traceback_text
+        self.statusBar().showMessage(f"{task.title} failed: {text}", 15_000)
+        self.notifications.notify(Level.ERROR, f"{task.title} failed: {text}", details)
 
     # --- persistence -----------------------------------------------------------------------------------
 
@@ -794,7 +882,7 @@ class MainWindow(QMainWindow):
         if not name:
             old = self._settings.value(PAGE_KEY, 0, int)
             name = OLD_PAGE_ORDER[old] if isinstance(old, int) and 0 <= old < len(OLD_PAGE_ORDER) else ""
-        self.show_page(PAGE_ICONS.index(name) if name in PAGE_ICONS else REVIEW_PAGE)
+        self.show_page(self.page_names.index(name) if name in self.page_names else REVIEW_PAGE)
 
     def _default_splitter_sizes(self, splitter: QSplitter) -> list[int]:
         """First-start proportions (a splitter scales them to its size): the lists get the room, since a
@@ -812,7 +900,7 @@ class MainWindow(QMainWindow):
             if defaults is not None and defaults.pending:
                 continue  # never shown: its sizes are not the user's, and the defaults apply next time too
             self._settings.setValue(SPLITTER_KEY_PREFIX + splitter.objectName(), splitter.saveState())
-        self._settings.setValue(PAGE_NAME_KEY, PAGE_ICONS[self.stack.currentIndex()])
+        self._settings.setValue(PAGE_NAME_KEY, self.page_names[self.stack.currentIndex()])
         self._settings.remove(PAGE_KEY)
         self._settings.sync()
 
@@ -834,6 +922,8 @@ class MainWindow(QMainWindow):
         self.gaps_page.stop()
         self.connectors_page.stop()
         self.metrics_page.stop()
+        if self.members_page is not None:
+            self.members_page.stop()
         if self._owns_runner:
             # Jobs stop at their next cancel check, but loading the model cannot be interrupted (up to ~10 s):
             # hide first, then wait for it. A worker still running Python when the interpreter exits aborts

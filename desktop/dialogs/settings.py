@@ -1,12 +1,15 @@
 """Settings: who decisions are recorded as, this tenant's decision thresholds, and the workspace folder
 ("General"); the tenant's own calibration and the threshold advisor ("Learning",
-:mod:`desktop.dialogs.calibration_settings`).
+:mod:`desktop.dialogs.calibration_settings`); which store the workspace opens ("Team database",
+:mod:`desktop.dialogs.team_database`). In team mode the thresholds and the calibration are an admin's: other
+roles see them disabled, with the role they need.
 
 The reviewer name and the workspace folder are per-user preferences (``QSettings``); the thresholds belong to
 the tenant and live in the workspace, so every analyst of that tenant sees the same decisions. Saving the
 thresholds is a small write, still done by the task runner: a long import holding the SQLite write lock must
 not freeze the dialog. A threshold change is audited (``settings.thresholds``), typed or applied from the
-advisor.
+advisor. The tenant's credential rotation period is on "General" too (issue 17,
+:class:`core.store.connector_secrets.SecretSettings`).
 """
 
 from __future__ import annotations
@@ -33,10 +36,15 @@ from PySide6.QtWidgets import (
 
 from core.monitoring.settings import MAX_INCIDENT_HOURS, MAX_WINDOW_MINUTES, MonitoringSettings
 from core.settings import SettingsSection, Thresholds, load_settings
+from core.store.connector_secrets import MAX_ROTATION_DAYS, SecretSettings
+from core.store.models import TeamRole
 from core.store.repository import current_actor
 from desktop.background.settings_jobs import save_tenant_sections
 from desktop.context import AppContext
 from desktop.dialogs.calibration_settings import LearningPanel
+from desktop.dialogs.team_database import TeamDatabasePanel
+from desktop.permissions import RoleLock
+from desktop.refusals import describe_error
 
 REVIEWER_KEY = "review/reviewer_name"
 WORKSPACE_KEY = "workspace/path"
@@ -70,6 +78,7 @@ class SettingsDialog(QDialog):
         with app.sessions() as session:  # a read: WAL readers never wait for a writer
             self._initial = load_settings(session, Thresholds)
             self._initial_monitoring = load_settings(session, MonitoringSettings)
+            self._initial_secrets = load_settings(session, SecretSettings)
 
         reviewer_box = QGroupBox("Review", self)
         self.reviewer_edit = QLineEdit(reviewer_name(settings) or "", reviewer_box)
@@ -105,6 +114,19 @@ class SettingsDialog(QDialog):
         monitoring_form.addRow("Group alerts on one host or service within", self.window_spin)
         monitoring_form.addRow("An incident takes no new alert after", self.max_hours_spin)
 
+        secrets_box = QGroupBox("Connector secrets", self)
+        self.rotation_spin = QSpinBox(secrets_box)
+        self.rotation_spin.setObjectName("secretRotationDays")
+        self.rotation_spin.setRange(1, MAX_ROTATION_DAYS)
+        self.rotation_spin.setSuffix(" days")
+        self.rotation_spin.setValue(self._initial_secrets.secret_rotation_days)
+        self.rotation_spin.setToolTip(
+            "A connector's password, token or client secret this old raises an alert; rotate it on the "
+            "Connectors page"
+        )
+        secrets_form = QFormLayout(secrets_box)
+        secrets_form.addRow("Remind to rotate a secret after", self.rotation_spin)
+
         workspace_box = QGroupBox("Workspace", self)
         self.workspace_edit = QLineEdit(str(chosen_workspace(settings) or app.workspace.root), workspace_box)
         self.workspace_edit.setToolTip("Takes effect at the next start (unless --workspace is given)")
@@ -124,15 +146,30 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         general = QWidget(self)
         general_layout = QVBoxLayout(general)
-        for widget in (reviewer_box, thresholds_box, monitoring_box, workspace_box):
+        for widget in (reviewer_box, thresholds_box, monitoring_box, secrets_box, workspace_box):
             general_layout.addWidget(widget)
         general_layout.addStretch(1)
         self.learning = LearningPanel(app, self)
         self.learning.thresholds_applied.connect(self._thresholds_applied)
         self.learning.calibration_changed.connect(self.calibration_changed)
         self.tabs = QTabWidget(self)
+        self.team_database = TeamDatabasePanel(app, self)
         self.tabs.addTab(general, "General")
         self.tabs.addTab(self.learning, "Learning")
+        self.tabs.addTab(self.team_database, "Team database")
+        # Team mode: the tenant's thresholds and calibration are an admin's (issue 17); shown, not editable.
+        self.admin_lock = RoleLock(app.permissions, TeamRole.ADMIN, self)
+        self.admin_lock.lock(
+            self.link_spin,
+            self.review_spin,
+            self.learning.refit_button,
+            self.learning.revert_button,
+            self.learning.apply_button,
+            self.rotation_spin,  # the credential rotation period: connectors and secrets are an admin's
+        )
+        # The monitoring settings are the tenant's too: a viewer's write would be refused.
+        self.analyst_lock = RoleLock(app.permissions, TeamRole.ANALYST, self)
+        self.analyst_lock.lock(self.window_spin, self.max_hours_spin)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(self.buttons)
@@ -160,6 +197,9 @@ class SettingsDialog(QDialog):
             max_incident_hours=self.max_hours_spin.value(),
         )
 
+    def secrets(self) -> SecretSettings:
+        return SecretSettings(secret_rotation_days=self.rotation_spin.value())
+
     def save(self) -> None:
         try:
             thresholds = self.thresholds()
@@ -176,6 +216,8 @@ class SettingsDialog(QDialog):
             changed.append(thresholds)
         if self.monitoring() != self._initial_monitoring:  # applies to the next sync's alerts
             changed.append(self.monitoring())
+        if self.secrets() != self._initial_secrets:  # the next alert evaluation uses it
+            changed.append(self.secrets())
         if not changed:
             self.accept()
             return
@@ -205,4 +247,4 @@ class SettingsDialog(QDialog):
 
     def _failed(self, exc: Exception, _traceback_text: str) -> None:
         self.buttons.setEnabled(True)
-        self.thresholds_error.setText(f"Could not save the settings: {exc}")
+        self.thresholds_error.setText(f"Could not save the settings: {describe_error(exc)}")

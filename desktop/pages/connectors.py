@@ -3,8 +3,11 @@
 The table is a :class:`~desktop.widgets.table_models.RowTableModel` over frozen :class:`ConnectorStatusRow`
 values built from the store on a worker (:func:`desktop.background.connector_jobs.load_overview`) plus what
 only the GUI knows (which syncs run now, their latest progress). Actions: Add (the wizard), Sync now,
-Pause/Resume, Edit (the wizard pre-filled), Delete (keep or purge the tickets it brought; its keychain entries
-go). The history pane lists the selected connector's runs with counts, duration and the full error text.
+Pause/Resume, Edit (the wizard pre-filled), Rotate secret (:mod:`desktop.dialogs.rotate_secret`: the new value
+is tested before it replaces the stored one), Delete (keep or purge the tickets it brought; its keychain
+entries go). The Secrets column shows each stored secret's age and, past the tenant's rotation period, that a
+rotation is due (issue 17). The history pane lists the selected connector's runs with counts, duration and
+the full error text.
 
 Scheduling: the window owns the :class:`~desktop.background.sync_jobs.SyncDispatcher` (it starts it after
 start-up and stops it on close); the page is handed it to show which syncs run and to start "Sync now". A
@@ -38,10 +41,12 @@ from PySide6.QtWidgets import (
 )
 
 from connectors.configs import ConfigRow, RemoveResult
+from connectors.rotation import RotationResult
 from connectors.runs import ConnectorOverviewRow, SyncRunRow
 from connectors.scheduler import next_run_at
 from connectors.secrets import redact_text
 from connectors.sync import ALERT_AFTER_FAILURES, SyncReport
+from core.store.models import TeamRole
 from desktop.background.connector_jobs import (
     delete_connector,
     load_history,
@@ -52,6 +57,8 @@ from desktop.background.sync_jobs import SyncDispatcher
 from desktop.background.tasks import Task
 from desktop.context import AppContext
 from desktop.dialogs.connector_wizard import ConnectorWizard
+from desktop.dialogs.rotate_secret import RotateSecretDialog
+from desktop.permissions import RoleLock
 from desktop.widgets.browse import focus_filter_box, row_filter_edit
 from desktop.widgets.notifications import Level
 from desktop.widgets.table_layout import show_cut_text_as_tooltips
@@ -99,12 +106,32 @@ class ConnectorStatusRow:
             return f"syncing: {self.progress}" if self.progress else "syncing…"
         return self.status
 
+    @property
+    def rotation_due(self) -> bool:
+        return any(age.due for age in self.overview.secrets)
+
+    def secrets_text(self) -> str:
+        """``password · 97 days old, rotate due``; one entry per stored secret."""
+        return "; ".join(age.label() for age in self.overview.secrets)
+
     def next_run(self) -> datetime | str | None:
         if not self.config.is_active:
             return "paused"
         if self.syncing:
             return "now"
         return next_run_at(self.config) or "due now"
+
+
+def _secrets_tooltip(row: ConnectorStatusRow) -> str | None:
+    lines = []
+    for age in row.overview.secrets:
+        used = age.last_used_at.strftime("%Y-%m-%d %H:%M UTC") if age.last_used_at else "not yet"
+        changed = "rotated" if age.rotated_at is not None and age.rotated_at >= age.stored_at else "stored"
+        lines.append(
+            f"{age.field}: {changed} {age.changed_at:%Y-%m-%d}, last used {used}; "
+            f"rotation every {age.rotation_days} days (Settings)"
+        )
+    return "\n".join(lines) or None
 
 
 def _status_tooltip(row: ConnectorStatusRow) -> str | None:
@@ -122,6 +149,7 @@ CONNECTOR_COLUMNS: tuple[Column[ConnectorStatusRow], ...] = (
     Column("Failures in a row", lambda row: row.config.consecutive_failures, alignment=_NUMBER),
     Column("Next run", lambda row: row.next_run()),
     Column("Items synced", lambda row: row.overview.items_synced, alignment=_NUMBER),
+    Column("Secrets", lambda row: row.secrets_text(), tooltip=_secrets_tooltip, shrinkable=True),
 )
 
 
@@ -155,7 +183,10 @@ class ConnectorTableModel(RowTableModel[ConnectorStatusRow]):
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> object:
         if role == Qt.ItemDataRole.ForegroundRole and index.isValid() and 0 <= index.row() < len(self.rows):
-            if self.rows[index.row()].failing and index.column() == self.column_index("Status"):
+            row = self.rows[index.row()]
+            if row.failing and index.column() == self.column_index("Status"):
+                return QBrush(_FAILING_COLOUR)
+            if row.rotation_due and index.column() == self.column_index("Secrets"):
                 return QBrush(_FAILING_COLOUR)
             return None
         return super().data(index, role)
@@ -194,6 +225,7 @@ class ConnectorsPage(QWidget):
         self.scheduler.sync_ended.connect(self._on_sync_ended)
         self.wizard: ConnectorWizard | None = None
         self.delete_box: QMessageBox | None = None
+        self.rotate_dialog: RotateSecretDialog | None = None
         self.failing_names: tuple[str, ...] = ()
         self._load_task: Task | None = None
         self._history_task: Task | None = None
@@ -207,6 +239,10 @@ class ConnectorsPage(QWidget):
         self.sync_action = self.toolbar.addAction("Sync now", self.sync_selected)
         self.pause_action = self.toolbar.addAction("Pause", self.toggle_pause_selected)
         self.edit_action = self.toolbar.addAction("Edit…", self.open_edit_wizard)
+        self.rotate_action = self.toolbar.addAction("Rotate secret…", self.open_rotate_dialog)
+        # Team mode: secrets are an admin's (the database refuses anyone else's rotation); shown, disabled.
+        self.secrets_lock = RoleLock(context.permissions, TeamRole.ADMIN, self)
+        self.secrets_lock.lock(self.rotate_action)
         self.delete_action = self.toolbar.addAction("Delete…", self.delete_selected)
         self.toolbar.addSeparator()
         self.toolbar.addAction("Refresh", self.reload)
@@ -230,7 +266,8 @@ class ConnectorsPage(QWidget):
         self.table = QTableView(self)
         self.table.setObjectName("connectorsTable")
         self._setup_table(self.table, self.model, stretch="Name")
-        self.table.doubleClicked.connect(lambda _index: self.open_edit_wizard())
+        # Through the action: a role that may not edit (team mode) has it locked, double-click included.
+        self.table.doubleClicked.connect(lambda _index: self.edit_action.trigger())
         self.filter_edit = row_filter_edit(
             self.table, "connectorsFilter", "Filter the connectors by name, system or status"
         )
@@ -300,6 +337,8 @@ class ConnectorsPage(QWidget):
                 task.cancel()
         if self.wizard is not None:
             self.wizard.reject()
+        if self.rotate_dialog is not None:
+            self.rotate_dialog.cancel()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -371,6 +410,7 @@ class ConnectorsPage(QWidget):
         for action in (self.sync_action, self.pause_action, self.edit_action, self.delete_action):
             action.setEnabled(row is not None)
         self.pause_action.setText("Resume" if row is not None and not row.config.is_active else "Pause")
+        self.rotate_action.setEnabled(row is not None and bool(row.config.secret_fields))
         self._load_history(row)
 
     def _load_history(self, row: ConnectorStatusRow | None) -> None:
@@ -474,6 +514,25 @@ class ConnectorsPage(QWidget):
         else:
             self.notify.emit(Level.INFO, f"Saved the changes to {row.name}.", "")
         self._select_after_load = row.id
+        self.reload()
+
+    def open_rotate_dialog(self) -> RotateSecretDialog | None:
+        """Replace one of the selected connector's secrets after a connection test with the new value."""
+        row = self.current_row()
+        if row is None or not row.config.secret_fields or self._stopped:
+            return None
+        if self.rotate_dialog is not None and self.rotate_dialog.isVisible():
+            self.rotate_dialog.raise_()
+            return self.rotate_dialog
+        dialog = RotateSecretDialog(self.context, row.config, row.overview.secrets, self)
+        dialog.setObjectName("rotateSecretDialog")
+        dialog.rotated.connect(self._on_rotated)
+        self.rotate_dialog = dialog
+        dialog.open()  # window-modal, no nested event loop
+        return dialog
+
+    def _on_rotated(self, result: RotationResult) -> None:
+        self.notify.emit(Level.INFO, result.headline(), "")
         self.reload()
 
     def sync_selected(self) -> Task | None:

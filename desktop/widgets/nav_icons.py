@@ -114,6 +114,14 @@ def _alerts(painter: QPainter) -> None:
     painter.drawArc(QRectF(10, 17.5, 4, 3.5), 180 * 16, 180 * 16)
 
 
+def _members(painter: QPainter) -> None:
+    """Two people, one behind the other: the team (team mode's Members page)."""
+    painter.drawEllipse(QRectF(6, 4, 6, 6))
+    painter.drawArc(QRectF(3, 12, 12, 10), 0, 180 * 16)
+    painter.drawArc(QRectF(13, 5, 5, 5), 300 * 16, 250 * 16)
+    painter.drawArc(QRectF(14, 12.5, 8, 8), 0, 110 * 16)
+
+
 GLYPHS: dict[str, Glyph] = {
     "review": _review,
     "alerts": _alerts,
@@ -122,6 +130,7 @@ GLYPHS: dict[str, Glyph] = {
     "gaps": _gaps,
     "connectors": _connectors,
     "metrics": _metrics,
+    "members": _members,
 }
 
 

@@ -176,6 +176,7 @@ def test_table_shows_each_connector_and_sync_now_fills_the_history(
         "Failures in a row",
         "Next run",
         "Items synced",
+        "Secrets",
     ]
     assert (row.overview.system, row.config.name, row.status, row.overview.items_synced) == (
         "ServiceNow",
