@@ -37,12 +37,13 @@ The store is written on the event loop thread (short transactions, one per page)
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import httpx
 from sqlalchemy import Engine, select, update
@@ -68,6 +69,7 @@ from core.store.tickets import TicketChanges, instance_of, upsert_tickets
 from core.workflow.outcome_inference import infer_from_changes
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 TICKETS_STREAM = "tickets"
 # roadmap: Monitoring & Observability, Alerts ("connector sync failure > 3 attempts"): raised at the third.
@@ -130,43 +132,30 @@ class SyncCancelledError(OperationCancelledError):
         self.report = report
 
 
+def _holding_sync_lock(
+    run: Callable[Concatenate[sessionmaker[TenantSession], int, P], Coroutine[Any, Any, SyncReport]],
+) -> Callable[Concatenate[sessionmaker[TenantSession], int, P], Coroutine[Any, Any, SyncReport]]:
+    """Run a sync under its connector's sync lock (:mod:`core.store.locks`): on a team database a second
+    scheduler or desktop gets :class:`~core.store.locks.SyncBusyError` at once, naming who syncs, and
+    records nothing (it would otherwise close the running sync's run as interrupted)."""
+
+    @functools.wraps(run)
+    async def locked(
+        sessions: sessionmaker[TenantSession], config_id: int, /, *args: P.args, **kwargs: P.kwargs
+    ) -> SyncReport:
+        with sessions() as session:
+            config = session.get(ConnectorConfig, config_id)
+            name = config.name if config is not None else f"#{config_id}"
+            engine = session.get_bind()
+        assert isinstance(engine, Engine)
+        with connector_sync_lock(engine, config_id, name):
+            return await run(sessions, config_id, *args, **kwargs)
+
+    return locked
+
+
+@_holding_sync_lock
 async def run_sync(
-    sessions: sessionmaker[TenantSession],
-    config_id: int,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    full: bool = False,
-    progress: Progress = NO_PROGRESS,
-    sleep: Sleep = asyncio.sleep,
-    clock: Clock = utcnow,
-    retry: RetryPolicy | None = None,
-    page_size: int | None = None,
-    actor: str | None = None,
-) -> SyncReport:
-    """:func:`_run_sync_unlocked` under the connector's sync lock (:mod:`core.store.locks`): on a team
-    database a second scheduler or desktop gets :class:`~core.store.locks.SyncBusyError` at once, naming
-    who syncs, and records nothing (it would otherwise close the running sync's run as interrupted)."""
-    with sessions() as session:
-        config = session.get(ConnectorConfig, config_id)
-        name = config.name if config is not None else f"#{config_id}"
-        engine = session.get_bind()
-    assert isinstance(engine, Engine)
-    with connector_sync_lock(engine, config_id, name):
-        return await _run_sync_unlocked(
-            sessions,
-            config_id,
-            transport=transport,
-            full=full,
-            progress=progress,
-            sleep=sleep,
-            clock=clock,
-            retry=retry,
-            page_size=page_size,
-            actor=actor,
-        )
-
-
-async def _run_sync_unlocked(
     sessions: sessionmaker[TenantSession],
     config_id: int,
     *,
