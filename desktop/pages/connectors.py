@@ -393,17 +393,13 @@ class ConnectorsPage(QWidget):
         self.loaded.emit()
 
     def select_config(self, config_id: int) -> bool:
-        for number, row in enumerate(self.model.rows):
-            if row.id == config_id:
-                self.table.selectRow(number)
-                return True
-        return False
+        number = self.model.position_of(lambda row: row.id == config_id)
+        if number is not None:
+            self.table.selectRow(number)
+        return number is not None
 
     def current_row(self) -> ConnectorStatusRow | None:
-        index = self.table.currentIndex()
-        if not index.isValid() or index.row() >= len(self.model.rows):
-            return None
-        return self.model.rows[index.row()]
+        return self.model.row_or_none(self.table.currentIndex())
 
     def _selection_changed(self) -> None:
         row = self.current_row()

@@ -284,17 +284,13 @@ class MembersPage(QWidget):
         self.loaded.emit()
 
     def select_member(self, login: str) -> bool:
-        for number, member in enumerate(self.model.rows):
-            if member.login == login:
-                self.table.selectRow(number)
-                return True
-        return False
+        number = self.model.position_of(lambda member: member.login == login)
+        if number is not None:
+            self.table.selectRow(number)
+        return number is not None
 
     def current_member(self) -> MemberRow | None:
-        index = self.table.currentIndex()
-        if not index.isValid() or index.row() >= len(self.model.rows):
-            return None
-        return self.model.rows[index.row()]
+        return self.model.row_or_none(self.table.currentIndex())
 
     def _update_actions(self) -> None:
         selected = self.current_member() is not None

@@ -106,6 +106,16 @@ class RowTableModel(QAbstractTableModel, Generic[RowT]):
             raise IndexError(f"no row at {index.row()}, {index.column()} in this model")
         return self._rows[index.row()]
 
+    def row_or_none(self, index: AnyIndex) -> RowT | None:
+        """The row at ``index``'s row number (a view's current index), or None when there is none."""
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        return self._rows[index.row()]
+
+    def position_of(self, wanted: Callable[[RowT], bool]) -> int | None:
+        """The row number of the first row ``wanted`` accepts (to select it again after a reload)."""
+        return next((number for number, row in enumerate(self._rows) if wanted(row)), None)
+
     def column_index(self, header: str) -> int:
         for number, column in enumerate(self._columns):
             if column.header == header:
