@@ -43,7 +43,7 @@ class TaskStatusWidget(QWidget):
             self.cancel_button.setEnabled(False)
 
     def _on_task_changed(self, task: Task) -> None:
-        if task.is_active:
+        if task.is_active and not task.quiet:
             self._tasks[task.id] = task
         self._refresh()
 

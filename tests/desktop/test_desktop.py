@@ -576,7 +576,9 @@ def test_load_error_is_shown(
 
 def test_status_bar_shows_task_progress_and_cancels(qtbot, window_desktop: MainWindow) -> None:
     status = window_desktop.task_status
-    assert not status.isVisible()
+    # The window's own start-up loads (queue, counts, monitoring) show there until they end: on a loaded
+    # machine they may still be running now.
+    qtbot.waitUntil(lambda: not status.isVisible(), timeout=WAIT_MS)
 
     def long_job(context: TaskContext) -> None:
         context.report(3, 10, "syncing")
@@ -591,6 +593,19 @@ def test_status_bar_shows_task_progress_and_cancels(qtbot, window_desktop: MainW
         qtbot.mouseClick(status.cancel_button, Qt.MouseButton.LeftButton)
     assert task.state is TaskState.CANCELLED
     assert not status.isVisible()
+
+
+def test_a_quiet_task_runs_without_showing_in_the_status_bar(qtbot, window_desktop: MainWindow) -> None:
+    status = window_desktop.task_status
+    qtbot.waitUntil(lambda: not status.isVisible(), timeout=WAIT_MS)
+    release = threading.Event()
+    seen: list[bool] = []
+    task = window_desktop.runner.run(release.wait, 30, title="Checking for others' decisions", quiet=True)
+    qtbot.waitUntil(lambda: task.state is TaskState.RUNNING, timeout=WAIT_MS)
+    seen.append(status.isVisible())
+    with qtbot.waitSignal(window_desktop.runner.task_finished, timeout=WAIT_MS):
+        release.set()
+    assert seen == [False] and not status.isVisible()
 
 
 def test_keyboard_shortcuts(qtbot, window_desktop: MainWindow) -> None:

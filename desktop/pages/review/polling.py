@@ -118,6 +118,7 @@ class QueuePoller(QObject):
             self._our_actor(),
             title="Checking for others' decisions",
             on_done=lambda result: self._polled(since, result),
+            quiet=True,
         )
 
     def _polled(self, since: ChangeToken, result: QueueChanges | PollFailure) -> None:
