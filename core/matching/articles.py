@@ -60,6 +60,7 @@ from core.matching.text import TITLE_SECTION_NAME, lexical_terms, split_runbook_
 from core.matching.vector_index import VectorIndex
 from core.progress import NO_PROGRESS, Progress
 from core.store.models import ArticleSection, KnowledgeArticle
+from core.store.team import is_team_session
 from core.store.tenancy import TenantSession
 
 __all__ = [
@@ -330,7 +331,7 @@ class ArticleCollection:
 
     @staticmethod
     def _lexical(session: TenantSession, query_text: str, include_unpublished: bool) -> dict[int, float]:
-        if session.get_bind().dialect.name == "postgresql":  # team mode: core.matching.pg_search, same BM25
+        if is_team_session(session):  # core.matching.pg_search: the same BM25 on PostgreSQL
             ranked = pg_search.search(
                 session,
                 "article_fts",

@@ -71,6 +71,7 @@ from core.progress import NO_PROGRESS, Progress
 from core.resources import default_calibration_path
 from core.settings import load_settings
 from core.store.models import Runbook, RunbookSection, RunbookStatus, Ticket, utcnow
+from core.store.team import is_team_session
 from core.store.tenancy import TenantSession
 from core.store.workspace import Workspace
 
@@ -602,7 +603,7 @@ class MatchingEngine:
 
     @staticmethod
     def _lexical_runbooks(session: TenantSession, query_text: str) -> dict[int, float]:
-        if session.get_bind().dialect.name == "postgresql":  # team mode: core.matching.pg_search, same BM25
+        if is_team_session(session):  # core.matching.pg_search: the same BM25 on PostgreSQL
             ranked = pg_search.search(
                 session,
                 "runbook_fts",

@@ -73,6 +73,7 @@ from core.store.models import (
     Ticket,
     TicketRunbookLink,
 )
+from core.store.team import is_team_session
 from core.store.tenancy import TenantSession
 
 if TYPE_CHECKING:  # the engine pulls FAISS and numpy; runbook authoring imports this module for one insert
@@ -388,7 +389,7 @@ def _lexical_near(session: TenantSession, runbook_id: int) -> set[int]:
         return set()
     title, body, tags = runbook
     query_text = "\n".join([title, " ".join(tags or ()), body])
-    if session.get_bind().dialect.name == "postgresql":  # team mode: core.matching.pg_search, same BM25
+    if is_team_session(session):  # core.matching.pg_search: the same BM25 on PostgreSQL
         ranked = pg_search.search(
             session, "ticket_fts", query_text, tenant_id=session.tenant_id, limit=LEXICAL_NEIGHBOURS
         )

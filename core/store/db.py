@@ -113,7 +113,3 @@ def create_postgres_engine(url: str, password: str | None = None, *, read_only: 
 
 def _on_postgres_connect(dbapi_connection: Any, _record: Any) -> None:
     register_nul_free_text(dbapi_connection)  # text SQLite took and PostgreSQL refuses (core.store.sql)
-
-
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
